@@ -1,0 +1,98 @@
+"""HTML report of one run: KPI tables and plots (embedded PNG), readable offline in any browser."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from typing import Any
+
+import numpy as np
+
+from analysis.bsm1 import LIMITS, effluent_quantities
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _table(rows: list[tuple[str, Any]]) -> str:
+    cells = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in rows)
+    return f"<table>{cells}</table>"
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:,.4g}" if abs(v) < 1e5 else f"{v:,.0f}"
+    return str(v)
+
+
+def write_report(path, result) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    meta = result.metadata
+    idx = {c: i for i, c in enumerate(result.columns)}
+    t_d = result.times_s / 86400.0
+    s = result.scenario
+    parts = [f"<h1>{html.escape(s.name)}</h1><p>{html.escape(s.description)}</p>"]
+    k = result.kpis
+    b = k.get("bsm1")
+    if b:
+        parts.append(f"<h2>BSM1 evaluation, days {b['window_d'][0]:g}&ndash;{b['window_d'][1]:g}</h2>")
+        parts.append(_table([(f"{n} [{b['units'].get(n, '')}]", b[n]) for n in ("EQI", "AE", "PE", "ME", "SP", "OCI")]))
+        parts.append("<h3>Flow-weighted effluent averages (g/m3)</h3>")
+        parts.append(_table(list(b["effluent_avg"].items())))
+        parts.append("<h3>Effluent limits</h3>")
+        parts.append(_table([(f"{n} &gt; {v['limit']:g} g/m3", f"{v['pct_time']:.2f} % of time, {v['occasions']} occasions")
+                             for n, v in b["violations"].items()]))
+    run = k.get("run", {})
+    parts.append("<h3>Run</h3>" + _table(list(run.items())))
+
+    if result.values.shape[0] > 1 and meta.get("effluent_stream"):
+        def col(name):
+            return result.values[:, idx[name]]
+        eff = effluent_quantities(col, meta["effluent_stream"], meta["f_P"], meta["i_XB"], meta["i_XP"])
+        fig, axes = plt.subplots(3, 1, figsize=(9, 7), sharex=True)
+        for ax, key, label in zip(axes, ("SNH", "Ntot", "TSS"), ("SNH", "total N", "TSS")):
+            ax.plot(t_d, eff[key], lw=1, label=f"effluent {label}")
+            ax.axhline(LIMITS[key], color="r", ls="--", lw=1, label=f"limit {LIMITS[key]:g} g/m3")
+            ax.set_ylabel(f"{label} [g/m3]")
+            ax.legend(loc="upper right", fontsize=8)
+        axes[-1].set_xlabel("time [d]")
+        parts.append(f"<h2>Effluent against limits</h2><img src='data:image/png;base64,{_png(fig)}'>")
+        plt.close(fig)
+
+        loops = sorted({c.split(".")[1] for c in result.columns if c.startswith("control.")})
+        if loops:
+            fig, axes = plt.subplots(len(loops), 1, figsize=(9, 2.6 * len(loops)), sharex=True, squeeze=False)
+            for ax, name in zip(axes[:, 0], loops):
+                ax.plot(t_d, col(f"control.{name}.measurement"), lw=0.8, label="measurement")
+                ax.plot(t_d, col(f"control.{name}.setpoint"), "r--", lw=1, label="setpoint")
+                ax.set_title(name, fontsize=9)
+                ax.legend(loc="upper right", fontsize=8)
+            axes[-1, 0].set_xlabel("time [d]")
+            parts.append(f"<h2>Control loops</h2><img src='data:image/png;base64,{_png(fig)}'>")
+            plt.close(fig)
+
+        fig, ax = plt.subplots(figsize=(9, 3))
+        aer = np.zeros_like(t_d)
+        for r in meta["reactors"].values():
+            aer += r["SO_sat_g_m3"] * r["volume_m3"] * col(r["kla_column"]) / 1800.0 / 24.0
+        pump = sum(f * col(f"{sname}.Q_m3_d") for sname, f in meta["pumped_flows"].items()) / 24.0
+        ax.plot(t_d, aer, lw=1, label="aeration (BSM1 AE basis)")
+        ax.plot(t_d, pump, lw=1, label="pumping (BSM1 PE basis)")
+        ax.set_ylabel("power [kW]")
+        ax.set_xlabel("time [d]")
+        ax.legend(fontsize=8)
+        parts.append(f"<h2>Energy</h2><img src='data:image/png;base64,{_png(fig)}'>")
+        plt.close(fig)
+
+    style = ("body{font-family:sans-serif;max-width:960px;margin:auto}table{border-collapse:collapse}"
+             "th,td{border:1px solid #ccc;padding:2px 8px;text-align:left}")
+    path.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(s.name)}</title>"
+                    f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")

@@ -1,0 +1,149 @@
+"""The ``twin`` command line.
+
+Exit codes: 0 success; 2 bad input (scenario, flowsheet, data file): one message, no
+traceback, no results folder; 3 the integration failed: partial results kept in
+``<out>.FAILED``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from twin.errors import ConfigError, SolverError
+
+EXIT_USER_ERROR = 2
+EXIT_SOLVER_ERROR = 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="twin",
+        description="Digital twin of a wastewater treatment plant: run scenario files, validate them, "
+                    "list process unit types.",
+        epilog="Example: twin run scenarios/quickstart_24h.yaml --out results/quickstart",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    r = sub.add_parser("run", help="run a scenario and write a results folder",
+                       description="Run a scenario; results go to --out (default results/<scenario name>).")
+    r.add_argument("scenario", help="scenario YAML file")
+    r.add_argument("--out", help="results folder (replaced if it exists)")
+    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a scenario field, e.g. --set influent.file=rain.ascii (repeatable)")
+    r.add_argument("--seed", type=int, help="override the scenario's random seed")
+    r.add_argument("--quiet", action="store_true", help="no progress output")
+    r.add_argument("--no-report", action="store_true", help="skip report.html")
+    v = sub.add_parser("validate", help="check a scenario (schema, plant wiring, files) without running it")
+    v.add_argument("scenario")
+    v.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    sub.add_parser("units", help="list the registered process unit types")
+    sub.add_parser("plants", help="list the bundled plants")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "validate":
+            return _validate(args)
+        if args.command == "units":
+            return _units()
+        if args.command == "plants":
+            from twin.run import bundled_plants
+
+            for name in bundled_plants():
+                print(name)
+            return 0
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _units() -> int:
+    from twin.units import registered_types, unit_type
+
+    for name in registered_types():
+        cls = unit_type(name)
+        print(f"{name:16s} {cls.__module__}.{cls.__qualname__}: {cls.description}")
+    return 0
+
+
+def _validate(args) -> int:
+    from twin.run import compile_flowsheet, load_flowsheet
+    from twin.scenario import load_scenario
+
+    scenario, path = load_scenario(args.scenario, args.overrides)
+    try:
+        fs = load_flowsheet(scenario.plant, path.parent)
+        fs.check()
+        cp = compile_flowsheet(fs)
+        for name, c in scenario.controllers.items():
+            for field, sig in (("measurement", c.measurement), ("actuator", c.actuator)):
+                ok = sig in cp.state_index or sig in cp.input_index or (field == "measurement" and
+                                                                      sig.rpartition(".")[0] in cp.stream_index)
+                if not ok:
+                    raise ConfigError(f"controllers.{name}.{field}: the plant has no signal '{sig}'")
+        for name in scenario.inputs:
+            if name not in cp.input_index:
+                raise ConfigError(f"inputs.{name}: the plant has no such input")
+        from twin.influent import resolve_path
+
+        for spec in [scenario.influent] + [p.influent for p in scenario.warmup]:
+            if spec.file:
+                resolve_path(spec.file, path.parent)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    print(f"{path}: valid ({cp.n_states} states, {cp.n_streams} streams, {len(scenario.controllers)} controllers)")
+    return 0
+
+
+def _run(args) -> int:
+    from twin.results import write_results
+    from twin.run import run_scenario
+    from twin.scenario import load_scenario
+
+    scenario, path = load_scenario(args.scenario, args.overrides, args.seed)
+    out = Path(args.out) if args.out else Path("results") / scenario.name
+    progress = not args.quiet and sys.stderr.isatty()
+    try:
+        result = run_scenario(scenario, path.parent, progress=progress)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    final = write_results(result, out, report=not args.no_report)
+    if result.failed is not None:
+        print(f"error: {result.failed}", file=sys.stderr)
+        print(f"partial results kept in {final}", file=sys.stderr)
+        return EXIT_SOLVER_ERROR
+    _summary(result.kpis, final)
+    return 0
+
+
+def _summary(kpis: dict, out: Path) -> None:
+    b = kpis.get("bsm1")
+    run = kpis["run"]
+    print(f"simulated {run['total_simulated_days']:g} d in {run['wall_s']:.2f} s; results in {out}")
+    if b:
+        e = b["effluent_avg"]
+        print(f"  EQI {b['EQI']:.1f} kg PU/d  AE {b['AE']:.1f} kWh/d  PE {b['PE']:.1f} kWh/d  "
+              f"SP {b['SP']:.1f} kg SS/d  OCI {b['OCI']:.1f}")
+        print(f"  effluent (g/m3): SNH {e['SNH']:.3f}  Ntot {e['Ntot']:.3f}  TSS {e['TSS']:.3f}  "
+              f"CODt {e['CODt']:.2f}  BOD5 {e['BOD5']:.3f}")
+        worst = {k: v["pct_time"] for k, v in b["violations"].items() if v["pct_time"] > 0}
+        if worst:
+            print("  time in violation: " + ", ".join(f"{k} {v:.2f} %" for k, v in worst.items()))
+
+
+def _json(o) -> str:
+    return json.dumps(o, indent=2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

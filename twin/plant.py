@@ -1,0 +1,149 @@
+"""The continuous plant inside the discrete-event clock.
+
+:class:`Plant` holds the flat state vector of a compiled flowsheet and advances it
+lazily: before anything reads a signal or changes an input, :meth:`Plant.sync`
+integrates from the last synchronised time to ``env.now`` with the inputs held (or
+ramped, for interpolated boundary data). An input change therefore always falls on a
+step boundary: no step ever integrates across it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from twin.durations import TICKS_PER_DAY, parse_duration
+from twin.errors import ConfigError, SolverError
+from twin.flowsheet import CompiledPlant
+from twin.integrate import STATUS_MESSAGES
+from twin.units.asm1 import IDX, NAMES, TSS_PER_COD
+from twin.units.base import did_you_mean
+
+
+class Plant:
+    def __init__(self, env, compiled: CompiledPlant, solver) -> None:
+        self.env = env
+        self.cp = compiled
+        self.x = compiled.x_default.copy()
+        self.u = compiled.u_default.copy()
+        self.du = np.zeros_like(self.u)
+        self.t_sync = env.now
+        self.h = 1e-4
+        self.rtol = float(solver.rtol)
+        self.atol = float(solver.atol)
+        self.h_max = parse_duration(solver.max_step) / TICKS_PER_DAY
+        self.max_steps = int(solver.max_steps_per_event)
+        self.steps = 0
+        self.rhs_evals = 0
+
+    # -- time ---------------------------------------------------------------------------
+    def sync(self) -> None:
+        """Integrate from the last synchronised time to ``env.now``."""
+        now = self.env.now
+        if now == self.t_sync:
+            return
+        t0 = self.t_sync / TICKS_PER_DAY
+        t1 = now / TICKS_PER_DAY
+        t, h, steps, nfev, status, bad = self.cp.advance(
+            self.x, self.u, self.du, t0, t1, self.h, self.rtol, self.atol, self.h_max, self.max_steps,
+            self.cp.M, self.cp.P)
+        self.steps += steps
+        self.rhs_evals += nfev
+        if status != 0:
+            self._fail(status, bad, t)
+        # keep the ramp of interpolated inputs continuous across the sync point
+        self.u = self.u + (t1 - t0) * self.du
+        self.h = h
+        self.t_sync = now
+
+    def _fail(self, status: int, bad: int, t_d: float) -> None:
+        what = STATUS_MESSAGES.get(status, f"status {status}")
+        if status == 1 and bad >= 0:
+            unit = self.cp.unit_of_state(bad)
+            detail = f"in unit '{unit}' (state {self.cp.state_names[bad]})"
+        elif status == 3 and bad >= 0:
+            unit = next(c.src_unit for c in self.cp.flowsheet.connections if c.name == self.cp.stream_names[bad])
+            detail = f"in stream '{self.cp.stream_names[bad]}' leaving unit '{unit}'"
+        else:
+            unit = None
+            detail = ""
+        raise SolverError(f"integration failed at t = {t_d:.6f} d: {what} {detail}".rstrip(),
+                          time_s=int(round(t_d * TICKS_PER_DAY)), unit=unit)
+
+    # -- inputs ---------------------------------------------------------------------------
+    def input_index(self, name: str) -> int:
+        try:
+            return self.cp.input_index[name]
+        except KeyError:
+            raise ConfigError(f"unknown plant input '{name}'{did_you_mean(name, self.cp.input_index)}") from None
+
+    def set_input(self, index: int, value: float, slope_per_d: float = 0.0) -> None:
+        self.sync()
+        self.u[index] = value
+        self.du[index] = slope_per_d
+
+    def set_inputs(self, index: np.ndarray, values: np.ndarray, slopes_per_d: np.ndarray | None = None) -> None:
+        self.sync()
+        self.u[index] = values
+        self.du[index] = 0.0 if slopes_per_d is None else slopes_per_d
+
+    # -- signals ---------------------------------------------------------------------------
+    def signal_reader(self, name: str):
+        """A function returning the current value of a named signal (state, input or stream)."""
+        cp = self.cp
+        if name in cp.state_index:
+            i = cp.state_index[name]
+            return lambda: (self.sync(), self.x[i])[1]
+        if name in cp.input_index:
+            i = cp.input_index[name]
+            return lambda: (self.sync(), self.u[i])[1]
+        stream, _, comp = name.rpartition(".")
+        if stream in cp.stream_index and (comp in IDX or comp == "Q"):
+            k = cp.stream_index[stream]
+
+            def read():
+                self.sync()
+                Q, C = cp.stream_values(self.env.now_d, self.x, self.u)
+                return Q[k] if comp == "Q" else C[k, IDX[comp]]
+            return read
+        options = list(cp.state_index) + list(cp.input_index)
+        raise ConfigError(f"unknown signal '{name}'{did_you_mean(name, options)}; signals are unit states "
+                          f"(reactor5.SO), inputs (reactor5.kla_per_d) or stream values (effluent.SNH)")
+
+    def solids_inventory_kg(self) -> float:
+        total = 0.0
+        for uname, unit in self.cp.units.items():
+            total += unit.solids_inventory_kg(self.x[self.cp.state_slices[uname]])
+        return total
+
+    def recorder_columns(self, settler_layers: bool = True) -> tuple[list[str], Any]:
+        """Column names and a probe: every stream (flow, concentrations, TSS), every input
+        (names carry their unit), the solids inventory and optionally the settler layers' TSS."""
+        cp = self.cp
+        comp_cols = [f"{n}_mol_m3" if n == "SALK" else f"{n}_g_m3" for n in NAMES]
+        cols: list[str] = []
+        for s in cp.stream_names:
+            cols += [f"{s}.Q_m3_d"] + [f"{s}.{c}" for c in comp_cols] + [f"{s}.TSS_g_m3"]
+        inputs = [i for i, n in enumerate(cp.input_names)
+                  if cp.units[n.split(".")[0]].type_name != "influent"]
+        cols += [cp.input_names[i] for i in inputs]
+        layers: list[int] = []
+        if settler_layers:
+            for uname, unit in cp.units.items():
+                if unit.type_name == "takacs_settler":
+                    start = cp.state_slices[uname].start
+                    layers += list(range(start, start + unit.params.layers))
+        cols += [f"{cp.state_names[i]}_g_m3" for i in layers]
+        cols.append("plant.solids_inventory_kg")
+        solids = np.array([IDX[n] for n in ("XI", "XS", "XBH", "XBA", "XP")])
+        inputs_arr = np.array(inputs, dtype=np.int64)
+        layers_arr = np.array(layers, dtype=np.int64)
+
+        def probe() -> np.ndarray:
+            self.sync()
+            Q, C = cp.stream_values(self.env.now_d, self.x, self.u)
+            tss = TSS_PER_COD * C[:, solids].sum(axis=1)
+            block = np.concatenate([Q[:, None], C, tss[:, None]], axis=1).ravel()
+            return np.concatenate([block, self.u[inputs_arr], self.x[layers_arr], [self.solids_inventory_kg()]])
+        return cols, probe

@@ -1,0 +1,292 @@
+"""Assemble a run from a scenario and execute it: load -> validate -> build -> check wiring -> run -> results.
+
+This module is the only one in ``twin`` that knows the controllers and the analysis
+packages; the core (clock, units, flowsheet, integrator, plant) does not import them.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import yaml
+
+from twin.clock import TwinEnvironment
+from twin.durations import TICKS_PER_DAY, parse_duration
+from twin.errors import ConfigError, SolverError
+from twin.flowsheet import CompiledPlant, Flowsheet
+from twin.influent import COLUMNS, InfluentTable, build_table
+from twin.plant import Plant
+from twin.scenario import Scenario
+from twin.steady import solve_steady_state
+from twin.units.asm1 import NAMES, TSS_PER_COD
+
+
+def bundled_plants() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("twin.plants").iterdir() if p.name.endswith(".yaml"))
+
+
+def load_flowsheet(plant: str, base: Path | None) -> Flowsheet:
+    """A bundled plant by name, or a flowsheet YAML path (relative to the scenario file)."""
+    if plant in bundled_plants():
+        res = resources.files("twin.plants") / f"{plant}.yaml"
+        return Flowsheet.from_config(yaml.safe_load(res.read_text()), f"plant '{plant}'")
+    path = Path(plant)
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    if not path.exists():
+        from twin.units.base import did_you_mean
+        raise ConfigError(f"plant: '{plant}' is neither a bundled plant ({', '.join(bundled_plants())})"
+                          f"{did_you_mean(plant, bundled_plants())} nor an existing flowsheet file")
+    try:
+        cfg = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from None
+    return Flowsheet.from_config(cfg, str(path))
+
+
+_COMPILED: dict[str, CompiledPlant] = {}
+
+
+def compile_flowsheet(fs: Flowsheet) -> CompiledPlant:
+    """Compile, reusing an identical flowsheet compiled earlier in this process."""
+    key = repr((fs.name, [(n, u.type_name, u.params, u.config) for n, u in fs.units.items()], fs.connections))
+    if key not in _COMPILED:
+        _COMPILED[key] = fs.compile()
+    cp = _COMPILED[key]
+    fresh = CompiledPlant.__new__(CompiledPlant)
+    fresh.__dict__.update(cp.__dict__)
+    fresh.P = cp.P.copy()
+    return fresh
+
+
+@dataclass
+class RunResult:
+    scenario: Scenario
+    times_s: np.ndarray  # since the start of the main period
+    columns: list[str]
+    values: np.ndarray
+    events: Any
+    kpis: dict[str, Any]
+    metadata: dict[str, Any]
+    failed: SolverError | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class Progress:
+    """Progress on a terminal (stderr): simulated days, percent, speed. Silent otherwise."""
+
+    def __init__(self, total_s: int, enabled: bool):
+        self.total_s = max(total_s, 1)
+        self.enabled = enabled
+        self.t0 = time.perf_counter()
+
+    def process(self, env):
+        step = max(self.total_s // 100, 3600)
+        while True:
+            yield env.timeout(step)
+            self.show(env.now)
+
+    def show(self, now: int, final: bool = False) -> None:
+        if not self.enabled:
+            return
+        wall = time.perf_counter() - self.t0
+        rate = now / TICKS_PER_DAY / wall if wall > 0 else 0.0
+        pct = 100.0 * now / self.total_s
+        sys.stderr.write(f"\r  {now / TICKS_PER_DAY:9.2f} d  {pct:5.1f} %  {rate:8.1f} sim-d/s ")
+        if final:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def influent_process(env, plant: Plant, index: np.ndarray, table: InfluentTable, start_s: int, end_s: int):
+    times = table.times_s
+    vals = table.values
+    n = times.size
+    for k in range(n):
+        t_k = start_s + int(times[k])
+        if t_k >= end_s:
+            break
+        if t_k > env.now:
+            yield env.timeout(t_k - env.now)
+        slope = None
+        if table.interpolation == "linear" and k + 1 < n:
+            slope = (vals[k + 1] - vals[k]) / ((times[k + 1] - times[k]) / TICKS_PER_DAY)
+        plant.set_inputs(index, vals[k], slope)
+
+
+def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: bool = False,
+                 on_event: Callable[[str], None] | None = None) -> RunResult:
+    wall0 = time.perf_counter()
+    fs = load_flowsheet(scenario.plant, base_dir)
+    cp = compile_flowsheet(fs)
+    env = TwinEnvironment(scenario, seed=scenario.seed)
+    plant = Plant(env, cp, scenario.solver)
+    source = next((n for n, u in cp.units.items() if u.type_name == "influent"), None)
+    if source is None:
+        raise ConfigError(f"plant '{scenario.plant}': has no unit of type 'influent'")
+    infl_index = np.array([cp.input_index[f"{source}.{'Q_m3_d' if c == 'Q' else c + '_g_m3'}"] for c in COLUMNS])
+    for name, value in scenario.inputs.items():
+        if name not in cp.input_index:
+            from twin.units.base import did_you_mean
+            raise ConfigError(f"inputs.{name}: the plant has no such input{did_you_mean(name, cp.input_index)}")
+        plant.u[cp.input_index[name]] = value
+
+    # controllers: check the wiring before anything runs
+    from controllers.pi import DiscretePI, Sensor, pi_process
+
+    loops = []
+    for name, spec in scenario.controllers.items():
+        if not spec.enabled:
+            continue
+        try:
+            read = plant.signal_reader(spec.measurement)
+        except ConfigError as exc:
+            raise ConfigError(f"controllers.{name}.measurement: {exc}") from None
+        if spec.actuator not in cp.input_index:
+            from twin.units.base import did_you_mean
+            raise ConfigError(f"controllers.{name}.actuator: the plant has no input '{spec.actuator}'"
+                              f"{did_you_mean(spec.actuator, cp.input_index)}")
+        ts_d = parse_duration(spec.sample_time) / TICKS_PER_DAY
+        ctrl = DiscretePI(spec.K, spec.Ti_d, spec.Tt_d, spec.setpoint, spec.offset, spec.limits[0], spec.limits[1], ts_d)
+        sensor = None
+        s = spec.sensor
+        if s.noise_sd > 0 or s.T90_min > 0 or s.range is not None:
+            sensor = Sensor(s.T90_min / 1440.0, s.order, s.noise_sd, s.range, env.child_rng(f"sensor.{name}"), ts_d)
+        loops.append((name, spec, ctrl, read, cp.input_index[spec.actuator], sensor))
+
+    # phases
+    phases = [(p.influent, parse_duration(p.duration), "warmup") for p in scenario.warmup]
+    phases.append((scenario.influent, scenario.duration_s, "main"))
+    tables = [build_table(spec, dur, base_dir, env.child_rng(f"influent.{i}")) for i, (spec, dur, _) in enumerate(phases)]
+    main_start = sum(d for _, d, _ in phases[:-1])
+    total = main_start + scenario.duration_s
+
+    # initial state
+    if scenario.initial.mode == "steady_state":
+        init_table = build_table(scenario.initial.influent, 0, base_dir, env.child_rng("influent.initial"))
+        if init_table.times_s.size != 1:
+            init_table = InfluentTable(init_table.times_s[:1], init_table.values[:1], "hold", init_table.source)
+        plant.u[infl_index] = init_table.values[0]
+        ss_loops = [(cp.state_index[spec.measurement], act, spec.setpoint, spec.limits[0], spec.limits[1])
+                    for (_, spec, _, _, act, _) in loops if spec.measurement in cp.state_index]
+        x, u, info = solve_steady_state(cp, plant.x, plant.u, ss_loops,
+                                        parse_duration(scenario.initial.settle) / TICKS_PER_DAY,
+                                        plant.rtol, plant.atol, plant.h_max)
+        plant.x[:] = x
+        plant.u[:] = u
+        env.log("initial_state", "plant", "steady state under the initial influent", **info)
+    for name, spec, ctrl, read, act, _ in loops:
+        ctrl.initialise(plant.u[act], read())
+        env.log("controller", name, "PI loop started (bumpless)", actuator=spec.actuator, u=float(plant.u[act]),
+                K=spec.K, Ti_d=spec.Ti_d, Tt_d=spec.Tt_d, setpoint=spec.setpoint)
+
+    # processes (created in a fixed order, so events at equal times run in a fixed order)
+    start = 0
+    for (spec, dur, kind), table in zip(phases, tables):
+        env.process(influent_process(env, plant, infl_index, table, start, start + dur))
+        env.log("phase", "scenario", f"{kind} phase: influent {table.source} for {dur / TICKS_PER_DAY:g} d",
+                start_s=start)
+        start += dur
+    for name, spec, ctrl, read, act, sensor in loops:
+        env.process(pi_process(env, plant, name, spec, ctrl, read, act, sensor))
+
+    rec = env.recorder
+    cols, probe = plant.recorder_columns(scenario.outputs.record_settler_layers)
+    rec.add_probe(cols, probe)
+    for name, spec, ctrl, *_ in loops:
+        rec.add_probe([f"control.{name}.setpoint", f"control.{name}.measurement", f"control.{name}.error"],
+                      lambda c=ctrl: np.array([c.setpoint, c.last["y"], c.last["e"]]))
+    interval = parse_duration(scenario.outputs.sample_interval)
+
+    def recorder_process():
+        if main_start > env.now:
+            yield env.timeout(main_start - env.now)
+        while True:
+            rec.sample(env.now)
+            if env.now >= total:
+                return
+            yield env.timeout(min(interval, total - env.now))
+
+    env.process(recorder_process())
+    prog = Progress(total, progress)
+    if progress:
+        env.process(prog.process(env))
+
+    failed = None
+    try:
+        env.run(until=total + 1)
+        plant.sync()
+    except SolverError as exc:
+        failed = exc
+        env.log("solver_failure", exc.unit or "plant", str(exc))
+    prog.show(env.now if failed is None else (failed.time_s or env.now), final=True)
+
+    times, columns, values = rec.table()
+    times = times - main_start
+    metadata = plant_metadata(cp, fs)
+    wall = time.perf_counter() - wall0
+    stats = {"integrator_steps": int(plant.steps), "rhs_evaluations": int(plant.rhs_evals),
+             "simpy_events": None}
+    kpis: dict[str, Any] = {}
+    if failed is None:
+        kpis = compute_kpis(scenario, times, columns, values, metadata, plant, cp)
+    kpis["run"] = {"simulated_days": scenario.duration_s / TICKS_PER_DAY,
+                   "total_simulated_days": total / TICKS_PER_DAY,
+                   "wall_s": round(wall, 3), "seed": scenario.seed, **stats}
+    return RunResult(scenario, times, columns, values, env.events, kpis, metadata, failed, stats)
+
+
+def plant_metadata(cp: CompiledPlant, fs: Flowsheet) -> dict[str, Any]:
+    """What the analysis needs to know about the plant (reactor volumes, roles of streams)."""
+    reactors = {}
+    for n, u in cp.units.items():
+        if u.type_name == "asm1_reactor":
+            reactors[n] = {"volume_m3": u.params.volume_m3, "SO_sat_g_m3": u.params.SO_sat_g_m3,
+                           "kla_column": f"{n}.kla_per_d"}
+    ev = fs.evaluation
+    return {"plant": fs.name, "reactors": reactors, "effluent_stream": ev.get("effluent_stream"),
+            "waste_stream": ev.get("waste_stream"), "pumped_flows": dict(ev.get("pumped_flows") or {}),
+            "f_P": next((u.params.f_P for u in cp.units.values() if u.type_name == "asm1_reactor"), 0.08),
+            "i_XB": next((u.params.i_XB for u in cp.units.values() if u.type_name == "asm1_reactor"), 0.08),
+            "i_XP": next((u.params.i_XP for u in cp.units.values() if u.type_name == "asm1_reactor"), 0.06)}
+
+
+def compute_kpis(scenario, times, columns, values, metadata, plant, cp) -> dict[str, Any]:
+    from analysis.bsm1 import evaluate
+
+    kpis: dict[str, Any] = {}
+    if scenario.evaluation.kind == "bsm1":
+        start, end = scenario.evaluation_window_s()
+        kpis["bsm1"] = evaluate(times, columns, values, metadata, start, end,
+                                parse_duration(scenario.evaluation.sample_interval))
+    if scenario.influent.kind == "constant":
+        kpis["steady_state"] = final_concentrations(plant, cp)
+    return kpis
+
+
+def final_concentrations(plant: Plant, cp: CompiledPlant) -> dict[str, dict[str, float]]:
+    """Reactor and settler concentrations at the end of the run (g/m3), with TSS."""
+    Q, C = cp.stream_values(plant.env.now_d, plant.x, plant.u)
+    out: dict[str, dict[str, float]] = {}
+
+    def block(conc):
+        d = {n: float(conc[i]) for i, n in enumerate(NAMES)}
+        d["TSS"] = float(TSS_PER_COD * sum(d[n] for n in ("XI", "XS", "XBH", "XBA", "XP")))
+        return d
+    for n, u in cp.units.items():
+        if u.type_name == "asm1_reactor":
+            out[n] = block(plant.x[cp.state_slices[n]])
+        elif u.type_name == "takacs_settler":
+            outs = cp.outs[n]
+            for port, k in zip(("effluent", "underflow"), outs):
+                out[f"{n}_{port}"] = block(C[k]) | {"Q": float(Q[k])}
+            sl = cp.state_slices[n]
+            out[f"{n}_layers_TSS"] = {f"layer_{i + 1}": float(v)
+                                      for i, v in enumerate(plant.x[sl.start:sl.start + u.params.layers])}
+    return out

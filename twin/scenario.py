@@ -1,0 +1,316 @@
+"""Scenario files: schema, loading, dotted overrides and clear errors.
+
+A scenario says *what happens when*: which plant, which influent, how long, which
+controllers, how to evaluate and what to write. It is validated completely before
+anything is built; every problem is reported as ``file: field: what was expected``.
+The resolved scenario (defaults filled in, overrides applied) is written beside the
+results so a run can be repeated exactly.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from twin.durations import format_duration, parse_duration
+from twin.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+
+Duration = str
+
+
+def _duration(v: Any) -> str:
+    parse_duration(v)
+    return v
+
+
+class InfluentSpec(_Strict):
+    """Where the influent comes from.
+
+    ``constant``: the BSM1 steady-state influent (``values`` overrides components).
+    ``file``: a BSM1-format test file (dry, rain, storm) in either common layout
+    (10 columns ``t SS XBH XS XI SNH SI SND XND Q``, or the 22-column bsm2-python CSV);
+    ``package:NAME/path`` locates a file inside an installed Python package.
+    ``csv``: a user's own data with a header row and declared columns.
+    ``synthetic``: a seeded generator for long horizons.
+    """
+
+    kind: Literal["constant", "file", "csv", "synthetic"] = "constant"
+    file: str | None = None
+    layout: Literal["auto", "bsm1", "bsm2_python"] = "auto"
+    interpolation: Literal["linear", "hold"] = "linear"
+    repeat: bool = False
+    values: dict[str, float] = Field(default_factory=dict)
+    time_column: str | None = None
+    time_unit: Literal["s", "min", "h", "d"] = "d"
+    columns: dict[str, str] = Field(default_factory=dict)
+    sample_interval: Duration = "15min"
+    synthetic: dict[str, float] = Field(default_factory=dict)
+
+    _v_si = field_validator("sample_interval")(_duration)
+
+    @model_validator(mode="after")
+    def _needs_file(self):
+        if self.kind in ("file", "csv") and not self.file:
+            raise ValueError(f"influent kind '{self.kind}' needs 'file' (a path)")
+        return self
+
+
+class Phase(_Strict):
+    influent: InfluentSpec
+    duration: Duration
+
+    _v_d = field_validator("duration")(_duration)
+
+
+class SensorSpec(_Strict):
+    """Measurement model of a controller's sensor (all optional: ideal by default)."""
+
+    noise_sd: float = Field(0.0, ge=0)
+    T90_min: float = Field(0.0, ge=0)
+    order: int = Field(1, ge=1, le=12)
+    range: tuple[float, float] | None = None
+
+
+class ControllerSpec(_Strict):
+    """A discrete PI loop (BSM1 form): u = offset + K (e + 1/Ti integral e), tracking anti-windup."""
+
+    type: Literal["pi"] = "pi"
+    measurement: str
+    actuator: str
+    setpoint: float
+    K: float
+    Ti_d: float = Field(gt=0)
+    Tt_d: float = Field(gt=0)
+    offset: float = 0.0
+    limits: tuple[float, float]
+    sample_time: Duration = "1min"
+    sensor: SensorSpec = Field(default_factory=SensorSpec)
+    enabled: bool = True
+
+    _v_st = field_validator("sample_time")(_duration)
+
+    @model_validator(mode="after")
+    def _limits(self):
+        if self.limits[0] > self.limits[1]:
+            raise ValueError(f"limits must be [low, high] with low <= high, got {list(self.limits)}")
+        return self
+
+
+class InitialSpec(_Strict):
+    """Initial plant state: ``steady_state`` under an influent (BSM1 protocol) or the units' defaults."""
+
+    mode: Literal["steady_state", "default"] = "steady_state"
+    influent: InfluentSpec = Field(default_factory=InfluentSpec)
+    settle: Duration = "100d"
+
+    _v_s = field_validator("settle")(_duration)
+
+
+class EvaluationSpec(_Strict):
+    kind: Literal["bsm1", "none"] = "bsm1"
+    start: Duration = "0d"
+    end: Duration | None = None
+    sample_interval: Duration = "15min"
+
+    _v = field_validator("start", "sample_interval")(_duration)
+
+    @field_validator("end")
+    @classmethod
+    def _end(cls, v):
+        return None if v is None else _duration(v)
+
+
+class OutputsSpec(_Strict):
+    sample_interval: Duration = "15min"
+    timeseries: bool = True
+    report: bool = True
+    record_settler_layers: bool = True
+
+    _v = field_validator("sample_interval")(_duration)
+
+
+class SolverSpec(_Strict):
+    rtol: float = Field(1e-6, gt=0, lt=1)
+    atol: float = Field(1e-6, gt=0)
+    max_step: Duration = "1h"
+    max_steps_per_event: int = Field(10_000_000, gt=0)
+
+    _v = field_validator("max_step")(_duration)
+
+
+class Scenario(_Strict):
+    name: str
+    description: str = ""
+    plant: str = "bsm1"
+    seed: int = 0
+    initial: InitialSpec = Field(default_factory=InitialSpec)
+    warmup: list[Phase] = Field(default_factory=list)
+    influent: InfluentSpec = Field(default_factory=InfluentSpec)
+    duration: Duration
+    inputs: dict[str, float] = Field(default_factory=dict)
+    controllers: dict[str, ControllerSpec] = Field(default_factory=dict)
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
+    outputs: OutputsSpec = Field(default_factory=OutputsSpec)
+    solver: SolverSpec = Field(default_factory=SolverSpec)
+
+    _v = field_validator("duration")(_duration)
+
+    @model_validator(mode="after")
+    def _window(self):
+        dur = parse_duration(self.duration)
+        start = parse_duration(self.evaluation.start)
+        end = dur if self.evaluation.end is None else parse_duration(self.evaluation.end)
+        if not 0 <= start < end <= dur:
+            raise ValueError(f"evaluation window [{self.evaluation.start}, {self.evaluation.end or self.duration}] "
+                             f"must lie inside the run (duration {self.duration}) and not be empty")
+        return self
+
+    # convenience -----------------------------------------------------------------
+    @property
+    def duration_s(self) -> int:
+        return parse_duration(self.duration)
+
+    def evaluation_window_s(self) -> tuple[int, int]:
+        end = self.duration_s if self.evaluation.end is None else parse_duration(self.evaluation.end)
+        return parse_duration(self.evaluation.start), end
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+# ---------------------------------------------------------------------------------------------
+def _format_error(err: dict[str, Any], data: Any) -> str:
+    loc = [str(p) for p in err["loc"]]
+    field = ".".join(loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        parent = _model_at(Scenario, err["loc"][:-1])
+        options = list(parent.model_fields) if parent is not None else []
+        close = difflib.get_close_matches(loc[-1], options, n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return f"{field}: unknown key{hint}"
+    if err["type"] == "missing":
+        return f"{field}: required field is missing"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    got = err.get("input")
+    if err["type"] not in ("value_error", "assertion_error") and not isinstance(got, (dict, list)):
+        msg += f" (got {got!r})"
+    return f"{field}: {msg}"
+
+
+def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model class at ``loc`` inside ``model`` (for "did you mean" hints)."""
+    import typing
+
+    cur: Any = model
+    for part in loc:
+        if isinstance(part, int) or cur is None:
+            continue
+        if isinstance(cur, type) and issubclass(cur, BaseModel):
+            if part not in cur.model_fields:
+                return None
+            ann = cur.model_fields[part].annotation
+            for cand in (ann, *typing.get_args(ann)):
+                inner = typing.get_args(cand)
+                for c in (cand, *inner):
+                    if isinstance(c, type) and issubclass(c, BaseModel):
+                        cur = c
+                        break
+                else:
+                    continue
+                break
+            else:
+                cur = None
+    return cur if isinstance(cur, type) and issubclass(cur, BaseModel) else None
+
+
+def parse_value(text: str) -> Any:
+    """Interpret an override value as YAML (``3``, ``true``, ``[0, 360]``, ``file.txt``)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_override(data: dict[str, Any], dotted: str, value: Any, source: str) -> None:
+    """Set ``data[a][b][c] = value`` for ``dotted = "a.b.c"``; numeric parts index lists."""
+    parts = dotted.split(".")
+    if not all(parts):
+        raise ConfigError(f"--set {dotted}: expected a dotted key such as influent.file")
+    cur: Any = data
+    for i, part in enumerate(parts[:-1]):
+        if isinstance(cur, list):
+            if not part.isdigit() or int(part) >= len(cur):
+                raise ConfigError(f"--set {dotted}: '{'.'.join(parts[:i])}' is a list; "
+                                  f"'{part}' is not an index below {len(cur)}")
+            cur = cur[int(part)]
+            continue
+        nxt = cur.get(part)
+        if nxt is None:
+            nxt = cur[part] = {}
+        if not isinstance(nxt, (dict, list)):
+            raise ConfigError(f"--set {dotted}: '{'.'.join(parts[: i + 1])}' is a value, not a section")
+        cur = nxt
+    last = parts[-1]
+    if isinstance(cur, list):
+        if not last.isdigit() or int(last) >= len(cur):
+            raise ConfigError(f"--set {dotted}: '{last}' is not an index of the list")
+        cur[int(last)] = value
+    else:
+        cur[last] = value
+
+
+def load_scenario(path: str | Path, overrides: list[str] | None = None, seed: int | None = None
+                  ) -> tuple[Scenario, Path]:
+    """Read, override and validate a scenario file. Raises ConfigError naming file and field."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: scenario file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        where = ""
+        mark = getattr(exc, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read scenario file: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a scenario must be a YAML mapping (key: value), got {type(data).__name__}")
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"--set {item}: expected dotted.key=value")
+        key, _, raw = item.partition("=")
+        apply_override(data, key.strip(), parse_value(raw), str(path))
+    if seed is not None:
+        data["seed"] = seed
+    return validate_scenario(data, str(path)), path
+
+
+def validate_scenario(data: Any, source: str) -> Scenario:
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        lines = [_format_error(e, data) for e in errors[:5]]
+        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+        raise ConfigError(f"{source}: " + "; ".join(lines) + more) from None
+
+
+def dump_scenario(s: Scenario) -> str:
+    return yaml.safe_dump(s.to_dict(), sort_keys=False)
+
+
+__all__ = ["Scenario", "load_scenario", "validate_scenario", "dump_scenario", "format_duration"]

@@ -1,0 +1,64 @@
+"""Steady state of a compiled plant, optionally with ideal integral controllers.
+
+Method: integrate with constant inputs for a settling period (the explicit integrator,
+fast and robust far from equilibrium), then solve ``f(x, u) = 0`` with a Newton-type root
+finder (SciPy ``root``, MINPACK hybrid method) to remove the remaining slow drift (sludge
+age ~ 10 days makes plain integration converge slowly). A controller with integral
+action holds its measurement at the setpoint at steady state, so each active loop adds
+its actuator as an unknown and ``y - setpoint = 0`` as an equation; when the solution
+would put an actuator outside its limits, that actuator is fixed at the limit instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import root
+
+from twin.errors import SolverError
+
+
+def solve_steady_state(cp, x0: np.ndarray, u: np.ndarray, loops: list[tuple[int, int, float, float, float]],
+                       settle_d: float, rtol: float, atol: float, h_max_d: float) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Return (x, u, info). ``loops``: (state index measured, input index, setpoint, u_min, u_max)."""
+    x = x0.copy()
+    u = u.copy()
+    du = np.zeros_like(u)
+    t, h, steps, nfev, status, bad = cp.advance(x, u, du, 0.0, settle_d, 1e-4, rtol, atol, h_max_d, 10**9, cp.M, cp.P)
+    if status != 0:
+        raise SolverError(f"steady-state settling failed at t = {t:.4f} d (status {status}, "
+                          f"unit '{cp.unit_of_state(bad) if bad >= 0 else '?'}')")
+    active = list(loops)
+    info = {"settle_days": settle_d, "settle_steps": steps}
+    for _ in range(len(loops) + 1):
+        n = x.size
+        scale_x = np.maximum(np.abs(x), 1.0)
+
+        def residual(z, active=active):
+            xx = z[:n] * scale_x
+            uu = u.copy()
+            for k, (_, ui, _, _, _) in enumerate(active):
+                uu[ui] = z[n + k]
+            dx = cp.derivs(0.0, xx, uu, cp.M, cp.P)
+            ctrl = [xx[si] - sp for (si, _, sp, _, _) in active]
+            return np.concatenate([dx / scale_x, ctrl])
+
+        z0 = np.concatenate([x / scale_x, [u[ui] for (_, ui, _, _, _) in active]])
+        sol = root(residual, z0, method="hybr", options={"xtol": 1e-12, "maxfev": 200 * (n + 10)})
+        res = np.max(np.abs(residual(sol.x)))
+        if not np.all(np.isfinite(sol.x)) or res > 1e-6:
+            info["root"] = f"not converged (max residual {res:.3g}); integrated state kept"
+            return x, u, info
+        x_new = sol.x[:n] * scale_x
+        u_new = u.copy()
+        out_of_range = None
+        for k, (si, ui, sp, lo, hi) in enumerate(active):
+            u_new[ui] = sol.x[n + k]
+            if not lo <= u_new[ui] <= hi:
+                out_of_range = k
+        if out_of_range is None:
+            info["root"] = f"converged (max residual {res:.3g})"
+            return x_new, u_new, info
+        si, ui, sp, lo, hi = active.pop(out_of_range)
+        u[ui] = min(max(sol.x[n + out_of_range], lo), hi)
+        info.setdefault("saturated", []).append(int(ui))
+    return x, u, info

@@ -1,0 +1,368 @@
+"""IWA Activated Sludge Model No. 1 (ASM1) and the completely mixed reactor that uses it.
+
+Model: Henze, Grady, Gujer, Marais and Matsuo (1987), *Activated Sludge Model No. 1*,
+IAWPRC Scientific and Technical Report No. 1, in the form used by the IWA Benchmark
+Simulation Model No. 1 (Alex et al. 2008, *Benchmark Simulation Model no. 1 (BSM1)*,
+IEA Lund University, section 2): 13 components, 8 processes, parameters at 15 degC.
+
+The stoichiometric matrix is data (:data:`PROCESSES`), built from the parameter set and
+checked for conservation of COD and nitrogen (:func:`conservation_residuals`). Gaseous
+nitrogen produced by denitrification is a product column of the table that is not
+carried as a state (it leaves to the atmosphere); it is what closes the balances.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from twin.units.base import FlowTerm, InputVar, Port, StateVar, UnitModel
+
+#: ASM1 components in state order, with units of measure.
+COMPONENTS: tuple[tuple[str, str], ...] = (
+    ("SI", "g COD/m3"),
+    ("SS", "g COD/m3"),
+    ("XI", "g COD/m3"),
+    ("XS", "g COD/m3"),
+    ("XBH", "g COD/m3"),
+    ("XBA", "g COD/m3"),
+    ("XP", "g COD/m3"),
+    ("SO", "g O2/m3"),
+    ("SNO", "g N/m3"),
+    ("SNH", "g N/m3"),
+    ("SND", "g N/m3"),
+    ("XND", "g N/m3"),
+    ("SALK", "mol HCO3/m3"),
+)
+NAMES: tuple[str, ...] = tuple(c[0] for c in COMPONENTS)
+NC = len(NAMES)
+IDX = {n: i for i, n in enumerate(NAMES)}
+PARTICULATES: tuple[str, ...] = ("XI", "XS", "XBH", "XBA", "XP", "XND")
+SOLUBLES: tuple[str, ...] = ("SI", "SS", "SO", "SNO", "SNH", "SND", "SALK")
+#: Particulates that count towards suspended solids (TSS = 0.75 * their sum, BSM1).
+SOLIDS_COD: tuple[str, ...] = ("XI", "XS", "XBH", "XBA", "XP")
+TSS_PER_COD = 0.75  # g SS / g particulate COD (Alex et al. 2008, eq. for TSS)
+
+
+@dataclass(frozen=True)
+class ASM1Params:
+    """ASM1 parameters. Defaults: the BSM1 set at 15 degC (Alex et al. 2008, Table 2.2 and 2.3).
+
+    Rates in 1/d, half-saturation constants in g/m3 of the matching component.
+    """
+
+    Y_A: float = 0.24  # g cell COD formed / g N oxidised
+    Y_H: float = 0.67  # g cell COD formed / g COD oxidised
+    f_P: float = 0.08  # fraction of biomass yielding particulate products
+    i_XB: float = 0.08  # g N / g COD in biomass
+    i_XP: float = 0.06  # g N / g COD in particulate products
+    mu_H: float = 4.0  # 1/d
+    K_S: float = 10.0  # g COD/m3
+    K_OH: float = 0.2  # g O2/m3
+    K_NO: float = 0.5  # g N/m3
+    b_H: float = 0.3  # 1/d
+    eta_g: float = 0.8  # anoxic growth correction
+    eta_h: float = 0.8  # anoxic hydrolysis correction
+    k_h: float = 3.0  # g XS / (g XBH COD d)
+    K_X: float = 0.1  # g XS / g XBH COD
+    mu_A: float = 0.5  # 1/d
+    K_NH: float = 1.0  # g N/m3
+    b_A: float = 0.05  # 1/d
+    K_OA: float = 0.4  # g O2/m3
+    k_a: float = 0.05  # m3 / (g COD d)
+
+    def validate(self) -> str | None:
+        for name, value in self.__dict__.items():
+            if value < 0:
+                return f"parameter '{name}' must not be negative (got {value})"
+        if not 0 < self.Y_H < 1 or not 0 < self.Y_A < 1:
+            return "yields Y_H and Y_A must lie between 0 and 1"
+        return None
+
+
+#: Process names and their rate expressions (implemented in :func:`process_rates`).
+PROCESSES: tuple[tuple[str, str], ...] = (
+    ("aerobic growth of heterotrophs", "mu_H*SS/(K_S+SS)*SO/(K_OH+SO)*XBH"),
+    ("anoxic growth of heterotrophs", "mu_H*SS/(K_S+SS)*K_OH/(K_OH+SO)*SNO/(K_NO+SNO)*eta_g*XBH"),
+    ("aerobic growth of autotrophs", "mu_A*SNH/(K_NH+SNH)*SO/(K_OA+SO)*XBA"),
+    ("decay of heterotrophs", "b_H*XBH"),
+    ("decay of autotrophs", "b_A*XBA"),
+    ("ammonification of soluble organic nitrogen", "k_a*SND*XBH"),
+    (
+        "hydrolysis of entrapped organics",
+        "k_h*(XS/XBH)/(K_X+XS/XBH)*(SO/(K_OH+SO)+eta_h*K_OH/(K_OH+SO)*SNO/(K_NO+SNO))*XBH",
+    ),
+    ("hydrolysis of entrapped organic nitrogen", "rho7*XND/XS"),
+)
+NP = len(PROCESSES)
+#: Oxygen equivalents used in the ASM1 matrix (g O2 / g N): nitrification and denitrification.
+O2_PER_N_NITRIFIED = 4.57
+O2_PER_N_DENITRIFIED = 2.86
+
+
+def stoichiometry(p: ASM1Params) -> tuple[np.ndarray, np.ndarray]:
+    """The ASM1 stoichiometric matrix (processes x components) and the N2 product column.
+
+    Henze et al. (1987), Table 6.1. Returns ``(S, n2)`` where ``n2[j]`` is the gaseous
+    nitrogen (g N/m3) formed per unit of process rate ``j``.
+    """
+    S = np.zeros((NP, NC))
+    n2 = np.zeros(NP)
+    i = IDX
+    YH, YA, fP, iXB, iXP = p.Y_H, p.Y_A, p.f_P, p.i_XB, p.i_XP
+    # 1 aerobic growth of heterotrophs
+    S[0, i["SS"]] = -1 / YH
+    S[0, i["XBH"]] = 1
+    S[0, i["SO"]] = -(1 - YH) / YH
+    S[0, i["SNH"]] = -iXB
+    S[0, i["SALK"]] = -iXB / 14
+    # 2 anoxic growth of heterotrophs
+    S[1, i["SS"]] = -1 / YH
+    S[1, i["XBH"]] = 1
+    S[1, i["SNO"]] = -(1 - YH) / (O2_PER_N_DENITRIFIED * YH)
+    S[1, i["SNH"]] = -iXB
+    S[1, i["SALK"]] = (1 - YH) / (14 * O2_PER_N_DENITRIFIED * YH) - iXB / 14
+    n2[1] = (1 - YH) / (O2_PER_N_DENITRIFIED * YH)
+    # 3 aerobic growth of autotrophs
+    S[2, i["XBA"]] = 1
+    S[2, i["SO"]] = -(O2_PER_N_NITRIFIED - YA) / YA
+    S[2, i["SNO"]] = 1 / YA
+    S[2, i["SNH"]] = -iXB - 1 / YA
+    S[2, i["SALK"]] = -iXB / 14 - 1 / (7 * YA)
+    # 4, 5 decay
+    for j, x in ((3, "XBH"), (4, "XBA")):
+        S[j, i["XS"]] = 1 - fP
+        S[j, i[x]] = -1
+        S[j, i["XP"]] = fP
+        S[j, i["XND"]] = iXB - fP * iXP
+    # 6 ammonification
+    S[5, i["SND"]] = -1
+    S[5, i["SNH"]] = 1
+    S[5, i["SALK"]] = 1 / 14
+    # 7 hydrolysis of organics
+    S[6, i["SS"]] = 1
+    S[6, i["XS"]] = -1
+    # 8 hydrolysis of organic nitrogen
+    S[7, i["SND"]] = 1
+    S[7, i["XND"]] = -1
+    return S, n2
+
+
+def cod_weights() -> tuple[np.ndarray, float]:
+    """COD content per unit of each component (g COD), and of gaseous N2 (per g N).
+
+    Oxygen counts as negative COD; nitrate as -4.57 g COD/g N (relative to ammonia,
+    which carries none in ASM1); N2 as -(4.57 - 2.86) g COD/g N.
+    """
+    w = np.zeros(NC)
+    for n in ("SI", "SS", "XI", "XS", "XBH", "XBA", "XP"):
+        w[IDX[n]] = 1.0
+    w[IDX["SO"]] = -1.0
+    w[IDX["SNO"]] = -O2_PER_N_NITRIFIED
+    return w, -(O2_PER_N_NITRIFIED - O2_PER_N_DENITRIFIED)
+
+
+def nitrogen_weights(p: ASM1Params) -> tuple[np.ndarray, float]:
+    """Nitrogen content per unit of each component (g N), and of N2 (1 per g N)."""
+    w = np.zeros(NC)
+    for n in ("SNO", "SNH", "SND", "XND"):
+        w[IDX[n]] = 1.0
+    w[IDX["XBH"]] = p.i_XB
+    w[IDX["XBA"]] = p.i_XB
+    w[IDX["XP"]] = p.i_XP
+    return w, 1.0
+
+
+def conservation_residuals(p: ASM1Params) -> dict[str, np.ndarray]:
+    """Per-process COD and N residuals of the stoichiometric table (should be ~0).
+
+    XI's nitrogen is not tracked by ASM1 (it is inert and passes through), so it is left
+    out of the N balance; it has no process term either way.
+    """
+    S, n2 = stoichiometry(p)
+    wc, wc_n2 = cod_weights()
+    wn, wn_n2 = nitrogen_weights(p)
+    return {"COD": S @ wc + n2 * wc_n2, "N": S @ wn + n2 * wn_n2}
+
+
+@njit(cache=True, inline="always")
+def rates8(c, k):
+    """ASM1 process rates (g/m3/d) of concentration vector ``c``; ``k`` kinetic array.
+
+    Returns the eight rates as a tuple (no heap allocation in the hot loop).
+    """
+    SS = c[1]
+    XS = c[3]
+    XBH = c[4]
+    XBA = c[5]
+    SO = c[7]
+    SNO = c[8]
+    SNH = c[9]
+    SND = c[10]
+    XND = c[11]
+    mu_H, K_S, K_OH, K_NO, b_H, eta_g, eta_h, k_h, K_X, mu_A, K_NH, b_A, K_OA, k_a = (
+        k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13]
+    )
+    o_sw = SO / (K_OH + SO)
+    o_inh = K_OH / (K_OH + SO)
+    no_sw = SNO / (K_NO + SNO)
+    s_sw = mu_H * SS / (K_S + SS) * XBH
+    r0 = s_sw * o_sw
+    r1 = s_sw * o_inh * no_sw * eta_g
+    r2 = mu_A * (SNH / (K_NH + SNH)) * (SO / (K_OA + SO)) * XBA
+    r3 = b_H * XBH
+    r4 = b_A * XBA
+    r5 = k_a * SND * XBH
+    r6 = 0.0
+    if XBH != 0.0:
+        ratio = XS / XBH
+        r6 = k_h * (ratio / (K_X + ratio)) * (o_sw + eta_h * o_inh * no_sw) * XBH
+    r7 = 0.0
+    if XS != 0.0:
+        r7 = r6 * (XND / XS)
+    return r0, r1, r2, r3, r4, r5, r6, r7
+
+
+@njit(cache=True)
+def process_rates(c, k):
+    """ASM1 process rates as an array (for checks and analysis; the kernel uses :func:`rates8`)."""
+    return np.array(rates8(c, k))
+
+
+# Layout of a reactor's parameter array.
+_R_VOLUME, _R_SOSAT, _R_KIN = 0, 1, 2
+_N_KIN = 14
+_R_STOICH = _R_KIN + _N_KIN
+
+
+def kinetic_array(p: ASM1Params) -> np.ndarray:
+    return np.array(
+        [p.mu_H, p.K_S, p.K_OH, p.K_NO, p.b_H, p.eta_g, p.eta_h, p.k_h, p.K_X,
+         p.mu_A, p.K_NH, p.b_A, p.K_OA, p.k_a]
+    )
+
+
+@njit(cache=True)
+def reactor_outlets(t, x, Q, C, ins, outs, u, p):
+    """A completely mixed tank: the outlet concentration is the tank concentration."""
+    o = outs[0]
+    for i in range(13):
+        C[o, i] = x[i]
+
+
+@njit(cache=True)
+def reactor_derivatives(t, x, Q, C, ins, outs, u, p, dx):
+    """dC/dt = Q/V (C_in - C) + sum_j nu_ij rho_j, plus KLa (SO_sat - SO) for oxygen."""
+    V = p[_R_VOLUME]
+    so_sat = p[_R_SOSAT]
+    kla = u[0]
+    i_in = ins[0]
+    dil = Q[i_in] / V
+    rho = rates8(x, p[_R_KIN:_R_KIN + _N_KIN])
+    for i in range(13):
+        r = 0.0
+        for j in range(8):
+            nu = p[_R_STOICH + j * 13 + i]
+            if nu != 0.0:
+                r += nu * rho[j]
+        dx[i] = dil * (C[i_in, i] - x[i]) + r
+    dx[7] += kla * (so_sat - x[7])
+
+
+@dataclass(frozen=True)
+class ReactorParams:
+    """A completely mixed activated-sludge reactor with ASM1 kinetics.
+
+    Defaults: BSM1 aerobic tank (1333 m3) and oxygen saturation 8 g/m3 at 15 degC
+    (Alex et al. 2008, Table 2.1 and section 2.2). The kinetic and stoichiometric
+    values are :class:`ASM1Params` fields given in the same block.
+    """
+
+    volume_m3: float = 1333.0
+    SO_sat_g_m3: float = 8.0
+    Y_A: float = ASM1Params.Y_A
+    Y_H: float = ASM1Params.Y_H
+    f_P: float = ASM1Params.f_P
+    i_XB: float = ASM1Params.i_XB
+    i_XP: float = ASM1Params.i_XP
+    mu_H: float = ASM1Params.mu_H
+    K_S: float = ASM1Params.K_S
+    K_OH: float = ASM1Params.K_OH
+    K_NO: float = ASM1Params.K_NO
+    b_H: float = ASM1Params.b_H
+    eta_g: float = ASM1Params.eta_g
+    eta_h: float = ASM1Params.eta_h
+    k_h: float = ASM1Params.k_h
+    K_X: float = ASM1Params.K_X
+    mu_A: float = ASM1Params.mu_A
+    K_NH: float = ASM1Params.K_NH
+    b_A: float = ASM1Params.b_A
+    K_OA: float = ASM1Params.K_OA
+    k_a: float = ASM1Params.k_a
+
+    def asm1(self) -> ASM1Params:
+        names = ASM1Params.__dataclass_fields__
+        return ASM1Params(**{k: getattr(self, k) for k in names})
+
+    def validate(self) -> str | None:
+        if self.volume_m3 <= 0:
+            return f"volume_m3 must be positive (got {self.volume_m3})"
+        if self.SO_sat_g_m3 <= 0:
+            return f"SO_sat_g_m3 must be positive (got {self.SO_sat_g_m3})"
+        return self.asm1().validate()
+
+
+class ASM1Reactor(UnitModel):
+    """Completely mixed reactor with ASM1 kinetics; anoxic when its KLa input is 0.
+
+    Inputs: ``kla_per_d`` (oxygen transfer coefficient, 1/d). One inlet, one outlet;
+    the outflow equals the inflow (constant volume).
+    """
+
+    type_name = "asm1_reactor"
+    options = frozenset({"kla_per_d", "initial"})
+    description = "completely mixed ASM1 reactor (anoxic or aerated through KLa)"
+    Params = ReactorParams
+    feedthrough = False
+    outlets_kernel = reactor_outlets
+    derivatives_kernel = reactor_derivatives
+
+    def inlets(self):
+        return (Port("in"),)
+
+    def outlets(self):
+        return (Port("out"),)
+
+    def states(self):
+        return tuple(StateVar(n, u) for n, u in COMPONENTS)
+
+    def inputs(self):
+        return (InputVar("kla_per_d", "1/d", float(self.config.get("kla_per_d", 0.0))),)
+
+    def flow_equations(self):
+        return [[FlowTerm("out", "out", 1.0), FlowTerm("in", "in", -1.0)]]
+
+    def param_array(self):
+        p = self.params
+        S, _ = stoichiometry(p.asm1())
+        return np.concatenate(([p.volume_m3, p.SO_sat_g_m3], kinetic_array(p.asm1()), S.ravel()))
+
+    def initial_state(self):
+        init = self.config.get("initial", {}) or {}
+        x = np.array([1.0] * NC)
+        for k, v in init.items():
+            x[IDX[k]] = float(v)
+        return x
+
+    def volume_m3(self) -> float:
+        return self.params.volume_m3
+
+    def solids_inventory_kg(self, x):
+        return tss(x) * self.params.volume_m3 / 1000.0
+
+
+def tss(c) -> float:
+    """Suspended solids (g SS/m3) of an ASM1 concentration vector: 0.75 x particulate COD."""
+    return TSS_PER_COD * sum(c[IDX[n]] for n in SOLIDS_COD)
