@@ -95,8 +95,11 @@ def t90_factor(order: int) -> float:
 
 
 def pi_process(env, plant, name: str, spec, ctrl: DiscretePI, read, act_index: int, sensor: Sensor | None,
-               on_sample=None):
-    """SimPy process: sample, compute, write the actuator, every ``spec.sample_time``."""
+               actuator: Sensor | None = None):
+    """SimPy process: sample, compute, write the actuator, every ``spec.sample_time``.
+
+    ``actuator`` (a noise-free :class:`Sensor`) models actuator dynamics between the
+    controller output and the plant input."""
     from twin.durations import parse_duration
 
     period = parse_duration(spec.sample_time)
@@ -104,7 +107,5 @@ def pi_process(env, plant, name: str, spec, ctrl: DiscretePI, read, act_index: i
         y_true = read()
         y = sensor.measure(y_true) if sensor is not None else y_true
         u = ctrl.step(y)
-        plant.set_input(act_index, u)
-        if on_sample is not None:
-            on_sample(name, ctrl)
+        plant.set_input(act_index, actuator.measure(u) if actuator is not None else u)
         yield env.timeout(period)

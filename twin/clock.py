@@ -62,8 +62,9 @@ class Recorder:
         return [n for names, _ in self._probes for n in names]
 
     def sample(self, time_s: int) -> None:
+        row = np.concatenate([np.asarray(fn(), dtype=float) for _, fn in self._probes])
         self._times.append(int(time_s))
-        self._rows.append(np.concatenate([np.asarray(fn(), dtype=float) for _, fn in self._probes]))
+        self._rows.append(row)
 
     def table(self) -> tuple[np.ndarray, list[str], np.ndarray]:
         """(times in s, column names, values (n_samples, n_columns))."""

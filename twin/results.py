@@ -40,6 +40,9 @@ def write_results(result, out: Path, report: bool = True) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)
     try:
         s = result.scenario
         (tmp / "scenario.resolved.yaml").write_text(dump_scenario(s))

@@ -158,7 +158,11 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
         s = spec.sensor
         if s.noise_sd > 0 or s.T90_min > 0 or s.range is not None:
             sensor = Sensor(s.T90_min / 1440.0, s.order, s.noise_sd, s.range, env.child_rng(f"sensor.{name}"), ts_d)
-        loops.append((name, spec, ctrl, read, cp.input_index[spec.actuator], sensor))
+        actuator = None
+        if spec.actuator_dynamics.T90_min > 0:
+            a = spec.actuator_dynamics
+            actuator = Sensor(a.T90_min / 1440.0, a.order, 0.0, None, None, ts_d)
+        loops.append((name, spec, ctrl, read, cp.input_index[spec.actuator], sensor, actuator))
 
     # phases
     phases = [(p.influent, parse_duration(p.duration), "warmup") for p in scenario.warmup]
@@ -174,14 +178,14 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
             init_table = InfluentTable(init_table.times_s[:1], init_table.values[:1], "hold", init_table.source)
         plant.u[infl_index] = init_table.values[0]
         ss_loops = [(cp.state_index[spec.measurement], act, spec.setpoint, spec.limits[0], spec.limits[1])
-                    for (_, spec, _, _, act, _) in loops if spec.measurement in cp.state_index]
+                    for (_, spec, _, _, act, _, _) in loops if spec.measurement in cp.state_index]
         x, u, info = solve_steady_state(cp, plant.x, plant.u, ss_loops,
                                         parse_duration(scenario.initial.settle) / TICKS_PER_DAY,
                                         plant.rtol, plant.atol, plant.h_max)
         plant.x[:] = x
         plant.u[:] = u
         env.log("initial_state", "plant", "steady state under the initial influent", **info)
-    for name, spec, ctrl, read, act, _ in loops:
+    for name, spec, ctrl, read, act, _, _ in loops:
         ctrl.initialise(plant.u[act], read())
         env.log("controller", name, "PI loop started (bumpless)", actuator=spec.actuator, u=float(plant.u[act]),
                 K=spec.K, Ti_d=spec.Ti_d, Tt_d=spec.Tt_d, setpoint=spec.setpoint)
@@ -193,8 +197,8 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
         env.log("phase", "scenario", f"{kind} phase: influent {table.source} for {dur / TICKS_PER_DAY:g} d",
                 start_s=start)
         start += dur
-    for name, spec, ctrl, read, act, sensor in loops:
-        env.process(pi_process(env, plant, name, spec, ctrl, read, act, sensor))
+    for name, spec, ctrl, read, act, sensor, actuator in loops:
+        env.process(pi_process(env, plant, name, spec, ctrl, read, act, sensor, actuator))
 
     rec = env.recorder
     cols, probe = plant.recorder_columns(scenario.outputs.record_settler_layers)

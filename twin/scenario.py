@@ -80,6 +80,13 @@ class SensorSpec(_Strict):
     range: tuple[float, float] | None = None
 
 
+class ActuatorSpec(_Strict):
+    """Actuator dynamics: a cascade of ``order`` equal first-order lags with the given T90."""
+
+    T90_min: float = Field(0.0, ge=0)
+    order: int = Field(1, ge=1, le=12)
+
+
 class ControllerSpec(_Strict):
     """A discrete PI loop (BSM1 form): u = offset + K (e + 1/Ti integral e), tracking anti-windup."""
 
@@ -94,6 +101,7 @@ class ControllerSpec(_Strict):
     limits: tuple[float, float]
     sample_time: Duration = "1min"
     sensor: SensorSpec = Field(default_factory=SensorSpec)
+    actuator_dynamics: ActuatorSpec = Field(default_factory=ActuatorSpec)
     enabled: bool = True
 
     _v_st = field_validator("sample_time")(_duration)

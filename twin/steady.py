@@ -32,33 +32,39 @@ def solve_steady_state(cp, x0: np.ndarray, u: np.ndarray, loops: list[tuple[int,
     for _ in range(len(loops) + 1):
         n = x.size
         scale_x = np.maximum(np.abs(x), 1.0)
+        scale_u = np.array([max(abs(u[ui]), 1.0) for (_, ui, _, _, _) in active])
 
         def residual(z, active=active):
             xx = z[:n] * scale_x
             uu = u.copy()
             for k, (_, ui, _, _, _) in enumerate(active):
-                uu[ui] = z[n + k]
+                uu[ui] = z[n + k] * scale_u[k]
             dx = cp.derivs(0.0, xx, uu, cp.M, cp.P)
             ctrl = [xx[si] - sp for (si, _, sp, _, _) in active]
             return np.concatenate([dx / scale_x, ctrl])
 
-        z0 = np.concatenate([x / scale_x, [u[ui] for (_, ui, _, _, _) in active]])
+        z0 = np.concatenate([x / scale_x, [u[ui] for (_, ui, _, _, _) in active] / scale_u])
+        # MINPACK hybrid first; Levenberg-Marquardt when it stalls (it does on the augmented
+        # closed-loop system started from the open-loop state)
         sol = root(residual, z0, method="hybr", options={"xtol": 1e-12, "maxfev": 200 * (n + 10)})
         res = np.max(np.abs(residual(sol.x)))
-        if not np.all(np.isfinite(sol.x)) or res > 1e-6:
+        if not np.isfinite(res) or res > 1e-8:
+            sol = root(residual, z0, method="lm", options={"xtol": 1e-14, "ftol": 1e-14, "maxiter": 200 * (n + 10)})
+            res = np.max(np.abs(residual(sol.x)))
+        if not np.all(np.isfinite(sol.x)) or res > 1e-5:
             info["root"] = f"not converged (max residual {res:.3g}); integrated state kept"
             return x, u, info
         x_new = sol.x[:n] * scale_x
         u_new = u.copy()
         out_of_range = None
         for k, (si, ui, sp, lo, hi) in enumerate(active):
-            u_new[ui] = sol.x[n + k]
+            u_new[ui] = sol.x[n + k] * scale_u[k]
             if not lo <= u_new[ui] <= hi:
                 out_of_range = k
         if out_of_range is None:
             info["root"] = f"converged (max residual {res:.3g})"
             return x_new, u_new, info
         si, ui, sp, lo, hi = active.pop(out_of_range)
-        u[ui] = min(max(sol.x[n + out_of_range], lo), hi)
+        u[ui] = min(max(sol.x[n + out_of_range] * scale_u[out_of_range], lo), hi)
         info.setdefault("saturated", []).append(int(ui))
     return x, u, info

@@ -1,0 +1,124 @@
+"""The command line: exit codes, messages, the results folder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from twin.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+QUICK = ROOT / "scenarios" / "quickstart_24h.yaml"
+
+
+def _short(tmp_path, extra: str = "") -> Path:
+    p = tmp_path / "short.yaml"
+    p.write_text(QUICK.read_text().replace("duration: 24h", "duration: 6h").replace("end: 24h", "end: 6h") + extra)
+    return p
+
+
+def test_units_lists_registered_types(capsys):
+    assert main(["units"]) == 0
+    out = capsys.readouterr().out
+    for t in ("asm1_reactor", "takacs_settler", "mixer", "splitter", "influent", "sink"):
+        assert t in out
+
+
+def test_run_writes_a_complete_results_folder(tmp_path, capsys):
+    out = tmp_path / "res"
+    assert main(["run", str(_short(tmp_path)), "--out", str(out), "--quiet"]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["events.jsonl", "kpis.json", "report.html", "scenario.resolved.yaml", "timeseries.parquet"]
+    k = json.loads((out / "kpis.json").read_text())
+    for key in ("EQI", "AE", "PE", "ME", "SP", "OCI", "effluent_avg", "p95", "violations"):
+        assert key in k["bsm1"]
+    assert set(k["bsm1"]["violations"]) == {"Ntot", "CODt", "SNH", "TSS", "BOD5"}
+    assert k["run"]["simulated_days"] == 0.25
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(out / "timeseries.parquet")
+    assert "effluent.SNH_g_m3" in table.column_names and "reactor5.kla_per_d" in table.column_names
+    assert table.num_rows == 6 * 12 + 1  # 5-minute samples, both ends included
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
+    # the resolved scenario reruns to the same KPIs
+    out2 = tmp_path / "res2"
+    assert main(["run", str(out / "scenario.resolved.yaml"), "--out", str(out2), "--quiet", "--no-report"]) == 0
+    k2 = json.loads((out2 / "kpis.json").read_text())
+    assert k2["bsm1"] == k["bsm1"]
+
+
+@pytest.mark.parametrize("content,needle", [
+    ("name: x\nduration: [1d\n", "invalid YAML at line"),
+    ("name: x\nduration: 1d\ninfluent: {kind: file, file: nowhere.ascii}\n", "nowhere.ascii: file not found"),
+    ("name: x\nduration: 1d\nplant: bsm2\n", "did you mean 'bsm1'"),
+    ("name: x\nduration: 1d\ncontrolers: {}\n", "did you mean 'controllers'"),
+    ("name: x\nduration: 1d\ninputs: {reactor9.kla_per_d: 3}\n", "inputs.reactor9.kla_per_d"),
+])
+def test_user_errors_exit_2_with_one_message(tmp_path, capsys, content, needle):
+    p = tmp_path / "bad.yaml"
+    p.write_text(content)
+    out = tmp_path / "res"
+    assert main(["run", str(p), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and str(p) in err
+    assert "Traceback" not in err
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == [p]
+
+
+def test_user_error_in_a_subprocess_has_no_traceback(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("name: x\nduration: 3 fortnights\n")
+    r = subprocess.run([sys.executable, "-m", "twin.cli", "run", str(p), "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "duration" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_solver_failure_exits_3_and_keeps_marked_partial_results(tmp_path, capsys):
+    """Wasting more sludge than the plant receives makes the effluent flow negative at
+    the moment the pump is switched on: the run stops there, naming the stream and the unit."""
+    extra = ("\ncontrollers:\n  pump:\n    measurement: reactor5.SO\n    actuator: underflow_split.Q_wastage_m3_d\n"
+             "    setpoint: 100\n    K: 1e6\n    Ti_d: 1\n    Tt_d: 1\n    limits: [0, 1e7]\n    sample_time: 1h\n")
+    text = _short(tmp_path).read_text()
+    text = text[:text.index("controllers:")] + text[text.index("evaluation:"):]
+    p = tmp_path / "fail.yaml"
+    p.write_text(text + extra)
+    out = tmp_path / "res"
+    assert main(["run", str(p), "--out", str(out), "--quiet"]) == 3
+    err = capsys.readouterr().err
+    assert "negative" in err and "effluent" in err and "settler" in err
+    failed = tmp_path / "res.FAILED"
+    assert failed.is_dir() and not out.exists()
+    assert (failed / "FAILED.txt").exists() and (failed / "events.jsonl").exists()
+
+
+def test_validate(capsys):
+    assert main(["validate", str(ROOT / "scenarios" / "bsm1_openloop_steady.yaml")]) == 0
+    assert "valid" in capsys.readouterr().out
+
+
+def test_same_seed_same_kpis_other_seed_differs(tmp_path):
+    """Bit-identical KPIs for one seed (wall time aside); the sensor noise follows the seed."""
+    scen = ROOT / "scenarios" / "bsm1_closedloop_dry.yaml"
+    text = scen.read_text()
+    text = text[:text.index("warmup:")] + text[text.index("duration: 14d"):]
+    text = text.replace('influent: {kind: file, file: "package:bsm2_python/data/dryinfluent.csv"}',
+                        "influent: {kind: synthetic}").replace("duration: 14d", "duration: 12h")
+    text = text.replace("start: 7d, end: 14d", "start: 0d, end: 12h")
+    p = tmp_path / "noisy.yaml"
+    p.write_text(text)
+    results = []
+    for i, seed in enumerate((5, 5, 6)):
+        out = tmp_path / f"r{i}"
+        assert main(["run", str(p), "--out", str(out), "--quiet", "--no-report", "--seed", str(seed)]) == 0
+        k = json.loads((out / "kpis.json").read_text())
+        k["run"].pop("wall_s")
+        results.append(k)
+    assert results[0] == results[1]
+    assert results[0]["bsm1"] != results[2]["bsm1"]
