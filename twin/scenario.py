@@ -114,11 +114,15 @@ class ControllerSpec(_Strict):
 
 
 class InitialSpec(_Strict):
-    """Initial plant state: ``steady_state`` under an influent (BSM1 protocol) or the units' defaults."""
+    """Initial plant state: ``steady_state`` under an influent (BSM1 protocol) or the units' defaults.
+
+    The steady state is found by integrating in 15-day chunks and solving for the root after
+    each; ``settle`` is the longest integration before the integrated state is kept as is.
+    """
 
     mode: Literal["steady_state", "default"] = "steady_state"
     influent: InfluentSpec = Field(default_factory=InfluentSpec)
-    settle: Duration = "100d"
+    settle: Duration = "200d"
 
     _v_s = field_validator("settle")(_duration)
 
