@@ -165,7 +165,8 @@ def synthetic(spec, duration_s: int, rng: np.random.Generator) -> tuple[np.ndarr
     """Seeded synthetic influent for long horizons (months to years).
 
     Loads are the BSM1 constant influent modulated by a diurnal cycle (two harmonics,
-    peak in the late morning), a weekly cycle (lower loads at the weekend), random rain
+    peak in the late morning), a weekly cycle (lower loads at the weekend; both cycles
+    average 1, so the long-run dry-weather flow is the design flow), random rain
     events (Poisson arrivals, exponential durations) that add dilute storm water, and a
     seasonal sinusoid of wastewater temperature. The pattern parameters below are inputs a
     user sets from their plant's records; their defaults only shape a plausible
@@ -185,7 +186,8 @@ def synthetic(spec, duration_s: int, rng: np.random.Generator) -> tuple[np.ndarr
     phase = 2 * np.pi * t_d
     diurnal = 1 + p["diurnal_amplitude"] * (np.sin(phase - 2.2) + 0.3 * np.sin(2 * phase - 1.0))
     dow = np.floor(t_d) % 7
-    weekly = np.where(dow >= 5, p["weekend_factor"], 1.0)
+    # normalised so that a week averages 1: the long-run dry-weather flow is the design flow
+    weekly = np.where(dow >= 5, p["weekend_factor"], 1.0) / ((5 + 2 * p["weekend_factor"]) / 7)
     noise = 1 + p["noise_sd"] * rng.standard_normal(n)
     load = diurnal * weekly * noise
     rain = np.zeros(n)

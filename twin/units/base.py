@@ -88,6 +88,8 @@ class UnitModel:
     feedthrough: ClassVar[bool] = False
     #: Option keys a flowsheet entry may give besides ``type`` and ``params``.
     options: ClassVar[frozenset[str]] = frozenset()
+    #: A minimal valid set of options, used by the checks every registered unit type must pass.
+    example_options: ClassVar[dict[str, Any]] = {}
     outlets_kernel: ClassVar[Callable | None] = None
     derivatives_kernel: ClassVar[Callable | None] = None
 

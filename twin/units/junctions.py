@@ -80,6 +80,7 @@ class Mixer(UnitModel):
 
     type_name = "mixer"
     options = frozenset({"inlets"})
+    example_options = {"inlets": ["a", "b"]}
     description = "ideal flow mixer (flow-weighted concentrations)"
     feedthrough = True
     outlets_kernel = mixer_outlets
@@ -119,6 +120,7 @@ class Splitter(UnitModel):
 
     type_name = "splitter"
     options = frozenset({"outlets"})
+    example_options = {"outlets": {"pumped": 100.0, "rest": "rest"}}
     description = "flow splitter with pumped outlets (inputs) and at most one 'rest' outlet"
     feedthrough = True
     outlets_kernel = splitter_outlets
