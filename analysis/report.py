@@ -67,14 +67,19 @@ def write_report(path, result) -> None:
         parts.append(f"<h2>Effluent against limits</h2><img src='data:image/png;base64,{_png(fig)}'>")
         plt.close(fig)
 
-        loops = sorted({c.split(".")[1] for c in result.columns if c.startswith("control.")})
+        loops = meta.get("controllers", {})
         if loops:
-            fig, axes = plt.subplots(len(loops), 1, figsize=(9, 2.6 * len(loops)), sharex=True, squeeze=False)
-            for ax, name in zip(axes[:, 0], loops):
+            fig, axes = plt.subplots(len(loops), 1, figsize=(9, 2.8 * len(loops)), sharex=True, squeeze=False)
+            for ax, (name, info) in zip(axes[:, 0], loops.items()):
                 ax.plot(t_d, col(f"control.{name}.measurement"), lw=0.8, label="measurement")
                 ax.plot(t_d, col(f"control.{name}.setpoint"), "r--", lw=1, label="setpoint")
+                ax.set_ylabel(f"{info['measurement']} [{info['measurement_unit']}]", fontsize=8)
+                ax2 = ax.twinx()
+                ax2.plot(t_d, col(f"control.{name}.output"), color="0.6", lw=0.7, label="actuator")
+                ax2.set_ylabel(f"{info['actuator']} [{info['actuator_unit']}]", fontsize=8)
                 ax.set_title(name, fontsize=9)
-                ax.legend(loc="upper right", fontsize=8)
+                ax.legend(loc="upper left", fontsize=8)
+                ax2.legend(loc="upper right", fontsize=8)
             axes[-1, 0].set_xlabel("time [d]")
             parts.append(f"<h2>Control loops</h2><img src='data:image/png;base64,{_png(fig)}'>")
             plt.close(fig)

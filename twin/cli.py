@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from twin.errors import ConfigError, SolverError
+from twin.errors import ConfigError
 
 EXIT_USER_ERROR = 2
 EXIT_SOLVER_ERROR = 3

@@ -58,7 +58,7 @@ class Flowsheet:
     source: str = "<flowsheet>"
 
     @classmethod
-    def from_config(cls, cfg: Any, source: str) -> "Flowsheet":
+    def from_config(cls, cfg: Any, source: str) -> Flowsheet:
         if not isinstance(cfg, dict):
             raise ConfigError(f"{source}: a flowsheet must be a mapping with 'units' and 'connections'")
         allowed = {"name", "description", "units", "connections", "evaluation"}
@@ -122,7 +122,7 @@ class Flowsheet:
                 if (uname, p.name) not in seen_out:
                     raise ConfigError(f"{src}: outlet port {uname}.{p.name} is not connected")
 
-    def compile(self) -> "CompiledPlant":
+    def compile(self) -> CompiledPlant:
         self.check()
         return CompiledPlant(self)
 
@@ -283,12 +283,12 @@ class CompiledPlant:
                 args += f", dx[{s.start}:{s.stop}]"
             return f"    {alias[(uname, kind)]}({args})"
 
-        lines.append("@njit(cache=True)")
+        lines.append('@njit(cache=True, error_model="numpy")')
         lines.append("def streams(t, x, u, Q, P, C):")
         body = [call(n, "outlets_kernel") for n in self.order if fs.units[n].outlets()]
         lines += body or ["    pass"]
         lines.append("")
-        lines.append("@njit(cache=True)")
+        lines.append('@njit(cache=True, error_model="numpy")')
         lines.append("def rhs(t, x, u, Q, P, C, dx):")
         lines.append("    streams(t, x, u, Q, P, C)")
         lines += [call(n, "derivatives_kernel") for n in self.order if fs.units[n].states()]

@@ -28,14 +28,14 @@ STATUS_MESSAGES = {
 }
 
 INTEGRATOR_TEMPLATE = '''
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _inputs_at(u0, du, t, t0, u):
     s = t - t0
     for i in range(u0.size):
         u[i] = u0[i] + s * du[i]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _flows(M, u, Q):
     for k in range(M.shape[0]):
         s = 0.0
@@ -44,7 +44,7 @@ def _flows(M, u, Q):
         Q[k] = s
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _f(t, x, u0, du, t0, Q0, dQ, P, u, Q, C, dx):
     s = t - t0
     for i in range(u0.size):
@@ -54,7 +54,7 @@ def _f(t, x, u0, du, t0, Q0, dQ, P, u, Q, C, dx):
     rhs(t, x, u, Q, P, C, dx)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def derivs(t, x, u, M, P):
     """Right-hand side with held inputs (for steady-state solvers and checks)."""
     Q = np.empty(M.shape[0])
@@ -65,7 +65,7 @@ def derivs(t, x, u, M, P):
     return dx
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def advance(x, u0, du, t0, t1, h, rtol, atol, h_max, max_steps, M, P):
     """Integrate x from t0 to t1 (days) in place. Returns (t, h_next, steps, rhs_evals, status, bad)."""
     n = x.size

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import yaml
@@ -66,6 +67,19 @@ def compile_flowsheet(fs: Flowsheet) -> CompiledPlant:
 
 
 @dataclass
+class Loop:
+    """A control loop of the run: its scenario entry, controller and wiring to the plant."""
+
+    name: str
+    spec: Any
+    ctrl: Any
+    read: Callable[[], float]
+    act: int
+    sensor: Any = None
+    actuator: Any = None
+
+
+@dataclass
 class RunResult:
     scenario: Scenario
     times_s: np.ndarray  # since the start of the main period
@@ -98,7 +112,9 @@ class Progress:
         wall = time.perf_counter() - self.t0
         rate = now / TICKS_PER_DAY / wall if wall > 0 else 0.0
         pct = 100.0 * now / self.total_s
-        sys.stderr.write(f"\r  {now / TICKS_PER_DAY:9.2f} d  {pct:5.1f} %  {rate:8.1f} sim-d/s ")
+        eta = (self.total_s - now) / TICKS_PER_DAY / rate if rate > 0 else 0.0
+        sys.stderr.write(f"\r  {now / TICKS_PER_DAY:9.2f} / {self.total_s / TICKS_PER_DAY:g} d  {pct:5.1f} %  "
+                         f"{rate:8.1f} simulated d/s  ETA {eta:6.0f} s ")
         if final:
             sys.stderr.write("\n")
         sys.stderr.flush()
@@ -162,7 +178,7 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
         if spec.actuator_dynamics.T90_min > 0:
             a = spec.actuator_dynamics
             actuator = Sensor(a.T90_min / 1440.0, a.order, 0.0, None, None, ts_d)
-        loops.append((name, spec, ctrl, read, cp.input_index[spec.actuator], sensor, actuator))
+        loops.append(Loop(name, spec, ctrl, read, cp.input_index[spec.actuator], sensor, actuator))
 
     # phases
     phases = [(p.influent, parse_duration(p.duration), "warmup") for p in scenario.warmup]
@@ -177,35 +193,35 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
         if init_table.times_s.size != 1:
             init_table = InfluentTable(init_table.times_s[:1], init_table.values[:1], "hold", init_table.source)
         plant.u[infl_index] = init_table.values[0]
-        ss_loops = [(cp.state_index[spec.measurement], act, spec.setpoint, spec.limits[0], spec.limits[1])
-                    for (_, spec, _, _, act, _, _) in loops if spec.measurement in cp.state_index]
+        ss_loops = [(cp.state_index[lp.spec.measurement], lp.act, lp.spec.setpoint, *lp.spec.limits)
+                    for lp in loops if lp.spec.measurement in cp.state_index]
         x, u, info = solve_steady_state(cp, plant.x, plant.u, ss_loops,
                                         parse_duration(scenario.initial.settle) / TICKS_PER_DAY,
                                         plant.rtol, plant.atol, plant.h_max)
         plant.x[:] = x
         plant.u[:] = u
         env.log("initial_state", "plant", "steady state under the initial influent", **info)
-    for name, spec, ctrl, read, act, _, _ in loops:
-        ctrl.initialise(plant.u[act], read())
-        env.log("controller", name, "PI loop started (bumpless)", actuator=spec.actuator, u=float(plant.u[act]),
-                K=spec.K, Ti_d=spec.Ti_d, Tt_d=spec.Tt_d, setpoint=spec.setpoint)
+    for lp in loops:
+        lp.ctrl.initialise(plant.u[lp.act], lp.read())
+        env.log("controller", lp.name, "PI loop started (bumpless)", actuator=lp.spec.actuator,
+                u=float(plant.u[lp.act]), K=lp.spec.K, Ti_d=lp.spec.Ti_d, Tt_d=lp.spec.Tt_d, setpoint=lp.spec.setpoint)
 
     # processes (created in a fixed order, so events at equal times run in a fixed order)
     start = 0
-    for (spec, dur, kind), table in zip(phases, tables):
+    for (_, dur, kind), table in zip(phases, tables):
         env.process(influent_process(env, plant, infl_index, table, start, start + dur))
         env.log("phase", "scenario", f"{kind} phase: influent {table.source} for {dur / TICKS_PER_DAY:g} d",
                 start_s=start)
         start += dur
-    for name, spec, ctrl, read, act, sensor, actuator in loops:
-        env.process(pi_process(env, plant, name, spec, ctrl, read, act, sensor, actuator))
+    for lp in loops:
+        env.process(pi_process(env, plant, lp.name, lp.spec, lp.ctrl, lp.read, lp.act, lp.sensor, lp.actuator))
 
     rec = env.recorder
     cols, probe = plant.recorder_columns(scenario.outputs.record_settler_layers)
     rec.add_probe(cols, probe)
-    for name, spec, ctrl, *_ in loops:
-        rec.add_probe([f"control.{name}.setpoint", f"control.{name}.measurement", f"control.{name}.error"],
-                      lambda c=ctrl: np.array([c.setpoint, c.last["y"], c.last["e"]]))
+    for lp in loops:
+        rec.add_probe([f"control.{lp.name}.setpoint", f"control.{lp.name}.measurement", f"control.{lp.name}.output"],
+                      lambda c=lp.ctrl, a=lp.act: np.array([c.setpoint, c.last["y"], plant.u[a]]))
     interval = parse_duration(scenario.outputs.sample_interval)
 
     def recorder_process():
@@ -234,9 +250,12 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
     times, columns, values = rec.table()
     times = times - main_start
     metadata = plant_metadata(cp, fs)
+    metadata["controllers"] = {lp.name: {"measurement": lp.spec.measurement, "actuator": lp.spec.actuator,
+                                         "measurement_unit": _signal_unit(cp, lp.spec.measurement),
+                                         "actuator_unit": _signal_unit(cp, lp.spec.actuator)}
+                               for lp in loops}
     wall = time.perf_counter() - wall0
-    stats = {"integrator_steps": int(plant.steps), "rhs_evaluations": int(plant.rhs_evals),
-             "simpy_events": None}
+    stats = {"integrator_steps": int(plant.steps), "rhs_evaluations": int(plant.rhs_evals)}
     kpis: dict[str, Any] = {}
     if failed is None:
         kpis = compute_kpis(scenario, times, columns, values, metadata, plant, cp)
@@ -244,6 +263,14 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
                    "total_simulated_days": total / TICKS_PER_DAY,
                    "wall_s": round(wall, 3), "seed": scenario.seed, **stats}
     return RunResult(scenario, times, columns, values, env.events, kpis, metadata, failed, stats)
+
+
+def _signal_unit(cp: CompiledPlant, name: str) -> str:
+    if name in cp.state_index:
+        return cp.state_units[cp.state_index[name]]
+    if name in cp.input_index:
+        return cp.input_units[cp.input_index[name]]
+    return "g/m3"
 
 
 def plant_metadata(cp: CompiledPlant, fs: Flowsheet) -> dict[str, Any]:

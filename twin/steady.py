@@ -58,7 +58,7 @@ def _newton(cp, x: np.ndarray, u: np.ndarray, loops) -> tuple[np.ndarray, np.nda
         scale_x = np.maximum(np.abs(x), 1.0)
         scale_u = np.array([max(abs(u[ui]), 1.0) for (_, ui, _, _, _) in active])
 
-        def residual(z, active=active, scale_u=scale_u):
+        def residual(z, active=active, scale_u=scale_u, n=n, scale_x=scale_x):
             xx = z[:n] * scale_x
             uu = u.copy()
             for k, (_, ui, _, _, _) in enumerate(active):
@@ -80,7 +80,7 @@ def _newton(cp, x: np.ndarray, u: np.ndarray, loops) -> tuple[np.ndarray, np.nda
         x_new = sol.x[:n] * scale_x
         u_new = u.copy()
         out_of_range = None
-        for k, (si, ui, sp, lo, hi) in enumerate(active):
+        for k, (_si, ui, _sp, lo, hi) in enumerate(active):
             u_new[ui] = sol.x[n + k] * scale_u[k]
             if not lo <= u_new[ui] <= hi:
                 out_of_range = k

@@ -40,7 +40,8 @@ def time_cli(args: list[str], repeats: int) -> list[float]:
 def year_scenario(folder: Path) -> Path:
     text = (ROOT / "scenarios" / "quickstart_24h.yaml").read_text()
     text = text.replace("name: quickstart_24h", "name: bsm1_closedloop_year").replace("duration: 24h", "duration: 365d")
-    text = text.replace("end: 24h", "end: 365d").replace("outputs: {sample_interval: 5min}", "outputs: {sample_interval: 1h, report: false}")
+    text = text.replace("end: 24h", "end: 365d")
+    text = text.replace("outputs: {sample_interval: 5min}", "outputs: {sample_interval: 1h, report: false}")
     p = folder / "year.yaml"
     p.write_text(text)
     return p

@@ -57,7 +57,8 @@ def test_rates_at_a_hand_computed_state():
     assert np.isclose(rho[3], 0.3 * 1000.0)
 
 
-def _reactor_rhs(c, c_in, q, kla, p=ReactorParams()):
+def _reactor_rhs(c, c_in, q, kla, p=None):
+    p = p or ReactorParams()
     from twin.units.asm1 import ASM1Reactor
 
     unit = ASM1Reactor("r", p, {})

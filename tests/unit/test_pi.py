@@ -35,10 +35,7 @@ def test_anti_windup_bounds_recovery(K, Ti, n_saturated):
         u = pi.step(-100.0)  # huge positive error: saturated high
     assert u == 10.0
     # the error changes sign: the output must come off the upper limit quickly
-    for k in range(1, 2000):
-        u = pi.step(5.0)
-        if u < 10.0:
-            break
+    k = next(k for k in range(1, 2000) if pi.step(5.0) < 10.0)
     bound = 1 + int(np.ceil(3 * Tt / Ts)) + 1
     assert k <= bound
 
@@ -48,9 +45,7 @@ def test_without_tracking_the_integral_winds_up():
     pi = _pi(Tt_d=1e9)
     for _ in range(2000):
         pi.step(-100.0)
-    for k in range(1, 5000):
-        if pi.step(5.0) < 10.0:
-            break
+    k = next((k for k in range(1, 5000) if pi.step(5.0) < 10.0), 5000)
     assert k > 1 + int(np.ceil(3 * 0.005 / (1 / 1440))) + 1
 
 

@@ -187,7 +187,7 @@ def conservation_residuals(p: ASM1Params) -> dict[str, np.ndarray]:
     return {"COD": S @ wc + n2 * wc_n2, "N": S @ wn + n2 * wn_n2}
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def rates8(c, k):
     """ASM1 process rates (g/m3/d) of concentration vector ``c``; ``k`` kinetic array.
 
@@ -225,7 +225,7 @@ def rates8(c, k):
     return r0, r1, r2, r3, r4, r5, r6, r7
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def process_rates(c, k):
     """ASM1 process rates as an array (for checks and analysis; the kernel uses :func:`rates8`)."""
     return np.array(rates8(c, k))
@@ -244,7 +244,7 @@ def kinetic_array(p: ASM1Params) -> np.ndarray:
     )
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def reactor_outlets(t, x, Q, C, ins, outs, u, p):
     """A completely mixed tank: the outlet concentration is the tank concentration."""
     o = outs[0]
@@ -252,7 +252,7 @@ def reactor_outlets(t, x, Q, C, ins, outs, u, p):
         C[o, i] = x[i]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def reactor_derivatives(t, x, Q, C, ins, outs, u, p, dx):
     """dC/dt = Q/V (C_in - C) + sum_j nu_ij rho_j, plus KLa (SO_sat - SO) for oxygen."""
     V = p[_R_VOLUME]

@@ -32,8 +32,9 @@ generates one right-hand side that calls these kernels in a valid order.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -100,7 +101,7 @@ class UnitModel:
 
     # -- declarations ---------------------------------------------------------------
     @classmethod
-    def from_config(cls, name: str, config: dict[str, Any]) -> "UnitModel":
+    def from_config(cls, name: str, config: dict[str, Any]) -> UnitModel:
         """Build a unit from its flowsheet entry (``params`` block plus type options)."""
         config = dict(config)
         raw_params = config.pop("params", {}) or {}

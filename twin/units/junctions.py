@@ -19,19 +19,19 @@ BSM1_CONSTANT_INFLUENT: dict[str, float] = {
 }
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def source_outlets(t, x, Q, C, ins, outs, u, p):
     o = outs[0]
     for i in range(13):
         C[o, i] = u[1 + i]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def no_derivatives(t, x, Q, C, ins, outs, u, p, dx):
     pass
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def no_outlets(t, x, Q, C, ins, outs, u, p):
     pass
 
@@ -62,7 +62,7 @@ class InfluentSource(UnitModel):
         return [[FlowTerm("out", "out", 1.0), FlowTerm("u", "Q_m3_d", -1.0)]]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def mixer_outlets(t, x, Q, C, ins, outs, u, p):
     o = outs[0]
     q_out = Q[o]
@@ -102,7 +102,7 @@ class Mixer(UnitModel):
         return [[FlowTerm("out", "out", 1.0)] + [FlowTerm("in", p.name, -1.0) for p in self.inlets()]]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def splitter_outlets(t, x, Q, C, ins, outs, u, p):
     i_in = ins[0]
     for o in outs:

@@ -61,7 +61,7 @@ class SettlerParams:
 _A, _Z, _N, _F, _V0MAX, _V0, _RH, _RP, _FNS, _XT, _TSSF = range(11)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _feed_tss(C, i_feed, f):
     s = 0.0
     for k in _SOLIDS_IDX:
@@ -69,7 +69,7 @@ def _feed_tss(C, i_feed, f):
     return f * s
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def settler_outlets(t, x, Q, C, ins, outs, u, p):
     n = int(p[_N])
     i_feed = ins[0]
@@ -86,13 +86,13 @@ def settler_outlets(t, x, Q, C, ins, outs, u, p):
                 C[o, k] = 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def settling_velocity(X, X_min, p):
     v = p[_V0] * (math.exp(-p[_RH] * (X - X_min)) - math.exp(-p[_RP] * (X - X_min)))
     return max(0.0, min(p[_V0MAX], v))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def settler_derivatives(t, x, Q, C, ins, outs, u, p, dx):
     n = int(p[_N])
     f = int(p[_F])  # feed layer, 0-based from the top
