@@ -63,7 +63,9 @@ class Sensor:
         self.noise_sd = noise_sd
         self.range = value_range
         self.rng = rng
-        self.states: np.ndarray | None = None
+        self.states: list[float] | None = None
+        self._noise = np.zeros(0)
+        self._k = 0
         if T90_d > 0:
             T = T90_d / t90_factor(order)
             self.a = float(np.exp(-Ts_d / T))
@@ -72,15 +74,20 @@ class Sensor:
 
     def measure(self, true_value: float) -> float:
         if self.states is None:
-            self.states = np.full(self.order, true_value)
+            self.states = [float(true_value)] * self.order
         a = self.a
-        prev = true_value
+        b = 1.0 - a
+        prev = float(true_value)
+        st = self.states
         for i in range(self.order):
-            self.states[i] = a * self.states[i] + (1 - a) * prev
-            prev = self.states[i]
+            prev = st[i] = a * st[i] + b * prev
         y = prev
         if self.noise_sd > 0:
-            y += self.noise_sd * self.rng.standard_normal()
+            if self._k == self._noise.size:  # draw noise in blocks: same stream, fewer calls
+                self._noise = self.rng.standard_normal(1024)
+                self._k = 0
+            y += self.noise_sd * self._noise[self._k]
+            self._k += 1
         if self.range is not None:
             y = min(max(y, self.range[0]), self.range[1])
         return y
