@@ -154,7 +154,9 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
         plant.u[cp.input_index[name]] = value
 
     # controllers: check the wiring before anything runs
-    from controllers.pi import DiscretePI, Sensor, pi_process
+    from controllers.loop import loop_process
+    from controllers.pid import PID, PIDSettings
+    from controllers.sensors import Sensor
 
     loops = []
     for name, spec in scenario.controllers.items():
@@ -169,7 +171,8 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
             raise ConfigError(f"controllers.{name}.actuator: the plant has no input '{spec.actuator}'"
                               f"{did_you_mean(spec.actuator, cp.input_index)}")
         ts_d = parse_duration(spec.sample_time) / TICKS_PER_DAY
-        ctrl = DiscretePI(spec.K, spec.Ti_d, spec.Tt_d, spec.setpoint, spec.offset, spec.limits[0], spec.limits[1], ts_d)
+        ctrl = PID(PIDSettings(K=spec.K, Ti_d=spec.Ti_d, Tt_d=spec.Tt_d, offset=spec.offset,
+                               u_min=spec.limits[0], u_max=spec.limits[1]), spec.setpoint, ts_d)
         sensor = None
         s = spec.sensor
         if s.noise_sd > 0 or s.T90_min > 0 or s.range is not None:
@@ -214,7 +217,8 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
                 start_s=start)
         start += dur
     for lp in loops:
-        env.process(pi_process(env, plant, lp.name, lp.spec, lp.ctrl, lp.read, lp.act, lp.sensor, lp.actuator))
+        env.process(loop_process(env, plant, lp.name, lp.spec.sample_time, lp.ctrl, lp.read, lp.act,
+                                 lp.sensor, lp.actuator))
 
     rec = env.recorder
     cols, probe = plant.recorder_columns(scenario.outputs.record_settler_layers)
