@@ -1,0 +1,177 @@
+"""Loop identification: open-loop step tests and relay-feedback tests, as SimPy processes,
+and the model fits behind them.
+
+* Step test: the actuator steps from its current value by ``du`` and the response is recorded
+  for a given time. FOPDT and SOPDT models are fitted by nonlinear least squares (SciPy
+  ``least_squares``) started from the two-point method of Smith (28 % and 63 % of the final
+  change: tau = 1.5 (t63 - t28), theta = t63 - tau); the SOPDT is kept when it lowers the
+  residual enough to pay for its extra parameter (Akaike information criterion).
+* Relay test (Åström and Hägglund 1984, *Automatic tuning of simple regulators with
+  specifications on phase and amplitude margins*, Automatica 20(5)): the actuator switches
+  between u0 + d and u0 - d when the error leaves a hysteresis band +-eps. From the limit cycle
+  (amplitude a, period Pu): Ku = 4 d / (pi sqrt(a^2 - eps^2)) (describing function).
+
+The processes talk to the plant through two callables, ``read()`` and ``write(u)``, so they
+run on the twin's plant and on a linear test plant alike.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from controllers.models import FOPDT, SOPDT
+from twin.durations import TICKS_PER_DAY
+
+
+@dataclass
+class StepData:
+    t: np.ndarray  # time since the step (model time unit: days)
+    y: np.ndarray
+    du: float
+    y0: float
+
+
+@dataclass
+class Identified:
+    model: FOPDT | SOPDT
+    fopdt: FOPDT
+    sopdt: SOPDT | None
+    rms_fopdt: float
+    rms_sopdt: float | None
+    chosen: str
+    details: dict = field(default_factory=dict)
+
+
+def _smith_start(t: np.ndarray, dy: np.ndarray) -> tuple[float, float, float]:
+    k_dy = float(np.mean(dy[-max(3, len(dy) // 20):]))
+    frac = dy / k_dy if k_dy != 0 else dy
+    t28 = float(np.interp(0.283, np.maximum.accumulate(frac), t))
+    t63 = float(np.interp(0.632, np.maximum.accumulate(frac), t))
+    tau = max(1.5 * (t63 - t28), (t[1] - t[0]) * 0.5)
+    theta = max(t63 - tau, 0.0)
+    return k_dy, tau, theta
+
+
+def fit_step(data: StepData, allow_sopdt: bool = True) -> Identified:
+    """Fit FOPDT (and SOPDT) models to a step response."""
+    t, dy = data.t, data.y - data.y0
+    if abs(data.du) == 0:
+        raise ValueError("the step size du must not be zero")
+    k_dy, tau0, theta0 = _smith_start(t, dy)
+    span = float(t[-1] - t[0])
+    scale = max(np.max(np.abs(dy)), 1e-12)
+
+    def res1(p):
+        k, tau, theta = p
+        return (FOPDT(k, tau, theta).step(t) * data.du - dy) / scale
+
+    lo1 = [-np.inf, 1e-9 * span + 1e-12, 0.0]
+    hi1 = [np.inf, 10 * span, span]
+    p0 = [k_dy / data.du, min(max(tau0, lo1[1] * 2), hi1[1] / 2), min(theta0, span / 2)]
+    r1 = least_squares(res1, p0, bounds=(lo1, hi1), x_scale="jac")
+    f = FOPDT(*map(float, r1.x))
+    rms1 = float(np.sqrt(np.mean(r1.fun**2))) * scale
+    best, chosen, s, rms2 = f, "FOPDT", None, None
+    if allow_sopdt:
+        def res2(p):
+            k, t1, t2, theta = p
+            return (SOPDT(k, t1, t2, theta).step(t) * data.du - dy) / scale
+
+        lo2 = [-np.inf, lo1[1], lo1[1], 0.0]
+        hi2 = [np.inf, 10 * span, 10 * span, span]
+        starts = [[f.k, f.tau * 0.8, f.tau * 0.2 + lo1[1], f.theta * 0.5],
+                  [f.k, f.tau * 0.5, f.tau * 0.5 + lo1[1], max(f.theta - 0.1 * f.tau, 0.0)]]
+        fits = [least_squares(res2, np.clip(p, np.array(lo2) * 1.000001, np.array(hi2) * 0.999999),
+                              bounds=(lo2, hi2), x_scale="jac") for p in starts]
+        r2 = min(fits, key=lambda r: r.cost)
+        k2, a, b, th2 = map(float, r2.x)
+        s = SOPDT(k2, max(a, b), min(a, b), th2)
+        rms2 = float(np.sqrt(np.mean(r2.fun**2))) * scale
+        n = len(t)
+        aic1 = n * math.log(max(rms1, 1e-300) ** 2) + 2 * 3
+        aic2 = n * math.log(max(rms2, 1e-300) ** 2) + 2 * 4
+        if aic2 < aic1 - 2 and s.tau2 > 1e-6 * s.tau1:
+            best, chosen = s, "SOPDT"
+    return Identified(best, f, s, rms1, rms2, chosen)
+
+
+@dataclass
+class RelayResult:
+    Ku: float
+    Pu: float  # model time unit (days)
+    amplitude: float
+    periods: int
+    t: np.ndarray
+    y: np.ndarray
+    u: np.ndarray
+    converged: bool
+
+
+def analyse_relay(t: np.ndarray, y: np.ndarray, d: float, eps: float, setpoint: float,
+                  n_last: int = 3) -> tuple[float, float, float, int]:
+    """Ultimate gain and period from a relay limit cycle (last ``n_last`` periods)."""
+    e = y - setpoint
+    ups = np.nonzero((e[:-1] < 0) & (e[1:] >= 0))[0]
+    if ups.size < n_last + 2:
+        return math.nan, math.nan, math.nan, int(max(ups.size - 1, 0))
+    # interpolated upward zero crossings
+    tc = t[ups] + (0 - e[ups]) / (e[ups + 1] - e[ups]) * (t[ups + 1] - t[ups])
+    periods = np.diff(tc)[-n_last:]
+    Pu = float(np.mean(periods))
+    start = ups[-n_last - 1]
+    seg = y[start:]
+    a = 0.5 * (float(np.max(seg)) - float(np.min(seg)))
+    if a <= eps:
+        return math.nan, Pu, a, ups.size - 1
+    Ku = 4 * d / (math.pi * math.sqrt(a * a - eps * eps))
+    return Ku, Pu, a, ups.size - 1
+
+
+def relay_test(env, read, write, u0: float, d: float, eps: float, setpoint: float, Ts_ticks: int,
+               n_periods: int = 6, max_ticks: int = 30 * 86400, direction: float = 1.0):
+    """SimPy process: relay feedback around ``u0`` until ``n_periods`` limit-cycle periods, then
+    restore ``u0``. ``direction`` is the sign of the process gain. Returns a :class:`RelayResult`."""
+    t0 = env.now
+    ts, ys, us = [], [], []
+    u = u0 + d * direction
+    crossings = 0
+    Ku = Pu = a = math.nan
+    n = 0
+    while True:
+        y = read()
+        if ys and ys[-1] < setpoint <= y:
+            crossings += 1
+        e = setpoint - y
+        if e > eps:
+            u = u0 + d * direction
+        elif e < -eps:
+            u = u0 - d * direction
+        write(u)
+        ts.append((env.now - t0) / TICKS_PER_DAY)
+        ys.append(y)
+        us.append(u)
+        if crossings >= n_periods + 1 or env.now - t0 >= max_ticks:
+            t_arr, y_arr = np.array(ts), np.array(ys)
+            Ku, Pu, a, n = analyse_relay(t_arr, y_arr, d, eps, setpoint)
+            write(u0)
+            return RelayResult(Ku, Pu, a, n, t_arr, y_arr, np.array(us), bool(n >= n_periods and math.isfinite(Ku)))
+        yield env.timeout(Ts_ticks)
+
+
+def step_test(env, read, write, u0: float, du: float, duration_ticks: int, Ts_ticks: int):
+    """SimPy process: hold ``u0 + du`` for ``duration_ticks``, sampling ``read`` every ``Ts_ticks``;
+    restore ``u0`` and return the :class:`StepData`."""
+    t0 = env.now
+    y0 = read()
+    write(u0 + du)
+    ts, ys = [0.0], [y0]
+    while env.now - t0 < duration_ticks:
+        yield env.timeout(Ts_ticks)
+        ts.append((env.now - t0) / TICKS_PER_DAY)
+        ys.append(read())
+    write(u0)
+    return StepData(np.array(ts), np.array(ys), du, y0)
