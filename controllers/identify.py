@@ -56,8 +56,12 @@ def _smith_start(t: np.ndarray, dy: np.ndarray) -> tuple[float, float, float]:
     return k_dy, tau, theta
 
 
-def fit_step(data: StepData, allow_sopdt: bool = True) -> Identified:
-    """Fit FOPDT (and SOPDT) models to a step response."""
+def fit_step(data: StepData, allow_sopdt: bool = True, drift: bool = False) -> Identified:
+    """Fit FOPDT (and SOPDT) models to a step response.
+
+    ``drift``: also fit a linear drift of the output (a slowly changing load during the test);
+    the models then describe the response to the step on top of that drift.
+    """
     t, dy = data.t, data.y - data.y0
     if abs(data.du) == 0:
         raise ValueError("the step size du must not be zero")
@@ -65,35 +69,40 @@ def fit_step(data: StepData, allow_sopdt: bool = True) -> Identified:
     span = float(t[-1] - t[0])
     scale = max(np.max(np.abs(dy)), 1e-12)
 
-    def res1(p):
-        k, tau, theta = p
-        return (FOPDT(k, tau, theta).step(t) * data.du - dy) / scale
+    nd = 1 if drift else 0
 
-    lo1 = [-np.inf, 1e-9 * span + 1e-12, 0.0]
-    hi1 = [np.inf, 10 * span, span]
-    p0 = [k_dy / data.du, min(max(tau0, lo1[1] * 2), hi1[1] / 2), min(theta0, span / 2)]
+    def res1(p):
+        k, tau, theta = p[:3]
+        trend = p[3] * t if drift else 0.0
+        return (FOPDT(k, tau, theta).step(t) * data.du + trend - dy) / scale
+
+    lo1 = [-np.inf, 1e-9 * span + 1e-12, 0.0] + [-np.inf] * nd
+    hi1 = [np.inf, 10 * span, span] + [np.inf] * nd
+    p0 = [k_dy / data.du, min(max(tau0, lo1[1] * 2), hi1[1] / 2), min(theta0, span / 2)] + [0.0] * nd
     r1 = least_squares(res1, p0, bounds=(lo1, hi1), x_scale="jac")
-    f = FOPDT(*map(float, r1.x))
+    f = FOPDT(*map(float, r1.x[:3]))
     rms1 = float(np.sqrt(np.mean(r1.fun**2))) * scale
     best, chosen, s, rms2 = f, "FOPDT", None, None
     if allow_sopdt:
         def res2(p):
-            k, t1, t2, theta = p
-            return (SOPDT(k, t1, t2, theta).step(t) * data.du - dy) / scale
+            k, t1, t2, theta = p[:4]
+            trend = p[4] * t if drift else 0.0
+            return (SOPDT(k, t1, t2, theta).step(t) * data.du + trend - dy) / scale
 
-        lo2 = [-np.inf, lo1[1], lo1[1], 0.0]
-        hi2 = [np.inf, 10 * span, 10 * span, span]
-        starts = [[f.k, f.tau * 0.8, f.tau * 0.2 + lo1[1], f.theta * 0.5],
-                  [f.k, f.tau * 0.5, f.tau * 0.5 + lo1[1], max(f.theta - 0.1 * f.tau, 0.0)]]
+        lo2 = [-np.inf, lo1[1], lo1[1], 0.0] + [-np.inf] * nd
+        hi2 = [np.inf, 10 * span, 10 * span, span] + [np.inf] * nd
+        d0 = [float(r1.x[3])] if drift else []
+        starts = [[f.k, f.tau * 0.8, f.tau * 0.2 + lo1[1], f.theta * 0.5] + d0,
+                  [f.k, f.tau * 0.5, f.tau * 0.5 + lo1[1], max(f.theta - 0.1 * f.tau, 0.0)] + d0]
         fits = [least_squares(res2, np.clip(p, np.array(lo2) * 1.000001, np.array(hi2) * 0.999999),
                               bounds=(lo2, hi2), x_scale="jac") for p in starts]
         r2 = min(fits, key=lambda r: r.cost)
-        k2, a, b, th2 = map(float, r2.x)
+        k2, a, b, th2 = map(float, r2.x[:4])
         s = SOPDT(k2, max(a, b), min(a, b), th2)
         rms2 = float(np.sqrt(np.mean(r2.fun**2))) * scale
         n = len(t)
-        aic1 = n * math.log(max(rms1, 1e-300) ** 2) + 2 * 3
-        aic2 = n * math.log(max(rms2, 1e-300) ** 2) + 2 * 4
+        aic1 = n * math.log(max(rms1, 1e-300) ** 2) + 2 * (3 + nd)
+        aic2 = n * math.log(max(rms2, 1e-300) ** 2) + 2 * (4 + nd)
         if aic2 < aic1 - 2 and s.tau2 > 1e-6 * s.tau1:
             best, chosen = s, "SOPDT"
     return Identified(best, f, s, rms1, rms2, chosen)

@@ -1,23 +1,54 @@
-"""A control loop as a SimPy process: sample the sensor, compute, write the actuator."""
+"""A control loop of the plant: its PID, sensor and actuator models, and the SimPy process
+that samples, computes and writes the actuator."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from twin.durations import parse_duration
 
 
-def loop_process(env, plant, name: str, sample_time: str, ctrl, read, act_index: int, sensor=None, actuator=None,
-                 observers=()):
-    """Every ``sample_time``: measure (through ``sensor`` if given), step the controller, apply
-    the output (through ``actuator`` dynamics if given) and notify ``observers``.
+@dataclass
+class Loop:
+    """One loop of a run: scenario entry, controller, wiring to the plant and its statistics."""
 
-    ``ctrl`` is any object with ``step(y) -> u`` (a :class:`controllers.pid.PID`).
-    """
-    period = parse_duration(sample_time)
+    name: str
+    spec: Any
+    ctrl: Any  # controllers.pid.PID
+    read: Callable[[], float]  # true process value
+    act: int  # plant input index
+    sensor: Any = None
+    actuator: Any = None
+    stats: Any = None  # controllers.autotune.LoopStats
+    last_measurement: float = float("nan")
+    busy: bool = False  # an identification test is running
+    retunes: int = 0
+    tuning: Any = None
+    model: Any = None
+    sat_log: list = field(default_factory=list)
+
+    def saturated_fraction(self, t_from: int, t_to: int) -> float:
+        flags = [s for t, s in self.sat_log if t_from <= t < t_to]
+        return sum(flags) / len(flags) if flags else 0.0
+
+
+def loop_process(env, plant, loop: Loop):
+    """Every sample time: measure (through the sensor model if any), step the PID, apply the
+    output (through the actuator model if any) and record the loop's statistics."""
+    period = parse_duration(loop.spec.sample_time)
+    ctrl = loop.ctrl
     while True:
-        y_true = read()
-        y = sensor.measure(y_true) if sensor is not None else y_true
+        y_true = loop.read()
+        y = loop.sensor.measure(y_true) if loop.sensor is not None else y_true
+        loop.last_measurement = y
         u = ctrl.step(y)
-        plant.set_input(act_index, actuator.measure(u) if actuator is not None else u)
-        for obs in observers:
-            obs(env.now, y_true, y, u)
+        plant.set_input(loop.act, loop.actuator.measure(u) if loop.actuator is not None else u)
+        sat = ctrl.last["saturated"]
+        if loop.stats is not None:
+            loop.stats.observe(env.now, ctrl.setpoint, y_true, sat)
+        loop.sat_log.append((env.now, sat))
+        if len(loop.sat_log) > 200_000:
+            del loop.sat_log[:100_000]
         yield env.timeout(period)

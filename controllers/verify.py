@@ -50,19 +50,26 @@ def _finite(v: float) -> float | None:
     return float(v) if math.isfinite(v) else None
 
 
-def plant_tf(model, Ts: float):
+MAX_EXACT_DELAY_SAMPLES = 40
+
+
+def _split_delay(model, Ts: float) -> tuple[int, float]:
+    d = int(math.floor(model.theta / Ts + 1e-9))
+    return d, model.theta - d * Ts
+
+
+def plant_tf(model, Ts: float, include_whole_delay: bool = True):
     """The plant model as a discrete python-control transfer function at sample time Ts."""
     import control as ct
 
     num, den = model.num_den()
-    d = int(math.floor(model.theta / Ts + 1e-9))
-    frac = model.theta - d * Ts
+    d, frac = _split_delay(model, Ts)
     G = ct.tf(num, den)
     if frac > 1e-12 * Ts:
         pn, pd = ct.pade(frac, 2)
         G = G * ct.tf(pn, pd)
     Gz = ct.c2d(G, Ts, method="zoh")
-    if d > 0:
+    if d > 0 and include_whole_delay:
         Gz = Gz * ct.tf([1.0], [1.0] + [0.0] * d, Ts)
     return Gz
 
@@ -81,36 +88,59 @@ def controller_tf(K: float, Ti: float, Td: float, N: float, Ts: float):
 
 def verify(model, K: float, Ti: float, Td: float, Ts: float, N: float = 10.0,
            criteria: Criteria | None = None) -> Verification:
-    """Margins, Ms and closed-loop stability of PID(K, Ti, Td) on ``model`` sampled at ``Ts``."""
+    """Margins, Ms and closed-loop stability of PID(K, Ti, Td) on ``model`` sampled at ``Ts``.
+
+    Up to :data:`MAX_EXACT_DELAY_SAMPLES` samples of delay, python-control computes the margins
+    (spurious crossings filtered) and the closed-loop poles. Beyond that the loop polynomial is
+    too long for reliable root finding; the loop's exact frequency response (python-control's
+    discretised plant and controller times e^{-j w d Ts}) is scanned instead, and stability is
+    judged by the Nyquist criterion for an open-loop stable plant (no crossing of the negative
+    real axis beyond -1).
+    """
     import control as ct
 
     criteria = criteria or Criteria()
-    L = controller_tf(K, Ti, Td, N, Ts) * plant_tf(model, Ts)
-    try:
-        with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
-            warnings.simplefilter("ignore")  # python-control notes when it falls back to its 'frd' method
-            gms, pms, sms, wgs, wcs, wss = ct.stability_margins(L, returnall=True)
-    except Exception as exc:  # numerical failure inside the margin search: refuse, say why
-        return Verification(math.nan, math.nan, math.nan, math.nan, False, False, [f"margin computation failed: {exc}"])
-    # python-control's polynomial crossing search can return spurious phase crossovers on
-    # high-order discrete loops: keep only crossings where L is (numerically) real and negative
-    gm = math.inf
-    for g, w_g in zip(np.atleast_1d(gms), np.atleast_1d(wgs)):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            Lg = complex(L(np.exp(1j * w_g * Ts)))
-        if Lg.real < 0 and abs(Lg.imag) <= 1e-3 * abs(Lg) and 1.0 / abs(Lg) > 1.0:
-            gm = min(gm, 1.0 / abs(Lg))
-    pm = float(np.min(pms)) if np.size(pms) else math.inf
-    wc = float(np.atleast_1d(wcs)[int(np.argmin(pms))]) if np.size(pms) else math.nan
-    sm = float(np.min(sms)) if np.size(sms) else math.inf
-    # Ms from python-control's stability margin, checked on a frequency grid up to Nyquist
-    w = np.logspace(-4, 0, 800) * math.pi / Ts
-    with np.errstate(divide="ignore", invalid="ignore"):
-        Lw = L(np.exp(1j * w * Ts))
-    ms_grid = float(np.max(1.0 / np.abs(1.0 + Lw)))
-    ms = max(1.0 / sm if sm > 0 else math.inf, ms_grid)
-    cl_poles = ct.feedback(L, 1).poles()
-    stable = bool(np.all(np.abs(cl_poles) < 1.0 - 1e-9))
+    d, _ = _split_delay(model, Ts)
+    exact = d <= MAX_EXACT_DELAY_SAMPLES
+    C = controller_tf(K, Ti, Td, N, Ts)
+    G0 = plant_tf(model, Ts, include_whole_delay=exact)
+    L0 = C * G0
+    w = np.logspace(-5, 0, 4000) * math.pi / Ts
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore")
+        Lw = L0(np.exp(1j * w * Ts))
+    if not exact:
+        Lw = Lw * np.exp(-1j * w * d * Ts)
+    Lw = np.where(np.isfinite(Lw), Lw, np.nan)
+    ms = float(np.nanmax(1.0 / np.abs(1.0 + Lw)))
+    gm_grid, pm_grid, wc_grid = _grid_margins(w, Lw)
+    if exact:
+        try:
+            with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+                warnings.simplefilter("ignore")  # python-control notes when it falls back to its 'frd' method
+                _, pms, sms, wgs, wcs, _ = ct.stability_margins(L0, returnall=True)
+        except Exception as exc:  # numerical failure inside the margin search: refuse, say why
+            return Verification(math.nan, math.nan, math.nan, math.nan, False, False,
+                                [f"margin computation failed: {exc}"])
+        # the polynomial crossing search can return spurious phase crossovers on high-order
+        # discrete loops: keep only crossings where L is (numerically) real and negative
+        gm = math.inf
+        for w_g in np.atleast_1d(wgs):
+            if not w_g > 0:
+                continue
+            with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+                warnings.simplefilter("ignore")
+                Lg = complex(L0(np.exp(1j * w_g * Ts)))
+            if np.isfinite(Lg) and Lg.real < 0 and abs(Lg.imag) <= 1e-3 * abs(Lg) and 1.0 / abs(Lg) > 1.0:
+                gm = min(gm, 1.0 / abs(Lg))
+        pm = float(np.min(pms)) if np.size(pms) else math.inf
+        wc = float(np.atleast_1d(wcs)[int(np.argmin(pms))]) if np.size(pms) else math.nan
+        sm = float(np.min(sms)) if np.size(sms) else math.inf
+        ms = max(1.0 / sm if sm > 0 else math.inf, ms)
+        stable = bool(np.all(np.abs(ct.feedback(L0, 1).poles()) < 1.0 - 1e-9))
+    else:
+        gm, pm, wc = gm_grid, pm_grid, wc_grid
+        stable = gm > 1.0 and pm > 0.0
     reasons = []
     if not stable:
         reasons.append("closed loop unstable")
@@ -121,3 +151,27 @@ def verify(model, K: float, Ti: float, Td: float, Ts: float, N: float = 10.0,
     if not ms <= criteria.ms_max:
         reasons.append(f"sensitivity peak Ms {ms:.3g} > {criteria.ms_max:g}")
     return Verification(gm, pm, ms, wc, stable, not reasons, reasons)
+
+
+def _grid_margins(w: np.ndarray, Lw: np.ndarray) -> tuple[float, float, float]:
+    """Gain margin (smallest 1/|L| where L crosses the negative real axis),
+    phase margin at the gain crossovers, and the crossover frequency, from a frequency grid."""
+    ok = np.isfinite(Lw)
+    w, Lw = w[ok], Lw[ok]
+    mag = np.abs(Lw)
+    ph = np.unwrap(np.angle(Lw))
+    gm = math.inf
+    branch = np.floor((ph + math.pi) / (2 * math.pi))  # changes where the phase passes -180 deg (mod 360)
+    for j in np.nonzero(np.diff(branch) != 0)[0]:
+        target = max(branch[j], branch[j + 1]) * 2 * math.pi - math.pi
+        f = (target - ph[j]) / (ph[j + 1] - ph[j])
+        m = mag[j] + f * (mag[j + 1] - mag[j])
+        if m > 0:
+            gm = min(gm, 1.0 / m)
+    pm, wc = math.inf, math.nan
+    for j in np.nonzero((mag[:-1] >= 1.0) & (mag[1:] < 1.0))[0]:
+        p = math.degrees(math.pi + ph[j]) % 360.0
+        p = p - 360.0 if p > 180.0 else p
+        if p < pm:
+            pm, wc = p, float(w[j])
+    return gm, pm, wc

@@ -67,19 +67,6 @@ def compile_flowsheet(fs: Flowsheet) -> CompiledPlant:
 
 
 @dataclass
-class Loop:
-    """A control loop of the run: its scenario entry, controller and wiring to the plant."""
-
-    name: str
-    spec: Any
-    ctrl: Any
-    read: Callable[[], float]
-    act: int
-    sensor: Any = None
-    actuator: Any = None
-
-
-@dataclass
 class RunResult:
     scenario: Scenario
     times_s: np.ndarray  # since the start of the main period
@@ -154,7 +141,8 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
         plant.u[cp.input_index[name]] = value
 
     # controllers: check the wiring before anything runs
-    from controllers.loop import loop_process
+    from controllers.autotune import LoopStats, adaptive_monitor, identify_and_tune
+    from controllers.loop import Loop, loop_process
     from controllers.pid import PID, PIDSettings
     from controllers.sensors import Sensor
 
@@ -171,8 +159,10 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
             raise ConfigError(f"controllers.{name}.actuator: the plant has no input '{spec.actuator}'"
                               f"{did_you_mean(spec.actuator, cp.input_index)}")
         ts_d = parse_duration(spec.sample_time) / TICKS_PER_DAY
-        ctrl = PID(PIDSettings(K=spec.K, Ti_d=spec.Ti_d, Tt_d=spec.Tt_d, offset=spec.offset,
-                               u_min=spec.limits[0], u_max=spec.limits[1]), spec.setpoint, ts_d)
+        ctrl = PID(PIDSettings(K=spec.K, Ti_d=spec.Ti_d, Td_d=spec.Td_d, N=spec.N, b=spec.b, c=spec.c,
+                               Tt_d=spec.Tt_d, offset=spec.offset, u_min=spec.limits[0], u_max=spec.limits[1],
+                               rate_max_per_d=spec.rate_max_per_d or float("inf"), anti_windup=spec.anti_windup,
+                               form=spec.form), spec.setpoint, ts_d)
         sensor = None
         s = spec.sensor
         if s.noise_sd > 0 or s.T90_min > 0 or s.range is not None:
@@ -181,7 +171,8 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
         if spec.actuator_dynamics.T90_min > 0:
             a = spec.actuator_dynamics
             actuator = Sensor(a.T90_min / 1440.0, a.order, 0.0, None, None, ts_d)
-        loops.append(Loop(name, spec, ctrl, read, cp.input_index[spec.actuator], sensor, actuator))
+        loops.append(Loop(name, spec, ctrl, read, cp.input_index[spec.actuator], sensor, actuator,
+                          stats=LoopStats(ts_d)))
 
     # phases
     phases = [(p.influent, parse_duration(p.duration), "warmup") for p in scenario.warmup]
@@ -216,9 +207,21 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
         env.log("phase", "scenario", f"{kind} phase: influent {table.source} for {dur / TICKS_PER_DAY:g} d",
                 start_s=start)
         start += dur
+    eval_start, eval_end = scenario.evaluation_window_s()
     for lp in loops:
-        env.process(loop_process(env, plant, lp.name, lp.spec.sample_time, lp.ctrl, lp.read, lp.act,
-                                 lp.sensor, lp.actuator))
+        lp.stats.window_s = (main_start + eval_start, main_start + eval_end)
+        env.process(loop_process(env, plant, lp))
+    for lp in loops:
+        if lp.spec.autotune.enabled:
+            env.process(_autotune_at(env, lp, plant, parse_duration(lp.spec.autotune.at), identify_and_tune))
+        if lp.spec.adaptive.enabled:
+            env.process(adaptive_monitor(env, lp, plant, lp.spec.autotune, lp.spec.adaptive))
+    for i, ev in enumerate(scenario.events):
+        for name in ev.set:
+            if name not in cp.input_index:
+                from twin.units.base import did_you_mean
+                raise ConfigError(f"events[{i}].set.{name}: the plant has no such input{did_you_mean(name, cp.input_index)}")
+        env.process(_scheduled_event(env, plant, cp, main_start + parse_duration(ev.at), ev))
 
     rec = env.recorder
     cols, probe = plant.recorder_columns(scenario.outputs.record_settler_layers)
@@ -263,6 +266,8 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
     kpis: dict[str, Any] = {}
     if failed is None:
         kpis = compute_kpis(scenario, times, columns, values, metadata, plant, cp)
+        if loops:
+            kpis["control"] = {lp.name: control_kpis(lp) for lp in loops}
     kpis["run"] = {"simulated_days": scenario.duration_s / TICKS_PER_DAY,
                    "total_simulated_days": total / TICKS_PER_DAY,
                    "wall_s": round(wall, 3), "seed": scenario.seed, **stats}
@@ -275,6 +280,22 @@ def _signal_unit(cp: CompiledPlant, name: str) -> str:
     if name in cp.input_index:
         return cp.input_units[cp.input_index[name]]
     return "g/m3"
+
+
+def _autotune_at(env, loop, plant, at: int, identify_and_tune):
+    if at > env.now:
+        yield env.timeout(at - env.now)
+    loop.busy = True
+    yield env.process(identify_and_tune(env, loop, plant, loop.spec.autotune, "scheduled auto-tuning"))
+    loop.busy = False
+
+
+def _scheduled_event(env, plant, cp, at: int, ev):
+    if at > env.now:
+        yield env.timeout(at - env.now)
+    for name, value in ev.set.items():
+        plant.set_input(cp.input_index[name], value)
+    env.log("scenario_event", "scenario", ev.note or "inputs changed", set=dict(ev.set))
 
 
 def plant_metadata(cp: CompiledPlant, fs: Flowsheet) -> dict[str, Any]:
@@ -290,6 +311,16 @@ def plant_metadata(cp: CompiledPlant, fs: Flowsheet) -> dict[str, Any]:
             "f_P": next((u.params.f_P for u in cp.units.values() if u.type_name == "asm1_reactor"), 0.08),
             "i_XB": next((u.params.i_XB for u in cp.units.values() if u.type_name == "asm1_reactor"), 0.08),
             "i_XP": next((u.params.i_XP for u in cp.units.values() if u.type_name == "asm1_reactor"), 0.06)}
+
+
+def control_kpis(lp) -> dict[str, Any]:
+    s = lp.ctrl.settings
+    out = lp.stats.kpis()
+    out.update({"retunes": lp.retunes,
+                "final_gains": {"K": s.K, "Ti_d": s.Ti_d if s.Ti_d != float("inf") else None, "Td_d": s.Td_d},
+                "margins": lp.tuning.verification.as_dict() if lp.tuning is not None else None,
+                "model": lp.model.describe() if lp.model is not None else None})
+    return out
 
 
 def compute_kpis(scenario, times, columns, values, metadata, plant, cp) -> dict[str, Any]:

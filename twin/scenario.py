@@ -87,21 +87,66 @@ class ActuatorSpec(_Strict):
     order: int = Field(1, ge=1, le=12)
 
 
-class ControllerSpec(_Strict):
-    """A discrete PI loop (BSM1 form): u = offset + K (e + 1/Ti integral e), tracking anti-windup."""
+class AutotuneSpec(_Strict):
+    """Identification and tuning of a loop on the live plant (see controllers.autotune)."""
 
-    type: Literal["pi"] = "pi"
+    enabled: bool = False
+    at: Duration = "0d"  # when, counted from the start of the run (warm-up phases included)
+    method: Literal["step", "relay"] = "step"
+    rule: Literal["simc", "amigo", "imc", "pidtune", "zn_step", "zn_ultimate", "tyreus_luyben"] = "simc"
+    step_size: float | None = None  # actuator units; default 10 % of the actuator range
+    relay_amplitude: float | None = None  # actuator units; default 10 % of the range
+    hysteresis: float = Field(0.0, ge=0)  # measurement units
+    relay_periods: int = Field(6, ge=3)
+    duration: Duration = "1h"  # step-test length, or the longest relay test
+    allow_sopdt: bool = True
+    drift: bool = True  # fit a linear output drift (load change) during a step test
+    controller: Literal["PI", "PID"] = "PI"  # PI is the safe choice with noisy sensors
+    gm_min: float = Field(2.0, gt=1)
+    pm_min_deg: float = Field(45.0, gt=0, lt=90)
+    ms_max: float = Field(2.0, gt=1)
+
+    _v = field_validator("at", "duration")(_duration)
+
+
+class AdaptiveSpec(_Strict):
+    """Retune when the loop's IAE over ``window`` exceeds ``iae_ratio`` x the IAE after its last tuning."""
+
+    enabled: bool = False
+    window: Duration = "6h"
+    check_every: Duration = "1h"
+    iae_ratio: float = Field(1.5, gt=1)
+    min_interval: Duration = "12h"
+    saturation_fraction: float = Field(0.5, gt=0, le=1)
+
+    _v = field_validator("window", "check_every", "min_interval")(_duration)
+
+
+class ControllerSpec(_Strict):
+    """A discrete PID loop (see controllers.pid). With the defaults (Td = 0, b = 1, back-calculation)
+    it is the BSM1 PI: u = offset + K (e + 1/Ti integral e) with tracking time Tt."""
+
+    type: Literal["pi", "pid"] = "pi"
     measurement: str
     actuator: str
     setpoint: float
     K: float
     Ti_d: float = Field(gt=0)
-    Tt_d: float = Field(gt=0)
+    Td_d: float = Field(0.0, ge=0)
+    N: float = Field(10.0, gt=0)
+    b: float = 1.0
+    c: float = 0.0
+    Tt_d: float | None = Field(None, gt=0)
+    anti_windup: Literal["back_calculation", "clamping"] = "back_calculation"
+    form: Literal["positional", "velocity"] = "positional"
+    rate_max_per_d: float | None = Field(None, gt=0)
     offset: float = 0.0
     limits: tuple[float, float]
     sample_time: Duration = "1min"
     sensor: SensorSpec = Field(default_factory=SensorSpec)
     actuator_dynamics: ActuatorSpec = Field(default_factory=ActuatorSpec)
+    autotune: AutotuneSpec = Field(default_factory=AutotuneSpec)
+    adaptive: AdaptiveSpec = Field(default_factory=AdaptiveSpec)
     enabled: bool = True
 
     _v_st = field_validator("sample_time")(_duration)
@@ -111,6 +156,16 @@ class ControllerSpec(_Strict):
         if self.limits[0] > self.limits[1]:
             raise ValueError(f"limits must be [low, high] with low <= high, got {list(self.limits)}")
         return self
+
+
+class EventSpec(_Strict):
+    """A scheduled change of plant inputs, ``at`` counted from the start of the main period."""
+
+    at: Duration
+    set: dict[str, float]
+    note: str = ""
+
+    _v = field_validator("at")(_duration)
 
 
 class InitialSpec(_Strict):
@@ -170,6 +225,7 @@ class Scenario(_Strict):
     duration: Duration
     inputs: dict[str, float] = Field(default_factory=dict)
     controllers: dict[str, ControllerSpec] = Field(default_factory=dict)
+    events: list[EventSpec] = Field(default_factory=list)
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     outputs: OutputsSpec = Field(default_factory=OutputsSpec)
     solver: SolverSpec = Field(default_factory=SolverSpec)

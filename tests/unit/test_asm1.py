@@ -66,7 +66,7 @@ def _reactor_rhs(c, c_in, q, kla, p=None):
     Q = np.array([q, q])
     C = np.vstack([c_in, c])
     dx = np.empty(NC)
-    reactor_derivatives(0.0, c.copy(), Q, C, np.array([0]), np.array([1]), np.array([kla]), P, dx)
+    reactor_derivatives(0.0, c.copy(), Q, C, np.array([0]), np.array([1]), np.array([kla, 1.0]), P, dx)
     return dx, P
 
 

@@ -100,3 +100,18 @@ def test_verification_margins_by_hand():
     assert v.stable and v.ok
     v2 = verify(THIRD_ORDER, 9.0, math.inf, 0.0, 1e-3)
     assert not v2.stable and "closed loop unstable" in v2.reasons
+
+
+@pytest.mark.parametrize("model", [FOPDT(2.0, 5.0, 1.0), SOPDT(-3.0, 4.0, 1.0, 0.7), FOPDT(0.5, 1.0, 1.9)])
+def test_frequency_scan_agrees_with_python_control(model, monkeypatch):
+    """The frequency-scan path (used for long delays) gives the margins python-control gives."""
+    import controllers.verify as V
+
+    t = tune("simc", model, Ts=0.1)
+    exact = V.verify(model, t.K, t.Ti, t.Td, 0.1)
+    monkeypatch.setattr(V, "MAX_EXACT_DELAY_SAMPLES", -1)
+    scan = V.verify(model, t.K, t.Ti, t.Td, 0.1)
+    assert scan.gm == pytest.approx(exact.gm, rel=0.01)
+    assert scan.pm_deg == pytest.approx(exact.pm_deg, abs=0.5)
+    assert scan.ms == pytest.approx(exact.ms, rel=0.01)
+    assert scan.stable == exact.stable

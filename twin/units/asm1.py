@@ -254,10 +254,10 @@ def reactor_outlets(t, x, Q, C, ins, outs, u, p):
 
 @njit(cache=True, error_model="numpy")
 def reactor_derivatives(t, x, Q, C, ins, outs, u, p, dx):
-    """dC/dt = Q/V (C_in - C) + sum_j nu_ij rho_j, plus KLa (SO_sat - SO) for oxygen."""
+    """dC/dt = Q/V (C_in - C) + sum_j nu_ij rho_j, plus f KLa (SO_sat - SO) for oxygen."""
     V = p[_R_VOLUME]
     so_sat = p[_R_SOSAT]
-    kla = u[0]
+    kla = u[0] * u[1]
     i_in = ins[0]
     dil = Q[i_in] / V
     rho = rates8(x, p[_R_KIN:_R_KIN + _N_KIN])
@@ -317,8 +317,10 @@ class ReactorParams:
 class ASM1Reactor(UnitModel):
     """Completely mixed reactor with ASM1 kinetics; anoxic when its KLa input is 0.
 
-    Inputs: ``kla_per_d`` (oxygen transfer coefficient, 1/d). One inlet, one outlet;
-    the outflow equals the inflow (constant volume).
+    Inputs: ``kla_per_d`` (oxygen transfer coefficient the aeration delivers with clean
+    diffusers, 1/d) and ``oxygen_transfer_factor`` (dimensionless, 1 = as designed; below 1
+    when diffusers foul or the alpha factor falls): the effective coefficient is their
+    product. One inlet, one outlet; the outflow equals the inflow (constant volume).
     """
 
     type_name = "asm1_reactor"
@@ -339,7 +341,8 @@ class ASM1Reactor(UnitModel):
         return tuple(StateVar(n, u) for n, u in COMPONENTS)
 
     def inputs(self):
-        return (InputVar("kla_per_d", "1/d", float(self.config.get("kla_per_d", 0.0))),)
+        return (InputVar("kla_per_d", "1/d", float(self.config.get("kla_per_d", 0.0))),
+                InputVar("oxygen_transfer_factor", "-", 1.0))
 
     def flow_equations(self):
         return [[FlowTerm("out", "out", 1.0), FlowTerm("in", "in", -1.0)]]

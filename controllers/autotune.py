@@ -1,0 +1,192 @@
+"""Auto-tuning and adaptive retuning of plant loops inside the simulation.
+
+A loop is tuned by a SimPy process that puts the PID in manual (holding its output), runs a
+step or relay test on the live plant through the loop's own sensor and actuator, fits a
+model, applies a tuning rule and verifies the design with python-control. An accepted design
+is applied bumplessly; a refused one is not applied and the event log says why. Every
+tuning decision is an event with the old and new gains, the identified model, the margins
+and the reason.
+
+Adaptive retuning watches each loop's integral of absolute error (IAE, on the true process
+value) over a moving window and re-identifies when it grows beyond a ratio of the IAE the
+loop had after its last tuning (the plant drifted: oxygen transfer fell, the process gain
+moved), no more often than a minimum interval. Sustained saturation is logged, not retuned
+(it is a capacity problem, not a tuning one).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from controllers.identify import fit_step, relay_test, step_test
+from controllers.models import FOPDT
+from controllers.tuning import tune
+from controllers.verify import Criteria
+from twin.durations import TICKS_PER_DAY, parse_duration
+
+
+@dataclass
+class LoopStats:
+    """Performance of one loop: samples of the true error, for the KPIs and the adaptive monitor."""
+
+    Ts_d: float
+    window_s: tuple[int, int] | None = None  # evaluation window in clock ticks
+    times: list[int] = field(default_factory=list)
+    abs_err: list[float] = field(default_factory=list)
+    sq_err: list[float] = field(default_factory=list)
+    saturated: list[bool] = field(default_factory=list)
+    recent: deque = field(default_factory=lambda: deque(maxlen=200_000))
+
+    def observe(self, now: int, setpoint: float, y_true: float, saturated: bool) -> None:
+        e = setpoint - y_true
+        self.recent.append((now, abs(e)))
+        if self.window_s is not None and self.window_s[0] <= now < self.window_s[1]:
+            self.times.append(now)
+            self.abs_err.append(abs(e))
+            self.sq_err.append(e * e)
+            self.saturated.append(saturated)
+
+    def iae_since(self, t_from: int, t_to: int) -> float:
+        return sum(a for t, a in self.recent if t_from <= t < t_to) * self.Ts_d
+
+    def kpis(self) -> dict:
+        if not self.times:
+            return {}
+        a = np.array(self.abs_err)
+        return {"IAE": float(a.sum() * self.Ts_d), "ISE": float(np.sum(self.sq_err) * self.Ts_d),
+                "max_abs_error": float(a.max()), "pct_time_saturated": float(100 * np.mean(self.saturated)),
+                "units": {"IAE": "measurement unit x d", "ISE": "measurement unit^2 x d"}}
+
+
+@dataclass
+class TuneOutcome:
+    model: object | None
+    tuning: object | None
+    applied: bool
+    reason: str
+    relay: object | None = None
+
+
+def _criteria(spec) -> Criteria:
+    return Criteria(spec.gm_min, spec.pm_min_deg, spec.ms_max)
+
+
+def identify_and_tune(env, loop, plant, spec, reason: str):
+    """SimPy process: identify the loop on the live plant, tune, verify, apply if accepted."""
+    pid = loop.ctrl
+    s = pid.settings
+    Ts_ticks = parse_duration(loop.spec.sample_time)
+    u0 = float(plant.u[loop.act])
+    lo, hi = s.u_min, s.u_max
+    span = (hi - lo) if math.isfinite(hi - lo) else max(abs(u0), 1.0)
+    pid.set_manual(u0)
+    note = ""
+
+    def read():
+        return loop.last_measurement
+
+    def write(u):
+        pid.manual_output = min(max(u, lo), hi)
+
+    yield env.timeout(Ts_ticks)  # let the loop take one sample in manual
+    model = relay = None
+    if spec.method == "step":
+        du = spec.step_size if spec.step_size is not None else 0.1 * span
+        if u0 + du > hi:
+            du = -du
+        data = yield env.process(step_test(env, read, write, u0, du, parse_duration(spec.duration), Ts_ticks))
+        try:
+            model = fit_step(data, allow_sopdt=spec.allow_sopdt, drift=spec.drift).model
+        except (ValueError, RuntimeError) as exc:
+            model = None
+            note = f"model fit failed: {exc}"
+    else:
+        d = spec.relay_amplitude if spec.relay_amplitude is not None else 0.1 * span
+        d = min(d, u0 - lo, hi - u0) if math.isfinite(span) else d
+        direction = math.copysign(1.0, s.K) if s.K != 0 else 1.0
+        relay = yield env.process(relay_test(env, read, write, u0, d, spec.hysteresis, pid.setpoint, Ts_ticks,
+                                             n_periods=spec.relay_periods, max_ticks=parse_duration(spec.duration),
+                                             direction=direction))
+    pid.set_auto()
+    tuning = None
+    if relay is not None:
+        if not relay.converged:
+            note = "relay test did not reach a limit cycle"
+        else:
+            # a FOPDT consistent with the ultimate point, for verification of ultimate-point rules
+            # and for model-based rules: gain sign from the loop, phase -180 deg at w_u
+            model = _fopdt_from_ultimate(relay.Ku, relay.Pu, direction)
+    if model is not None:
+        kw = {"Ku": relay.Ku, "Pu": relay.Pu} if relay is not None else {}
+        try:
+            design_model = model if spec.controller == "PID" else model.as_fopdt()
+            tuning = tune(spec.rule, design_model, pid.Ts_d, criteria=_criteria(spec), verify_with=model, **kw)
+        except ValueError as exc:
+            note = f"tuning rule failed: {exc}"
+    old = {"K": s.K, "Ti_d": s.Ti_d, "Td_d": s.Td_d}
+    data = {"old_gains": old, "model": model.describe() if model is not None else None, "rule": spec.rule,
+            "reason": reason, "method": spec.method}
+    if relay is not None:
+        data["relay"] = {"Ku": relay.Ku, "Pu_d": relay.Pu, "amplitude": relay.amplitude}
+    if tuning is None:
+        env.log("tuning_failed", loop.name, f"no design: {note}", **data)
+        return TuneOutcome(model, None, False, note, relay)
+    data["margins"] = tuning.verification.as_dict()
+    new = {"K": tuning.K, "Ti_d": tuning.Ti, "Td_d": tuning.Td}
+    if not tuning.accepted:
+        env.log("tuning_refused", loop.name, "design refused, gains kept: " + "; ".join(tuning.verification.reasons),
+                proposed_gains=new, **data)
+        return TuneOutcome(model, tuning, False, "; ".join(tuning.verification.reasons), relay)
+    pid.retune(tuning.K, tuning.Ti, tuning.Td, None)
+    loop.tuning = tuning
+    loop.model = model
+    loop.retunes += 1
+    env.log("retune", loop.name, f"{spec.rule} design applied ({reason})", new_gains=new, notes=tuning.notes, **data)
+    return TuneOutcome(model, tuning, True, reason, relay)
+
+
+def _fopdt_from_ultimate(Ku: float, Pu: float, sign: float) -> FOPDT:
+    """The FOPDT whose ultimate point is (Ku, Pu) with tau = Pu / (2 pi) (a 45 deg lag at w_u)."""
+    wu = 2 * math.pi / Pu
+    tau = 1.0 / wu
+    theta = (math.pi - math.atan(wu * tau)) / wu
+    k = math.sqrt(1 + (wu * tau) ** 2) / Ku
+    return FOPDT(sign * k, tau, theta)
+
+
+def adaptive_monitor(env, loop, plant, spec, adaptive):
+    """SimPy process: watch the loop's IAE over a moving window and retune when it degrades."""
+    window = parse_duration(adaptive.window)
+    every = parse_duration(adaptive.check_every)
+    min_gap = parse_duration(adaptive.min_interval)
+    reference = None
+    last_tune = env.now
+    while True:
+        yield env.timeout(every)
+        if loop.busy:
+            continue
+        now = env.now
+        if now - last_tune < window:
+            continue
+        iae = loop.stats.iae_since(now - window, now)
+        if reference is None:
+            reference = iae
+            env.log("adaptive_reference", loop.name, "IAE reference set", iae=iae, window_d=window / TICKS_PER_DAY)
+            continue
+        sat = loop.saturated_fraction(now - window, now)
+        if sat > adaptive.saturation_fraction:
+            env.log("saturation", loop.name, f"actuator saturated {100 * sat:.0f} % of the last window",
+                    fraction=sat)
+        if iae > adaptive.iae_ratio * reference and now - last_tune >= min_gap:
+            loop.busy = True
+            outcome = yield env.process(identify_and_tune(
+                env, loop, plant, spec, f"IAE {iae:.4g} over the last {window / 3600:g} h exceeds "
+                                        f"{adaptive.iae_ratio:g} x reference {reference:.4g}"))
+            loop.busy = False
+            last_tune = env.now
+            if outcome.applied:
+                reference = None  # re-measure the reference with the new gains
