@@ -75,7 +75,7 @@ def _criteria(spec) -> Criteria:
     return Criteria(spec.gm_min, spec.pm_min_deg, spec.ms_max)
 
 
-def identify_and_tune(env, loop, plant, spec, reason: str):
+def identify_and_tune(env, loop, plant, spec, reason: str, live: bool = True):
     """SimPy process: identify the loop on the live plant, tune, verify, apply if accepted."""
     pid = loop.ctrl
     s = pid.settings
@@ -94,13 +94,19 @@ def identify_and_tune(env, loop, plant, spec, reason: str):
 
     yield env.timeout(Ts_ticks)  # let the loop take one sample in manual
     model = relay = None
+    noise_sd = 0.0
     if spec.method == "step":
         du = spec.step_size if spec.step_size is not None else 0.1 * span
         if u0 + du > hi:
             du = -du
         data = yield env.process(step_test(env, read, write, u0, du, parse_duration(spec.duration), Ts_ticks))
         try:
-            model = fit_step(data, allow_sopdt=spec.allow_sopdt, drift=spec.drift).model
+            ident = fit_step(data, allow_sopdt=spec.allow_sopdt, drift=spec.drift and live)
+            model = ident.model
+            noise_sd = ident.rms_sopdt if ident.chosen == "SOPDT" else ident.rms_fopdt
+            problem = _implausible(model, data, noise_sd, s.K)
+            if problem:
+                note, model = problem, None
         except (ValueError, RuntimeError) as exc:
             model = None
             note = f"model fit failed: {exc}"
@@ -108,6 +114,7 @@ def identify_and_tune(env, loop, plant, spec, reason: str):
         d = spec.relay_amplitude if spec.relay_amplitude is not None else 0.1 * span
         d = min(d, u0 - lo, hi - u0) if math.isfinite(span) else d
         direction = math.copysign(1.0, s.K) if s.K != 0 else 1.0
+        noise_sd = spec.hysteresis / 2  # the hysteresis is set to about twice the noise sd
         relay = yield env.process(relay_test(env, read, write, u0, d, spec.hysteresis, pid.setpoint, Ts_ticks,
                                              n_periods=spec.relay_periods, max_ticks=parse_duration(spec.duration),
                                              direction=direction))
@@ -120,16 +127,21 @@ def identify_and_tune(env, loop, plant, spec, reason: str):
             # a FOPDT consistent with the ultimate point, for verification of ultimate-point rules
             # and for model-based rules: gain sign from the loop, phase -180 deg at w_u
             model = _fopdt_from_ultimate(relay.Ku, relay.Pu, direction)
+    k_max = math.inf
+    if noise_sd > 0 and math.isfinite(span) and spec.noise_fraction > 0:
+        k_max = spec.noise_fraction * span / noise_sd
     if model is not None:
         kw = {"Ku": relay.Ku, "Pu": relay.Pu} if relay is not None else {}
         try:
             design_model = model if spec.controller == "PID" else model.as_fopdt()
-            tuning = tune(spec.rule, design_model, pid.Ts_d, criteria=_criteria(spec), verify_with=model, **kw)
+            tuning = tune(spec.rule, design_model, pid.Ts_d, criteria=_criteria(spec), verify_with=model,
+                          k_max=k_max, pm_target_deg=spec.pm_target_deg, **kw)
         except ValueError as exc:
             note = f"tuning rule failed: {exc}"
     old = {"K": s.K, "Ti_d": s.Ti_d, "Td_d": s.Td_d}
     data = {"old_gains": old, "model": model.describe() if model is not None else None, "rule": spec.rule,
-            "reason": reason, "method": spec.method}
+            "reason": reason, "method": spec.method, "noise_sd_estimate": noise_sd,
+            "gain_limit_for_noise": k_max if math.isfinite(k_max) else None}
     if relay is not None:
         data["relay"] = {"Ku": relay.Ku, "Pu_d": relay.Pu, "amplitude": relay.amplitude}
     if tuning is None:
@@ -147,6 +159,22 @@ def identify_and_tune(env, loop, plant, spec, reason: str):
     loop.retunes += 1
     env.log("retune", loop.name, f"{spec.rule} design applied ({reason})", new_gains=new, notes=tuning.notes, **data)
     return TuneOutcome(model, tuning, True, reason, relay)
+
+
+def _implausible(model, data, noise_sd: float, K_now: float) -> str:
+    """Why an identified step model must not be used, or an empty string.
+
+    The loop's current gain sign states the process gain's sign (a loop that works has it
+    right): a model of opposite sign is a failed identification, never a reason to flip the
+    controller. And the modelled response must stand out of the noise: the step's effect
+    |k du| at least three standard errors of the mean level (3 sd / sqrt(n))."""
+    if K_now != 0 and math.copysign(1.0, model.k) != math.copysign(1.0, K_now):
+        return (f"identified gain {model.k:.4g} has the opposite sign to the loop's action; "
+                "identification rejected")
+    n = max(len(data.t), 1)
+    if abs(model.k * data.du) < 3 * noise_sd / math.sqrt(n):
+        return f"step response {abs(model.k * data.du):.3g} is lost in the noise (sd {noise_sd:.3g})"
+    return ""
 
 
 def _fopdt_from_ultimate(Ku: float, Pu: float, sign: float) -> FOPDT:

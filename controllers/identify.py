@@ -171,13 +171,19 @@ def relay_test(env, read, write, u0: float, d: float, eps: float, setpoint: floa
         yield env.timeout(Ts_ticks)
 
 
-def step_test(env, read, write, u0: float, du: float, duration_ticks: int, Ts_ticks: int):
-    """SimPy process: hold ``u0 + du`` for ``duration_ticks``, sampling ``read`` every ``Ts_ticks``;
-    restore ``u0`` and return the :class:`StepData`."""
+def step_test(env, read, write, u0: float, du: float, duration_ticks: int, Ts_ticks: int,
+              baseline_samples: int = 10):
+    """SimPy process: record ``baseline_samples`` at ``u0`` (the starting level is their mean, so
+    one noisy sample does not bias the fit), then hold ``u0 + du`` for ``duration_ticks``,
+    sampling ``read`` every ``Ts_ticks``; restore ``u0`` and return the :class:`StepData`."""
+    base = []
+    for _ in range(baseline_samples):
+        base.append(read())
+        yield env.timeout(Ts_ticks)
     t0 = env.now
-    y0 = read()
+    y0 = float(np.mean(base)) if base else read()
+    ts, ys = [0.0], [read()]
     write(u0 + du)
-    ts, ys = [0.0], [y0]
     while env.now - t0 < duration_ticks:
         yield env.timeout(Ts_ticks)
         ts.append((env.now - t0) / TICKS_PER_DAY)

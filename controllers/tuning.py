@@ -120,10 +120,11 @@ def tyreus_luyben(Ku: float, Pu: float) -> tuple[float, float, float]:
 
 
 def pidtune_pi(model, Ts: float, pm_deg: float = 60.0, ms_max: float = 1.9, gm_min: float = 2.1,
-               n_grid: int = 600) -> tuple[float, float, float]:
+               k_max: float = math.inf, n_grid: int = 600) -> tuple[float, float, float]:
     """PI with phase margin ``pm_deg`` at the crossover that maximises the integral gain,
     among the crossovers whose loop also keeps Ms <= ``ms_max`` and GM >= ``gm_min``
-    (checked on the continuous loop with half a sample of extra delay)."""
+    (checked on the continuous loop with half a sample of extra delay) and whose
+    proportional gain stays within ``k_max`` (measurement-noise sensitivity)."""
     sign = math.copysign(1.0, model.k)
     f = model.as_fopdt()
     w_hi = min(10.0 / max(f.theta + Ts / 2, 1e-12), math.pi / Ts)
@@ -148,7 +149,9 @@ def pidtune_pi(model, Ts: float, pm_deg: float = 60.0, ms_max: float = 1.9, gm_m
     for r in np.nonzero(crossing.any(axis=1))[0]:
         j = int(np.argmax(crossing[r]))
         gm[r] = 1.0 / np.abs(L[r, j + 1])
-    ok = (ms <= ms_max) & (gm >= gm_min)
+    ok = (ms <= ms_max) & (gm >= gm_min) & (Kp[cand] <= k_max)
+    if not np.any(ok):
+        ok = (ms <= ms_max) & (gm >= gm_min)
     if not np.any(ok):
         ok = ms == ms.min()
     best = cand[ok][np.argmax(Ki[cand][ok])]
@@ -156,8 +159,13 @@ def pidtune_pi(model, Ts: float, pm_deg: float = 60.0, ms_max: float = 1.9, gm_m
 
 
 def tune(rule: str, model=None, Ts: float = 1.0, Ku: float | None = None, Pu: float | None = None,
-         criteria: Criteria | None = None, detune_steps: int = 8, verify_with=None) -> Tuning:
-    """Apply ``rule`` and verify it. ``verify_with``: model for verification (default ``model``)."""
+         criteria: Criteria | None = None, detune_steps: int = 8, verify_with=None,
+         k_max: float = math.inf, pm_target_deg: float = 60.0) -> Tuning:
+    """Apply ``rule`` and verify it. ``verify_with``: model for verification (default ``model``).
+
+    ``k_max`` bounds the proportional gain (measurement noise reaches the actuator through it:
+    sd(u) ~ |K| sd(noise)); ``pidtune`` takes it as a constraint of its search, the other rules
+    have their gain reduced to it (a detuning, noted on the result)."""
     if rule not in RULES:
         raise ValueError(f"unknown tuning rule '{rule}'; known: {', '.join(RULES)}")
     criteria = criteria or Criteria()
@@ -174,8 +182,8 @@ def tune(rule: str, model=None, Ts: float = 1.0, Ku: float | None = None, Pu: fl
             knob = max(m.theta, m.tau / 3) * 1.5**attempt
             K, Ti, Td = imc(model, Ts, lam=knob)
         elif rule == "pidtune":
-            knob = min(60.0 + 5 * attempt, 85.0)
-            K, Ti, Td = pidtune_pi(model, Ts, pm_deg=knob)
+            knob = min(pm_target_deg + 5 * attempt, 85.0)
+            K, Ti, Td = pidtune_pi(model, Ts, pm_deg=knob, k_max=k_max)
         elif rule == "amigo":
             K, Ti, Td = amigo(model, Ts)
             knob = 0.85**attempt  # detuning by gain reduction
@@ -188,6 +196,9 @@ def tune(rule: str, model=None, Ts: float = 1.0, Ku: float | None = None, Pu: fl
             K, Ti, Td = (zn_ultimate if rule == "zn_ultimate" else tyreus_luyben)(Ku, Pu)
             if vmodel is not None and vmodel.k < 0:
                 K = -K
+        if abs(K) > k_max:
+            notes.append(f"gain {K:.4g} reduced to the noise limit {math.copysign(k_max, K):.4g}")
+            K = math.copysign(k_max, K)
         ver = verify(vmodel, K, Ti, Td, Ts, criteria=criteria) if vmodel is not None else None
         t = Tuning(rule, K, Ti, Td, verification=ver, notes=notes)
         if ver is None or ver.ok or rule not in ROBUST_RULES:

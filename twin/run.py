@@ -140,39 +140,10 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
             raise ConfigError(f"inputs.{name}: the plant has no such input{did_you_mean(name, cp.input_index)}")
         plant.u[cp.input_index[name]] = value
 
-    # controllers: check the wiring before anything runs
-    from controllers.autotune import LoopStats, adaptive_monitor, identify_and_tune
-    from controllers.loop import Loop, loop_process
-    from controllers.pid import PID, PIDSettings
-    from controllers.sensors import Sensor
+    from controllers.autotune import adaptive_monitor, identify_and_tune
+    from controllers.loop import loop_process
 
-    loops = []
-    for name, spec in scenario.controllers.items():
-        if not spec.enabled:
-            continue
-        try:
-            read = plant.signal_reader(spec.measurement)
-        except ConfigError as exc:
-            raise ConfigError(f"controllers.{name}.measurement: {exc}") from None
-        if spec.actuator not in cp.input_index:
-            from twin.units.base import did_you_mean
-            raise ConfigError(f"controllers.{name}.actuator: the plant has no input '{spec.actuator}'"
-                              f"{did_you_mean(spec.actuator, cp.input_index)}")
-        ts_d = parse_duration(spec.sample_time) / TICKS_PER_DAY
-        ctrl = PID(PIDSettings(K=spec.K, Ti_d=spec.Ti_d, Td_d=spec.Td_d, N=spec.N, b=spec.b, c=spec.c,
-                               Tt_d=spec.Tt_d, offset=spec.offset, u_min=spec.limits[0], u_max=spec.limits[1],
-                               rate_max_per_d=spec.rate_max_per_d or float("inf"), anti_windup=spec.anti_windup,
-                               form=spec.form), spec.setpoint, ts_d)
-        sensor = None
-        s = spec.sensor
-        if s.noise_sd > 0 or s.T90_min > 0 or s.range is not None:
-            sensor = Sensor(s.T90_min / 1440.0, s.order, s.noise_sd, s.range, env.child_rng(f"sensor.{name}"), ts_d)
-        actuator = None
-        if spec.actuator_dynamics.T90_min > 0:
-            a = spec.actuator_dynamics
-            actuator = Sensor(a.T90_min / 1440.0, a.order, 0.0, None, None, ts_d)
-        loops.append(Loop(name, spec, ctrl, read, cp.input_index[spec.actuator], sensor, actuator,
-                          stats=LoopStats(ts_d)))
+    loops = make_loops(env, plant, cp, scenario)
 
     # phases
     phases = [(p.influent, parse_duration(p.duration), "warmup") for p in scenario.warmup]
@@ -200,6 +171,20 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
         env.log("controller", lp.name, "PI loop started (bumpless)", actuator=lp.spec.actuator,
                 u=float(plant.u[lp.act]), K=lp.spec.K, Ti_d=lp.spec.Ti_d, Tt_d=lp.spec.Tt_d, setpoint=lp.spec.setpoint)
 
+    initial_tuning = [lp.name for lp in loops if lp.spec.autotune.enabled and lp.spec.autotune.at == "initial"]
+    if initial_tuning:
+        outcomes, side_log = tune_in_initial_state(scenario, cp, plant.x, plant.u, initial_tuning)
+        for rec in side_log.records:
+            if rec["kind"] in ("retune", "tuning_refused", "tuning_failed"):
+                env.log(rec["kind"], rec["source"], rec["message"] + " (initial-state test)", **rec.get("data", {}))
+        for lp in loops:
+            o = outcomes.get(lp.name)
+            if o is not None and o.applied:
+                lp.ctrl.retune(o.tuning.K, o.tuning.Ti, o.tuning.Td, None)
+                lp.ctrl.initialise(plant.u[lp.act], lp.read())
+                lp.tuning, lp.model = o.tuning, o.model
+                lp.retunes += 1
+
     # processes (created in a fixed order, so events at equal times run in a fixed order)
     start = 0
     for (_, dur, kind), table in zip(phases, tables):
@@ -212,7 +197,7 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
         lp.stats.window_s = (main_start + eval_start, main_start + eval_end)
         env.process(loop_process(env, plant, lp))
     for lp in loops:
-        if lp.spec.autotune.enabled:
+        if lp.spec.autotune.enabled and lp.spec.autotune.at != "initial":
             env.process(_autotune_at(env, lp, plant, parse_duration(lp.spec.autotune.at), identify_and_tune))
         if lp.spec.adaptive.enabled:
             env.process(adaptive_monitor(env, lp, plant, lp.spec.autotune, lp.spec.adaptive))
@@ -280,6 +265,76 @@ def _signal_unit(cp: CompiledPlant, name: str) -> str:
     if name in cp.input_index:
         return cp.input_units[cp.input_index[name]]
     return "g/m3"
+
+
+def make_loops(env, plant: Plant, cp: CompiledPlant, scenario: Scenario) -> list:
+    """The scenario's control loops wired to ``plant`` (wiring errors are ConfigErrors)."""
+    from controllers.autotune import LoopStats
+    from controllers.loop import Loop
+    from controllers.pid import PID, PIDSettings
+    from controllers.sensors import Sensor
+
+    loops = []
+    for name, spec in scenario.controllers.items():
+        if not spec.enabled:
+            continue
+        try:
+            read = plant.signal_reader(spec.measurement)
+        except ConfigError as exc:
+            raise ConfigError(f"controllers.{name}.measurement: {exc}") from None
+        if spec.actuator not in cp.input_index:
+            from twin.units.base import did_you_mean
+            raise ConfigError(f"controllers.{name}.actuator: the plant has no input '{spec.actuator}'"
+                              f"{did_you_mean(spec.actuator, cp.input_index)}")
+        ts_d = parse_duration(spec.sample_time) / TICKS_PER_DAY
+        ctrl = PID(PIDSettings(K=spec.K, Ti_d=spec.Ti_d, Td_d=spec.Td_d, N=spec.N, b=spec.b, c=spec.c,
+                               Tt_d=spec.Tt_d, offset=spec.offset, u_min=spec.limits[0], u_max=spec.limits[1],
+                               rate_max_per_d=spec.rate_max_per_d or float("inf"), anti_windup=spec.anti_windup,
+                               form=spec.form), spec.setpoint, ts_d)
+        sensor = None
+        s = spec.sensor
+        if s.noise_sd > 0 or s.T90_min > 0 or s.range is not None:
+            sensor = Sensor(s.T90_min / 1440.0, s.order, s.noise_sd, s.range, env.child_rng(f"sensor.{name}"), ts_d)
+        actuator = None
+        if spec.actuator_dynamics.T90_min > 0:
+            a = spec.actuator_dynamics
+            actuator = Sensor(a.T90_min / 1440.0, a.order, 0.0, None, None, ts_d)
+        loops.append(Loop(name, spec, ctrl, read, cp.input_index[spec.actuator], sensor, actuator,
+                          stats=LoopStats(ts_d)))
+    return loops
+
+
+def tune_in_initial_state(scenario: Scenario, cp: CompiledPlant, x: np.ndarray, u: np.ndarray,
+                          names: list[str]) -> tuple[dict, Any]:
+    """Identify and tune ``names`` on a copy of the plant held at state (x, u) with its inputs
+    (influent included) constant, the other loops running: a commissioning test in a quiet
+    period. Returns ({loop name: TuneOutcome}, the side run's event log)."""
+    from controllers.autotune import identify_and_tune
+    from controllers.loop import loop_process
+
+    env = TwinEnvironment(scenario, seed=scenario.seed)
+    plant = Plant(env, cp, scenario.solver)
+    plant.x[:] = x
+    plant.u[:] = u
+    loops = make_loops(env, plant, cp, scenario)
+    for lp in loops:
+        lp.ctrl.initialise(plant.u[lp.act], lp.read())
+        env.process(loop_process(env, plant, lp))
+    outcomes = {}
+
+    def sequence():
+        for lp in loops:
+            if lp.name in names:
+                lp.busy = True
+                outcomes[lp.name] = yield env.process(identify_and_tune(env, lp, plant, lp.spec.autotune,
+                                                                        "tuning in the initial (steady) state",
+                                                                        live=False))
+                lp.busy = False
+                yield env.timeout(3600)  # let the loop settle before the next test
+
+    done = env.process(sequence())
+    env.run(until=done)
+    return outcomes, env.events
 
 
 def _autotune_at(env, loop, plant, at: int, identify_and_tune):

@@ -91,9 +91,10 @@ class AutotuneSpec(_Strict):
     """Identification and tuning of a loop on the live plant (see controllers.autotune)."""
 
     enabled: bool = False
-    at: Duration = "0d"  # when, counted from the start of the run (warm-up phases included)
+    at: Duration = "initial"  # "initial": on the plant in its initial steady state before the run;
+    # or a duration counted from the start of the run (warm-up phases included)
     method: Literal["step", "relay"] = "step"
-    rule: Literal["simc", "amigo", "imc", "pidtune", "zn_step", "zn_ultimate", "tyreus_luyben"] = "simc"
+    rule: Literal["simc", "amigo", "imc", "pidtune", "zn_step", "zn_ultimate", "tyreus_luyben"] = "pidtune"
     step_size: float | None = None  # actuator units; default 10 % of the actuator range
     relay_amplitude: float | None = None  # actuator units; default 10 % of the range
     hysteresis: float = Field(0.0, ge=0)  # measurement units
@@ -102,11 +103,20 @@ class AutotuneSpec(_Strict):
     allow_sopdt: bool = True
     drift: bool = True  # fit a linear output drift (load change) during a step test
     controller: Literal["PI", "PID"] = "PI"  # PI is the safe choice with noisy sensors
+    # largest actuator noise the design may cause, as a fraction of the actuator range:
+    # |K| <= noise_fraction x range / sd(measurement noise), the noise estimated from the test
+    noise_fraction: float = Field(0.05, ge=0)
+    pm_target_deg: float = Field(60.0, gt=0, lt=90)  # the pidtune-like rule's phase margin
     gm_min: float = Field(2.0, gt=1)
     pm_min_deg: float = Field(45.0, gt=0, lt=90)
     ms_max: float = Field(2.0, gt=1)
 
-    _v = field_validator("at", "duration")(_duration)
+    _v = field_validator("duration")(_duration)
+
+    @field_validator("at")
+    @classmethod
+    def _at(cls, v):
+        return v if v == "initial" else _duration(v)
 
 
 class AdaptiveSpec(_Strict):
