@@ -187,34 +187,33 @@ def _fopdt_from_ultimate(Ku: float, Pu: float, sign: float) -> FOPDT:
 
 
 def adaptive_monitor(env, loop, plant, spec, adaptive):
-    """SimPy process: watch the loop's IAE over a moving window and retune when it degrades."""
+    """SimPy process: every ``check_every``, compare the loop's IAE over the last ``window`` with
+    the same window one day earlier (influent follows a daily cycle, so like is compared with
+    like); retune when it grew beyond ``iae_ratio`` and the actuator was not saturated for most
+    of the window (saturation is a capacity problem: logged, not retuned)."""
     window = parse_duration(adaptive.window)
     every = parse_duration(adaptive.check_every)
     min_gap = parse_duration(adaptive.min_interval)
-    reference = None
+    day = TICKS_PER_DAY
     last_tune = env.now
     while True:
         yield env.timeout(every)
-        if loop.busy:
-            continue
         now = env.now
-        if now - last_tune < window:
+        if loop.busy or now - last_tune < day + window:
             continue
         iae = loop.stats.iae_since(now - window, now)
-        if reference is None:
-            reference = iae
-            env.log("adaptive_reference", loop.name, "IAE reference set", iae=iae, window_d=window / TICKS_PER_DAY)
-            continue
+        reference = loop.stats.iae_since(now - day - window, now - day)
         sat = loop.saturated_fraction(now - window, now)
         if sat > adaptive.saturation_fraction:
             env.log("saturation", loop.name, f"actuator saturated {100 * sat:.0f} % of the last window",
                     fraction=sat)
-        if iae > adaptive.iae_ratio * reference and now - last_tune >= min_gap:
+            continue
+        if reference > 0 and iae > adaptive.iae_ratio * reference and now - last_tune >= min_gap:
             loop.busy = True
             outcome = yield env.process(identify_and_tune(
                 env, loop, plant, spec, f"IAE {iae:.4g} over the last {window / 3600:g} h exceeds "
-                                        f"{adaptive.iae_ratio:g} x reference {reference:.4g}"))
+                                        f"{adaptive.iae_ratio:g} x the same window a day earlier ({reference:.4g})"))
             loop.busy = False
             last_tune = env.now
-            if outcome.applied:
-                reference = None  # re-measure the reference with the new gains
+            if not outcome.applied:
+                last_tune = env.now  # wait the minimum interval before trying again

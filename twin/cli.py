@@ -38,6 +38,15 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check a scenario (schema, plant wiring, files) without running it")
     v.add_argument("scenario")
     v.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    t = sub.add_parser("tune", help="identify and tune control loops on the plant in its initial state",
+                       description="Runs each loop's identification test (its 'autotune' settings: step or relay, "
+                                   "tuning rule, criteria) on the plant in the scenario's initial steady state, "
+                                   "and prints the identified model, the gains and the verified margins. "
+                                   "Nothing is written; the scenario is not run.")
+    t.add_argument("scenario")
+    t.add_argument("--loop", action="append", default=[], metavar="NAME", help="loop to tune (repeatable; default: all)")
+    t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    t.add_argument("--json", action="store_true", help="print the results as JSON")
     sub.add_parser("units", help="list the registered process unit types")
     sub.add_parser("plants", help="list the bundled plants")
     return p
@@ -52,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
             return _validate(args)
         if args.command == "units":
             return _units()
+        if args.command == "tune":
+            return _tune(args)
         if args.command == "plants":
             from twin.run import bundled_plants
 
@@ -73,6 +84,54 @@ def _units() -> int:
     for name in registered_types():
         cls = unit_type(name)
         print(f"{name:16s} {cls.__module__}.{cls.__qualname__}: {cls.description}")
+    return 0
+
+
+def _tune(args) -> int:
+    from twin.run import prepare, tune_in_initial_state
+    from twin.scenario import load_scenario
+
+    scenario, path = load_scenario(args.scenario, args.overrides)
+    names = args.loop or [n for n, c in scenario.controllers.items() if c.enabled]
+    for n in names:
+        if n not in scenario.controllers:
+            from twin.units.base import did_you_mean
+            raise ConfigError(f"{path}: --loop {n}: no such loop{did_you_mean(n, scenario.controllers)} "
+                              f"(loops: {', '.join(scenario.controllers) or 'none'})")
+    try:
+        st = prepare(scenario, path.parent)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    outcomes, _ = tune_in_initial_state(scenario, st.cp, st.plant.x, st.plant.u, names)
+    rows = {}
+    for n in names:
+        o = outcomes[n]
+        spec = scenario.controllers[n]
+        row = {"measurement": spec.measurement, "actuator": spec.actuator, "rule": spec.autotune.rule,
+               "method": spec.autotune.method, "model": o.model.describe() if o.model is not None else None,
+               "current": {"K": spec.K, "Ti_d": spec.Ti_d, "Td_d": spec.Td_d},
+               "proposed": None, "accepted": o.applied, "reason": o.reason}
+        if o.tuning is not None:
+            row["proposed"] = {"K": o.tuning.K, "Ti_d": o.tuning.Ti, "Td_d": o.tuning.Td}
+            row["margins"] = o.tuning.verification.as_dict()
+        if o.relay is not None:
+            row["relay"] = {"Ku": o.relay.Ku, "Pu_d": o.relay.Pu}
+        rows[n] = row
+    if args.json:
+        print(_json(rows))
+        return 0
+    print(f"{'loop':18s} {'rule':8s} {'K':>11s} {'Ti [d]':>10s} {'GM':>6s} {'PM deg':>7s} {'Ms':>5s}  result")
+    for n, r in rows.items():
+        p = r["proposed"] or {}
+        m = r.get("margins") or {}
+
+        def f(v, fmt):
+            return format(v, fmt) if isinstance(v, (int, float)) else "-"
+        verdict = "accepted" if r["accepted"] else f"refused: {r['reason']}"
+        print(f"{n:18s} {r['rule']:8s} {f(p.get('K'), '11.4g')} {f(p.get('Ti_d'), '10.4g')} "
+              f"{f(m.get('gain_margin'), '6.2f')} {f(m.get('phase_margin_deg'), '7.1f')} {f(m.get('Ms'), '5.2f')}  "
+              f"{verdict}")
+        print(f"{'':18s} model: {r['model']}; current K={r['current']['K']:.4g} Ti={r['current']['Ti_d']:.4g} d")
     return 0
 
 

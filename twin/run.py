@@ -123,9 +123,21 @@ def influent_process(env, plant: Plant, index: np.ndarray, table: InfluentTable,
         plant.set_inputs(index, vals[k], slope)
 
 
-def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: bool = False,
-                 on_event: Callable[[str], None] | None = None) -> RunResult:
-    wall0 = time.perf_counter()
+@dataclass
+class Prepared:
+    """A run assembled and put in its initial state, before any process starts."""
+
+    fs: Flowsheet
+    cp: CompiledPlant
+    env: TwinEnvironment
+    plant: Plant
+    loops: list
+    infl_index: np.ndarray
+
+
+def prepare(scenario: Scenario, base_dir: Path | None) -> Prepared:
+    """Load and compile the plant, wire the loops, set the inputs and the initial state
+    (steady state under the initial influent, loops at their setpoints), start the loops bumplessly."""
     fs = load_flowsheet(scenario.plant, base_dir)
     cp = compile_flowsheet(fs)
     env = TwinEnvironment(scenario, seed=scenario.seed)
@@ -139,24 +151,9 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
             from twin.units.base import did_you_mean
             raise ConfigError(f"inputs.{name}: the plant has no such input{did_you_mean(name, cp.input_index)}")
         plant.u[cp.input_index[name]] = value
-
-    from controllers.autotune import adaptive_monitor, identify_and_tune
-    from controllers.loop import loop_process
-
     loops = make_loops(env, plant, cp, scenario)
-
-    # phases
-    phases = [(p.influent, parse_duration(p.duration), "warmup") for p in scenario.warmup]
-    phases.append((scenario.influent, scenario.duration_s, "main"))
-    tables = [build_table(spec, dur, base_dir, env.child_rng(f"influent.{i}")) for i, (spec, dur, _) in enumerate(phases)]
-    main_start = sum(d for _, d, _ in phases[:-1])
-    total = main_start + scenario.duration_s
-
-    # initial state
     if scenario.initial.mode == "steady_state":
         init_table = build_table(scenario.initial.influent, 0, base_dir, env.child_rng("influent.initial"))
-        if init_table.times_s.size != 1:
-            init_table = InfluentTable(init_table.times_s[:1], init_table.values[:1], "hold", init_table.source)
         plant.u[infl_index] = init_table.values[0]
         ss_loops = [(cp.state_index[lp.spec.measurement], lp.act, lp.spec.setpoint, *lp.spec.limits)
                     for lp in loops if lp.spec.measurement in cp.state_index]
@@ -168,8 +165,26 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
         env.log("initial_state", "plant", "steady state under the initial influent", **info)
     for lp in loops:
         lp.ctrl.initialise(plant.u[lp.act], lp.read())
-        env.log("controller", lp.name, "PI loop started (bumpless)", actuator=lp.spec.actuator,
+        env.log("controller", lp.name, "loop started (bumpless)", actuator=lp.spec.actuator,
                 u=float(plant.u[lp.act]), K=lp.spec.K, Ti_d=lp.spec.Ti_d, Tt_d=lp.spec.Tt_d, setpoint=lp.spec.setpoint)
+    return Prepared(fs, cp, env, plant, loops, infl_index)
+
+
+def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: bool = False,
+                 on_event: Callable[[str], None] | None = None) -> RunResult:
+    wall0 = time.perf_counter()
+    from controllers.autotune import adaptive_monitor, identify_and_tune
+    from controllers.loop import loop_process
+
+    st = prepare(scenario, base_dir)
+    fs, cp, env, plant, loops, infl_index = st.fs, st.cp, st.env, st.plant, st.loops, st.infl_index
+
+    # phases
+    phases = [(p.influent, parse_duration(p.duration), "warmup") for p in scenario.warmup]
+    phases.append((scenario.influent, scenario.duration_s, "main"))
+    tables = [build_table(spec, dur, base_dir, env.child_rng(f"influent.{i}")) for i, (spec, dur, _) in enumerate(phases)]
+    main_start = sum(d for _, d, _ in phases[:-1])
+    total = main_start + scenario.duration_s
 
     initial_tuning = [lp.name for lp in loops if lp.spec.autotune.enabled and lp.spec.autotune.at == "initial"]
     if initial_tuning:
