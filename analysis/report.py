@@ -50,6 +50,20 @@ def write_report(path, result) -> None:
         parts.append("<h3>Effluent limits</h3>")
         parts.append(_table([(f"{n} &gt; {v['limit']:g} g/m3", f"{v['pct_time']:.2f} % of time, {v['occasions']} occasions")
                              for n, v in b["violations"].items()]))
+    ctl = k.get("control")
+    if ctl:
+        parts.append("<h3>Control loops (true process value; evaluation window)</h3>")
+        head = "<tr><th>loop</th><th>IAE</th><th>ISE</th><th>max |e|</th><th>% saturated</th><th>retunes</th>" \
+               "<th>K</th><th>Ti [d]</th><th>PM [deg]</th><th>Ms</th></tr>"
+        rows = []
+        for name, c in ctl.items():
+            g = c.get("final_gains", {})
+            m = c.get("margins") or {}
+            cells = [name, c.get("IAE"), c.get("ISE"), c.get("max_abs_error"), c.get("pct_time_saturated"),
+                     c.get("retunes"), g.get("K"), g.get("Ti_d"), m.get("phase_margin_deg"), m.get("Ms")]
+            rows.append("<tr>" + "".join(f"<td>{html.escape(_fmt(v)) if v is not None else '-'}</td>" for v in cells)
+                        + "</tr>")
+        parts.append(f"<table>{head}{''.join(rows)}</table>")
     run = k.get("run", {})
     parts.append("<h3>Run</h3>" + _table(list(run.items())))
 
