@@ -136,7 +136,7 @@ def _tune(args) -> int:
 
 
 def _validate(args) -> int:
-    from twin.run import compile_flowsheet, load_flowsheet
+    from twin.run import compile_flowsheet, input_slot, load_flowsheet
     from twin.scenario import load_scenario
 
     scenario, path = load_scenario(args.scenario, args.overrides)
@@ -145,14 +145,15 @@ def _validate(args) -> int:
         fs.check()
         cp = compile_flowsheet(fs)
         for name, c in scenario.controllers.items():
-            for field, sig in (("measurement", c.measurement), ("actuator", c.actuator)):
-                ok = sig in cp.state_index or sig in cp.input_index or (field == "measurement" and
-                                                                      sig.rpartition(".")[0] in cp.stream_index)
-                if not ok:
-                    raise ConfigError(f"controllers.{name}.{field}: the plant has no signal '{sig}'")
+            input_slot(cp, c.actuator, f"controllers.{name}.actuator")
+            sig = c.measurement
+            if not (sig in cp.state_index or sig in cp.input_index or sig.rpartition(".")[0] in cp.stream_index):
+                raise ConfigError(f"controllers.{name}.measurement: the plant has no signal '{sig}'")
         for name in scenario.inputs:
-            if name not in cp.input_index:
-                raise ConfigError(f"inputs.{name}: the plant has no such input")
+            input_slot(cp, name, f"inputs.{name}")
+        for i, ev in enumerate(scenario.events):
+            for name in ev.set:
+                input_slot(cp, name, f"events[{i}].set.{name}")
         from twin.influent import resolve_path
 
         for spec in [scenario.influent] + [p.influent for p in scenario.warmup]:

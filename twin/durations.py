@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 
-TICK_S = 1
 TICKS_PER_DAY = 86400
 _UNITS = {
     "s": 1, "sec": 1, "min": 60, "h": 3600, "hr": 3600, "d": 86400, "day": 86400, "days": 86400,

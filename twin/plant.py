@@ -72,12 +72,6 @@ class Plant:
                           time_s=int(round(t_d * TICKS_PER_DAY)), unit=unit)
 
     # -- inputs ---------------------------------------------------------------------------
-    def input_index(self, name: str) -> int:
-        try:
-            return self.cp.input_index[name]
-        except KeyError:
-            raise ConfigError(f"unknown plant input '{name}'{did_you_mean(name, self.cp.input_index)}") from None
-
     def set_input(self, index: int, value: float, slope_per_d: float = 0.0) -> None:
         self.sync()
         self.u[index] = value

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -147,10 +146,7 @@ def prepare(scenario: Scenario, base_dir: Path | None) -> Prepared:
         raise ConfigError(f"plant '{scenario.plant}': has no unit of type 'influent'")
     infl_index = np.array([cp.input_index[f"{source}.{'Q_m3_d' if c == 'Q' else c + '_g_m3'}"] for c in COLUMNS])
     for name, value in scenario.inputs.items():
-        if name not in cp.input_index:
-            from twin.units.base import did_you_mean
-            raise ConfigError(f"inputs.{name}: the plant has no such input{did_you_mean(name, cp.input_index)}")
-        plant.u[cp.input_index[name]] = value
+        plant.u[input_slot(cp, name, f"inputs.{name}")] = value
     loops = make_loops(env, plant, cp, scenario)
     if scenario.initial.mode == "steady_state":
         init_table = build_table(scenario.initial.influent, 0, base_dir, env.child_rng("influent.initial"))
@@ -170,8 +166,7 @@ def prepare(scenario: Scenario, base_dir: Path | None) -> Prepared:
     return Prepared(fs, cp, env, plant, loops, infl_index)
 
 
-def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: bool = False,
-                 on_event: Callable[[str], None] | None = None) -> RunResult:
+def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: bool = False) -> RunResult:
     wall0 = time.perf_counter()
     from controllers.autotune import adaptive_monitor, identify_and_tune
     from controllers.loop import loop_process
@@ -218,9 +213,7 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
             env.process(adaptive_monitor(env, lp, plant, lp.spec.autotune, lp.spec.adaptive))
     for i, ev in enumerate(scenario.events):
         for name in ev.set:
-            if name not in cp.input_index:
-                from twin.units.base import did_you_mean
-                raise ConfigError(f"events[{i}].set.{name}: the plant has no such input{did_you_mean(name, cp.input_index)}")
+            input_slot(cp, name, f"events[{i}].set.{name}")
         env.process(_scheduled_event(env, plant, cp, main_start + parse_duration(ev.at), ev))
 
     rec = env.recorder
@@ -282,6 +275,14 @@ def _signal_unit(cp: CompiledPlant, name: str) -> str:
     return "g/m3"
 
 
+def input_slot(cp: CompiledPlant, name: str, field: str) -> int:
+    """Index of plant input ``name``; a ConfigError naming the scenario ``field`` if there is none."""
+    if name not in cp.input_index:
+        from twin.units.base import did_you_mean
+        raise ConfigError(f"{field}: the plant has no input '{name}'{did_you_mean(name, cp.input_index)}")
+    return cp.input_index[name]
+
+
 def make_loops(env, plant: Plant, cp: CompiledPlant, scenario: Scenario) -> list:
     """The scenario's control loops wired to ``plant`` (wiring errors are ConfigErrors)."""
     from controllers.autotune import LoopStats
@@ -297,10 +298,7 @@ def make_loops(env, plant: Plant, cp: CompiledPlant, scenario: Scenario) -> list
             read = plant.signal_reader(spec.measurement)
         except ConfigError as exc:
             raise ConfigError(f"controllers.{name}.measurement: {exc}") from None
-        if spec.actuator not in cp.input_index:
-            from twin.units.base import did_you_mean
-            raise ConfigError(f"controllers.{name}.actuator: the plant has no input '{spec.actuator}'"
-                              f"{did_you_mean(spec.actuator, cp.input_index)}")
+        act = input_slot(cp, spec.actuator, f"controllers.{name}.actuator")
         ts_d = parse_duration(spec.sample_time) / TICKS_PER_DAY
         ctrl = PID(PIDSettings(K=spec.K, Ti_d=spec.Ti_d, Td_d=spec.Td_d, N=spec.N, b=spec.b, c=spec.c,
                                Tt_d=spec.Tt_d, offset=spec.offset, u_min=spec.limits[0], u_max=spec.limits[1],
@@ -314,7 +312,7 @@ def make_loops(env, plant: Plant, cp: CompiledPlant, scenario: Scenario) -> list
         if spec.actuator_dynamics.T90_min > 0:
             a = spec.actuator_dynamics
             actuator = Sensor(a.T90_min / 1440.0, a.order, 0.0, None, None, ts_d)
-        loops.append(Loop(name, spec, ctrl, read, cp.input_index[spec.actuator], sensor, actuator,
+        loops.append(Loop(name, spec, ctrl, read, act, sensor, actuator,
                           stats=LoopStats(ts_d)))
     return loops
 
