@@ -97,9 +97,10 @@ def identify_and_tune(env, loop, plant, spec, reason: str, live: bool = True):
     noise_sd = 0.0
     if spec.method == "step":
         du = spec.step_size if spec.step_size is not None else 0.1 * span
-        if u0 + du > hi:
+        if u0 + du > hi or (spec.pattern == "doublet" and u0 - du < lo):
             du = -du
-        data = yield env.process(step_test(env, read, write, u0, du, parse_duration(spec.duration), Ts_ticks))
+        data = yield env.process(step_test(env, read, write, u0, du, parse_duration(spec.duration), Ts_ticks,
+                                           pattern=spec.pattern))
         try:
             ident = fit_step(data, allow_sopdt=spec.allow_sopdt, drift=spec.drift and live)
             model = ident.model

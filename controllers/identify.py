@@ -29,10 +29,22 @@ from twin.durations import TICKS_PER_DAY
 
 @dataclass
 class StepData:
-    t: np.ndarray  # time since the step (model time unit: days)
+    t: np.ndarray  # time since the (first) step (model time unit: days)
     y: np.ndarray
-    du: float
+    du: float  # size of the first step
     y0: float
+    #: every input change as (time since the first step, change); a plain step is [(0, du)]
+    changes: list[tuple[float, float]] | None = None
+
+    def input_changes(self) -> list[tuple[float, float]]:
+        return self.changes if self.changes else [(0.0, self.du)]
+
+    def response(self, model) -> np.ndarray:
+        """The model's output change for this test's input sequence (superposition of steps)."""
+        out = np.zeros_like(self.t, dtype=float)
+        for t_i, du_i in self.input_changes():
+            out += du_i * model.step(self.t - t_i)
+        return out
 
 
 @dataclass
@@ -65,7 +77,9 @@ def fit_step(data: StepData, allow_sopdt: bool = True, drift: bool = False) -> I
     t, dy = data.t, data.y - data.y0
     if abs(data.du) == 0:
         raise ValueError("the step size du must not be zero")
-    k_dy, tau0, theta0 = _smith_start(t, dy)
+    changes = data.input_changes()
+    first = t < changes[1][0] if len(changes) > 1 else np.ones_like(t, dtype=bool)
+    k_dy, tau0, theta0 = _smith_start(t[first], dy[first])
     span = float(t[-1] - t[0])
     scale = max(np.max(np.abs(dy)), 1e-12)
 
@@ -74,7 +88,7 @@ def fit_step(data: StepData, allow_sopdt: bool = True, drift: bool = False) -> I
     def res1(p):
         k, tau, theta = p[:3]
         trend = p[3] * t if drift else 0.0
-        return (FOPDT(k, tau, theta).step(t) * data.du + trend - dy) / scale
+        return (data.response(FOPDT(k, tau, theta)) + trend - dy) / scale
 
     lo1 = [-np.inf, 1e-9 * span + 1e-12, 0.0] + [-np.inf] * nd
     hi1 = [np.inf, 10 * span, span] + [np.inf] * nd
@@ -87,7 +101,7 @@ def fit_step(data: StepData, allow_sopdt: bool = True, drift: bool = False) -> I
         def res2(p):
             k, t1, t2, theta = p[:4]
             trend = p[4] * t if drift else 0.0
-            return (SOPDT(k, t1, t2, theta).step(t) * data.du + trend - dy) / scale
+            return (data.response(SOPDT(k, t1, t2, theta)) + trend - dy) / scale
 
         lo2 = [-np.inf, lo1[1], lo1[1], 0.0] + [-np.inf] * nd
         hi2 = [np.inf, 10 * span, 10 * span, span] + [np.inf] * nd
@@ -172,10 +186,15 @@ def relay_test(env, read, write, u0: float, d: float, eps: float, setpoint: floa
 
 
 def step_test(env, read, write, u0: float, du: float, duration_ticks: int, Ts_ticks: int,
-              baseline_samples: int = 10):
+              baseline_samples: int = 10, pattern: str = "step"):
     """SimPy process: record ``baseline_samples`` at ``u0`` (the starting level is their mean, so
-    one noisy sample does not bias the fit), then hold ``u0 + du`` for ``duration_ticks``,
-    sampling ``read`` every ``Ts_ticks``; restore ``u0`` and return the :class:`StepData`."""
+    one noisy sample does not bias the fit), then apply the test input, sampling ``read`` every
+    ``Ts_ticks``; restore ``u0`` and return the :class:`StepData`.
+
+    ``pattern``: ``step`` holds u0 + du for ``duration_ticks``; ``doublet`` holds u0 + du, then
+    u0 - du, then u0, each for a third of ``duration_ticks``: symmetric about the operating
+    point, so a nonlinear plant is linearised there and slow drifts largely cancel.
+    """
     base = []
     for _ in range(baseline_samples):
         base.append(read())
@@ -183,10 +202,25 @@ def step_test(env, read, write, u0: float, du: float, duration_ticks: int, Ts_ti
     t0 = env.now
     y0 = float(np.mean(base)) if base else read()
     ts, ys = [0.0], [read()]
-    write(u0 + du)
-    while env.now - t0 < duration_ticks:
+    if pattern == "doublet":
+        third = duration_ticks // 3
+        plan = [(0, du), (third, -2 * du), (2 * third, du)]
+    else:
+        plan = [(0, du)]
+    level = u0
+    changes = []
+    k = 0
+    while True:
+        elapsed = env.now - t0
+        while k < len(plan) and plan[k][0] <= elapsed:
+            level += plan[k][1]
+            write(level)
+            changes.append((elapsed / TICKS_PER_DAY, plan[k][1]))
+            k += 1
+        if elapsed >= duration_ticks:
+            break
         yield env.timeout(Ts_ticks)
         ts.append((env.now - t0) / TICKS_PER_DAY)
         ys.append(read())
     write(u0)
-    return StepData(np.array(ts), np.array(ys), du, y0)
+    return StepData(np.array(ts), np.array(ys), du, y0, changes)

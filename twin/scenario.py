@@ -94,6 +94,7 @@ class AutotuneSpec(_Strict):
     at: Duration = "initial"  # "initial": on the plant in its initial steady state before the run;
     # or a duration counted from the start of the run (warm-up phases included)
     method: Literal["step", "relay"] = "step"
+    pattern: Literal["step", "doublet"] = "step"  # step test input: one step, or +du / -du / back
     rule: Literal["simc", "amigo", "imc", "pidtune", "zn_step", "zn_ultimate", "tyreus_luyben"] = "pidtune"
     step_size: float | None = None  # actuator units; default 10 % of the actuator range
     relay_amplitude: float | None = None  # actuator units; default 10 % of the range

@@ -71,11 +71,12 @@ def test_relay_with_hysteresis_lands_where_the_describing_function_says():
     assert abs(g - expected) <= 0.05 * abs(expected)
 
 
+@pytest.mark.parametrize("pattern", ["step", "doublet"])
 @pytest.mark.parametrize("model", [FOPDT(2.0, 5.0, 1.0), SOPDT(-3.0, 4.0, 1.0, 0.5)])
-def test_step_test_recovers_the_model(model):
+def test_step_test_recovers_the_model(model, pattern):
     env = simpy.Environment()
     plant = LTIPlant(env, model, 0.01)
-    proc = env.process(step_test(env, plant.read, plant.write, 0.0, 0.5, 40 * 86400, 864))
+    proc = env.process(step_test(env, plant.read, plant.write, 0.0, 0.5, 60 * 86400, 864, pattern=pattern))
     env.run(proc)
     ident = fit_step(proc.value)
     assert ident.chosen == type(model).__name__
