@@ -25,7 +25,7 @@ import numpy as np
 from controllers.identify import fit_step, relay_test, step_test
 from controllers.models import FOPDT
 from controllers.tuning import tune
-from controllers.verify import Criteria
+from controllers.verify import Criteria, verify
 from twin.durations import TICKS_PER_DAY, parse_duration
 
 
@@ -197,6 +197,12 @@ def adaptive_monitor(env, loop, plant, spec, adaptive):
     min_gap = parse_duration(adaptive.min_interval)
     day = TICKS_PER_DAY
     last_tune = env.now
+    if adaptive.method == "relay_rescale":
+        yield env.timeout(parse_duration(adaptive.reference_at))
+        loop.busy = True
+        yield env.process(relay_rescale(env, loop, spec, adaptive, "reference test"))
+        loop.busy = False
+        last_tune = env.now
     while True:
         yield env.timeout(every)
         now = env.now
@@ -210,11 +216,66 @@ def adaptive_monitor(env, loop, plant, spec, adaptive):
                     fraction=sat)
             continue
         if reference > 0 and iae > adaptive.iae_ratio * reference and now - last_tune >= min_gap:
+            reason = (f"IAE {iae:.4g} over the last {window / 3600:g} h exceeds {adaptive.iae_ratio:g} x "
+                      f"the same window a day earlier ({reference:.4g})")
             loop.busy = True
-            outcome = yield env.process(identify_and_tune(
-                env, loop, plant, spec, f"IAE {iae:.4g} over the last {window / 3600:g} h exceeds "
-                                        f"{adaptive.iae_ratio:g} x the same window a day earlier ({reference:.4g})"))
+            if adaptive.method == "relay_rescale":
+                yield env.process(relay_rescale(env, loop, spec, adaptive, reason))
+            else:
+                yield env.process(identify_and_tune(env, loop, plant, spec, reason))
             loop.busy = False
             last_tune = env.now
-            if not outcome.applied:
-                last_tune = env.now  # wait the minimum interval before trying again
+
+
+def relay_rescale(env, loop, spec, adaptive, reason: str):
+    """SimPy process: a short relay test around the current operating point; the change of the
+    ultimate gain since the reference test measures the change of the process gain, and the
+    controller gain is rescaled by it (K_new = K Ku_new / Ku_ref, Ti kept), which keeps the
+    loop's margins (Åström and Hägglund's relay auto-tuner used for gain adaptation). The
+    first call only records the reference. The rescaled design is verified on the loop's
+    model with its gain rescaled the same way before it is applied."""
+    pid = loop.ctrl
+    s = pid.settings
+    u0 = float(pid.u_prev if pid.u_prev is not None else s.offset)
+    span = s.u_max - s.u_min
+    d = adaptive.relay_amplitude if adaptive.relay_amplitude is not None else 0.05 * span
+    d = min(d, u0 - s.u_min, s.u_max - u0)
+    if d <= 0:
+        env.log("tuning_failed", loop.name, "no room for a relay test: the actuator is at a limit", reason=reason)
+        return None
+    pid.set_manual(u0)
+
+    def write(u):
+        pid.manual_output = u
+
+    relay = yield env.process(relay_test(env, lambda: loop.last_measurement, write, u0, d, adaptive.hysteresis,
+                                         pid.setpoint, parse_duration(loop.spec.sample_time),
+                                         n_periods=adaptive.relay_periods, max_ticks=parse_duration(adaptive.relay_duration),
+                                         direction=math.copysign(1.0, s.K)))
+    pid.set_auto()
+    data = {"relay": {"Ku": relay.Ku, "Pu_d": relay.Pu, "amplitude": relay.amplitude}, "reason": reason}
+    if not relay.converged:
+        env.log("tuning_failed", loop.name, "relay test did not reach a limit cycle", **data)
+        return None
+    if loop.ku_ref is None:
+        loop.ku_ref = relay.Ku
+        env.log("adaptive_reference", loop.name, "relay reference recorded", **data)
+        return None
+    ratio = relay.Ku / loop.ku_ref
+    K_new = s.K * ratio
+    data.update({"Ku_reference": loop.ku_ref, "gain_ratio": ratio, "old_gains": {"K": s.K, "Ti_d": s.Ti_d}})
+    if loop.model is not None:
+        m = loop.model
+        scaled = type(m)(**{**m.__dict__, "k": m.k / ratio})
+        ver = verify(scaled, K_new, s.Ti_d, s.Td_d, pid.Ts_d, s.N, _criteria(spec))
+        data["margins"] = ver.as_dict()
+        if not ver.ok:
+            env.log("tuning_refused", loop.name, "rescaled gains refused: " + "; ".join(ver.reasons), **data)
+            return None
+        loop.model = scaled
+    pid.retune(K_new, s.Ti_d, s.Td_d, s.Tt_d)
+    loop.ku_ref = relay.Ku
+    loop.retunes += 1
+    env.log("retune", loop.name, f"gain rescaled by {ratio:.3g} after a relay test ({reason})",
+            new_gains={"K": K_new, "Ti_d": s.Ti_d}, **data)
+    return ratio

@@ -27,6 +27,7 @@ class Loop:
     retunes: int = 0
     tuning: Any = None
     model: Any = None
+    ku_ref: float | None = None  # ultimate gain of the last relay test (adaptive rescaling)
     sat_log: list = field(default_factory=list)
 
     def saturated_fraction(self, t_from: int, t_to: int) -> float:

@@ -129,8 +129,16 @@ class AdaptiveSpec(_Strict):
     iae_ratio: float = Field(1.5, gt=1)
     min_interval: Duration = "12h"
     saturation_fraction: float = Field(0.5, gt=0, le=1)
+    # "reidentify": repeat the autotune test and rule; "relay_rescale": a short relay test
+    # rescales the gain by the change of the ultimate gain since a reference relay test
+    method: Literal["reidentify", "relay_rescale"] = "reidentify"
+    reference_at: Duration = "1h"  # when the reference relay test runs (relay_rescale)
+    relay_amplitude: float | None = None  # actuator units; default 5 % of the range
+    hysteresis: float = Field(0.0, ge=0)
+    relay_periods: int = Field(4, ge=3)
+    relay_duration: Duration = "2h"
 
-    _v = field_validator("window", "check_every", "min_interval")(_duration)
+    _v = field_validator("window", "check_every", "min_interval", "reference_at", "relay_duration")(_duration)
 
 
 class ControllerSpec(_Strict):
