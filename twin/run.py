@@ -211,6 +211,10 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
             env.process(_autotune_at(env, lp, plant, parse_duration(lp.spec.autotune.at), identify_and_tune))
         if lp.spec.adaptive.enabled:
             env.process(adaptive_monitor(env, lp, plant, lp.spec.autotune, lp.spec.adaptive))
+    equipment = None
+    if scenario.equipment is not None and scenario.equipment.enabled:
+        equipment = build_equipment(env, plant, cp, scenario.equipment)
+        env.process(equipment.process())
     for i, ev in enumerate(scenario.events):
         for name in ev.set:
             input_slot(cp, name, f"events[{i}].set.{name}")
@@ -219,6 +223,8 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
     rec = env.recorder
     cols, probe = plant.recorder_columns(scenario.outputs.record_settler_layers)
     rec.add_probe(cols, probe)
+    if equipment is not None:
+        rec.add_probe(equipment.columns(), equipment.probe)
     for lp in loops:
         rec.add_probe([f"control.{lp.name}.setpoint", f"control.{lp.name}.measurement", f"control.{lp.name}.output"],
                       lambda c=lp.ctrl, a=lp.act: np.array([c.setpoint, c.last["y"], plant.u[a]]))
@@ -259,6 +265,8 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
     kpis: dict[str, Any] = {}
     if failed is None:
         kpis = compute_kpis(scenario, times, columns, values, metadata, plant, cp)
+        if equipment is not None:
+            kpis["energy"] = energy_block(scenario, times, columns, values, metadata, base_dir)
         if loops:
             kpis["control"] = {lp.name: control_kpis(lp) for lp in loops}
     kpis["run"] = {"simulated_days": scenario.duration_s / TICKS_PER_DAY,
@@ -273,6 +281,42 @@ def _signal_unit(cp: CompiledPlant, name: str) -> str:
     if name in cp.input_index:
         return cp.input_units[cp.input_index[name]]
     return "g/m3"
+
+
+def build_equipment(env, plant: Plant, cp: CompiledPlant, spec):
+    """The equipment layer, with its references to the plant checked (ConfigError otherwise)."""
+    from twin.equipment.layer import Equipment
+
+    for name in spec.zones:
+        if name not in cp.units or cp.units[name].type_name != "asm1_reactor":
+            from twin.units.base import did_you_mean
+            raise ConfigError(f"equipment.zones.{name}: not an aerated tank of the plant"
+                              f"{did_you_mean(name, cp.units)}")
+    for name, p in spec.pumps.items():
+        input_slot(cp, p.input, f"equipment.pumps.{name}.input")
+    return Equipment(env, plant, spec)
+
+
+def energy_block(scenario: Scenario, times, columns, values, metadata, base_dir) -> dict:
+    from analysis.energy import Tariff, energy_kpis, load_price_file
+    from twin.influent import resolve_path
+
+    spec = scenario.equipment
+    t = spec.tariff
+    if t.kind == "file":
+        if not t.file:
+            raise ConfigError("equipment.tariff.file: a price file is needed for kind 'file'")
+        tariff = load_price_file(resolve_path(t.file, base_dir), t.per)
+    else:
+        tariff = Tariff(kind=t.kind, price_per_kwh=t.price_per_kwh, bands=t.bands)
+    start, end = scenario.evaluation_window_s()
+    eff = metadata.get("effluent_stream")
+    treated = None
+    if eff:
+        i = columns.index(f"{eff}.Q_m3_d")
+        sel = np.nonzero((times >= start) & (times <= end))[0]
+        treated = float(np.sum(values[sel[:-1], i] * np.diff(times[sel]) / 86400.0))
+    return energy_kpis(times, columns, values, start, end, tariff, spec.co2_kg_per_kwh, treated)
 
 
 def input_slot(cp: CompiledPlant, name: str, field: str) -> int:

@@ -177,6 +177,76 @@ class ControllerSpec(_Strict):
         return self
 
 
+class ZoneSpec(_Strict):
+    """A diffuser grid in an aerated zone (see twin.equipment.aeration.DiffuserGrid)."""
+
+    depth_m: float = Field(gt=0)
+    n_diffusers: int = Field(gt=0)
+    sote_per_m: float = Field(0.06, gt=0, lt=0.2)
+    q_ref_nm3_h: float = Field(2.0, gt=0)
+    flux_exponent: float = Field(0.15, ge=0, lt=1)
+    alpha: float = Field(1.0, gt=0, le=1.5)
+    headloss_pa: float = Field(4000.0, ge=0)
+
+
+class BlowerSpec(_Strict):
+    design_flow_nm3_d: float = Field(gt=0)
+    n_installed: int = Field(1, ge=1)
+    efficiency_design: float = Field(0.75, gt=0, le=1)
+    min_flow_nm3_d: float = Field(0.0, ge=0)
+    max_flow_nm3_d: float = Field(float("inf"), gt=0)
+    motor_efficiency: float = Field(0.95, gt=0, le=1)
+    header_loss_pa: float = Field(2000.0, ge=0)
+
+
+class PumpSpec(_Strict):
+    """A pump (or identical pumps in parallel) delivering one pumped-flow input of the plant."""
+
+    input: str
+    shutoff_head_m: float = Field(gt=0)
+    bep_flow_m3_d: float = Field(gt=0)
+    bep_head_m: float = Field(gt=0)
+    bep_efficiency: float = Field(gt=0, le=1)
+    static_head_m: float = Field(0.0, ge=0)
+    n_parallel: int = Field(1, ge=1)
+    max_speed_ratio: float = Field(1.2, gt=0)
+    condition: float = Field(1.0, gt=0, le=1)  # impeller condition: 1 new, lower when worn
+    motor_efficiency: float = Field(0.95, gt=0, le=1)
+    drive_efficiency: float = Field(0.97, gt=0, le=1)
+
+
+class TariffSpec(_Strict):
+    kind: Literal["flat", "tou", "file"] = "flat"
+    price_per_kwh: float = Field(0.0, ge=0)
+    bands: list[dict[str, float]] = Field(default_factory=list)
+    file: str | None = None
+    per: Literal["MWh", "kWh"] = "MWh"
+
+
+class EquipmentSpec(_Strict):
+    """Machines around the process (twin.equipment.layer): blowers and diffusers, pumps, mixers."""
+
+    enabled: bool = True
+    sample_time: Duration = "1min"
+    zones: dict[str, ZoneSpec] = Field(default_factory=dict)
+    blowers: BlowerSpec | None = None
+    pumps: dict[str, PumpSpec] = Field(default_factory=dict)
+    mixing_w_per_m3: float = Field(5.0, ge=0)
+    water_temperature_c: float = 15.0
+    air_temperature_c: float = 20.0
+    ambient_pressure_pa: float = Field(101325.0, gt=0)
+    tariff: TariffSpec = Field(default_factory=TariffSpec)
+    co2_kg_per_kwh: float = Field(0.0, ge=0)
+
+    _v = field_validator("sample_time")(_duration)
+
+    @model_validator(mode="after")
+    def _blowers(self):
+        if self.zones and self.blowers is None:
+            raise ValueError("aerated zones need a 'blowers' section")
+        return self
+
+
 class EventSpec(_Strict):
     """A scheduled change of plant inputs, ``at`` counted from the start of the main period."""
 
@@ -245,6 +315,7 @@ class Scenario(_Strict):
     inputs: dict[str, float] = Field(default_factory=dict)
     controllers: dict[str, ControllerSpec] = Field(default_factory=dict)
     events: list[EventSpec] = Field(default_factory=list)
+    equipment: EquipmentSpec | None = None
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     outputs: OutputsSpec = Field(default_factory=OutputsSpec)
     solver: SolverSpec = Field(default_factory=SolverSpec)

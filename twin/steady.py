@@ -41,12 +41,33 @@ def solve_steady_state(cp, x0: np.ndarray, u: np.ndarray, loops: list[tuple[int,
             settled += step
         info["settle_days"] = settled
         xs, us, ok, note = _newton(cp, x, u, loops)
+        if not ok and loops:
+            xs, us, ok, note = _continuation(cp, x, u, loops)
         info["root"] = note
         if ok:
             return xs, us, info
         if settled >= settle_d:
             info["root"] = f"{note}; integrated state after {settled:g} d kept"
             return x, u, info
+
+
+def _continuation(cp, x: np.ndarray, u: np.ndarray, loops, n_steps: int = 6):
+    """Setpoint continuation: solve the open-loop steady state first, then move each loop's
+    setpoint from the open-loop value of its measurement to its target in ``n_steps``, each
+    solve starting from the previous solution (a far-away closed-loop root is reached in small
+    steps)."""
+    x0, u0, ok, note = _newton(cp, x, u, [])
+    if not ok:
+        return x, u, False, f"continuation: open-loop root failed ({note})"
+    y0 = [x0[si] for (si, _, _, _, _) in loops]
+    xs, us = x0, u0
+    for k in range(1, n_steps + 1):
+        f = k / n_steps
+        step = [(si, ui, y + f * (sp - y), lo, hi) for (si, ui, sp, lo, hi), y in zip(loops, y0)]
+        xs, us, ok, note = _newton(cp, xs, us, step)
+        if not ok:
+            return x, u, False, f"continuation step {k}/{n_steps}: {note}"
+    return xs, us, True, f"{note} (by setpoint continuation)"
 
 
 def _newton(cp, x: np.ndarray, u: np.ndarray, loops) -> tuple[np.ndarray, np.ndarray, bool, str]:
@@ -75,7 +96,7 @@ def _newton(cp, x: np.ndarray, u: np.ndarray, loops) -> tuple[np.ndarray, np.nda
         if not np.isfinite(res) or res > 1e-9:
             sol = root(residual, z0, method="lm", options={"xtol": 1e-14, "ftol": 1e-14, "maxiter": 200 * (n + 10)})
             res = np.max(np.abs(residual(sol.x)))
-        if not np.all(np.isfinite(sol.x)) or res > 1e-7:
+        if not np.all(np.isfinite(sol.x)) or res > 1e-6:
             return x, u, False, f"root finder not converged (max scaled residual {res:.3g})"
         x_new = sol.x[:n] * scale_x
         u_new = u.copy()

@@ -1,0 +1,86 @@
+"""Energy, cost and carbon from recorded power signals.
+
+Power columns (``power.<area>_kW``) are averages over the recording interval that ends at each
+row, so summing power x interval gives exactly the energy the equipment drew. A tariff prices each
+interval: flat, time-of-use bands (hour-of-day price bands), or a price series from a file
+(for example the 2023 day-ahead prices shipped with bsm2-python, 15-minute steps, per MWh).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class Tariff:
+    kind: str = "flat"  # flat | tou | file
+    price_per_kwh: float = 0.0  # flat
+    bands: list | None = None  # tou: [{"from_h": 0, "to_h": 7, "price_per_kwh": 0.1}, ...]
+    times_d: np.ndarray | None = None  # file: sample times (d), price held until the next
+    prices_per_kwh: np.ndarray | None = None
+
+    def price_at(self, t_d: np.ndarray) -> np.ndarray:
+        t_d = np.asarray(t_d, dtype=float)
+        if self.kind == "flat":
+            return np.full(t_d.shape, self.price_per_kwh)
+        if self.kind == "tou":
+            hour = (t_d % 1.0) * 24.0
+            price = np.full(t_d.shape, np.nan)
+            for b in self.bands or []:
+                lo, hi = b["from_h"], b["to_h"]
+                inside = (hour >= lo) & (hour < hi) if lo < hi else (hour >= lo) | (hour < hi)
+                price[inside] = b["price_per_kwh"]
+            if np.any(np.isnan(price)):
+                raise ValueError("the time-of-use bands do not cover every hour of the day")
+            return price
+        span = self.times_d[-1] + (self.times_d[-1] - self.times_d[-2])
+        idx = np.searchsorted(self.times_d, t_d % span, side="right") - 1
+        return self.prices_per_kwh[np.clip(idx, 0, self.prices_per_kwh.size - 1)]
+
+
+def load_price_file(path: Path, per: str = "MWh") -> Tariff:
+    """A two-column price series: time (d) and price per MWh (or per kWh with ``per='kWh'``)."""
+    data = np.loadtxt(path, delimiter="," if path.read_text()[:200].count(",") else None, ndmin=2)
+    scale = 1e-3 if per == "MWh" else 1.0
+    return Tariff(kind="file", times_d=data[:, 0], prices_per_kwh=data[:, 1] * scale)
+
+
+def energy_kpis(times_s: np.ndarray, columns: list[str], values: np.ndarray, start_s: int, end_s: int,
+                tariff: Tariff, co2_kg_per_kwh: float, treated_m3: float | None) -> dict:
+    """kWh and cost by area and in total, kWh per m3 treated, peak kW (highest hourly mean),
+    CO2, and the mean power by hour of day over the window."""
+    index = {c: i for i, c in enumerate(columns)}
+    areas = [c for c in columns if c.startswith("power.") and c.endswith("_kW")]
+    sel = np.nonzero((times_s >= start_s) & (times_s <= end_s))[0]
+    if sel.size < 2:
+        raise ValueError("the evaluation window holds fewer than two samples")
+    t = times_s[sel]
+    dt_h = np.diff(t) / 3600.0
+    rows = sel[1:]  # each row's power covers the interval ending at that row
+    t_mid_d = 0.5 * (t[:-1] + t[1:]) / 86400.0
+    price = tariff.price_at(t_mid_d)
+    out: dict = {"by_area": {}, "units": {"energy": "kWh", "power": "kW", "cost": "currency of the tariff",
+                                          "co2": "kg"}}
+    total_kw = np.zeros(sel.size - 1)
+    for c in areas:
+        p = values[rows, index[c]]
+        kwh = float(np.sum(p * dt_h))
+        out["by_area"][c[len("power."):-len("_kW")]] = {"kWh": kwh, "cost": float(np.sum(p * dt_h * price)),
+                                                       "mean_kW": kwh / float(np.sum(dt_h))}
+        total_kw += p
+    total_kwh = float(np.sum(total_kw * dt_h))
+    out["total_kWh"] = total_kwh
+    out["total_cost"] = float(np.sum(total_kw * dt_h * price))
+    out["co2_kg"] = total_kwh * co2_kg_per_kwh
+    out["kWh_per_m3"] = total_kwh / treated_m3 if treated_m3 else None
+    hour_index = np.floor((t[:-1] - t[0]) / 3600.0).astype(int)
+    hourly = np.bincount(hour_index, weights=total_kw * dt_h) / np.maximum(np.bincount(hour_index, weights=dt_h), 1e-12)
+    out["peak_kW"] = float(np.max(hourly))
+    hod = np.floor((t[:-1] % 86400) / 3600.0).astype(int)
+    w = np.bincount(hod, weights=dt_h, minlength=24)
+    prof = np.bincount(hod, weights=total_kw * dt_h, minlength=24) / np.maximum(w, 1e-12)
+    out["hourly_profile_kW"] = [float(v) for v in prof]
+    return out

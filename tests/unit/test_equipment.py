@@ -1,0 +1,105 @@
+"""Equipment physics against hand calculations."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from twin.equipment.aeration import (
+    Blower,
+    BlowerStation,
+    DiffuserGrid,
+    compression_power_w,
+)
+from twin.equipment.heating import HeatedTank
+from twin.equipment.pumps import PumpCurve, SystemCurve, operating_point, speed_for_flow
+
+PUMP = PumpCurve(shutoff_head_m=20.0, bep_flow_m3_s=0.1, bep_head_m=15.0, bep_efficiency=0.8,
+                 motor_efficiency=0.95, drive_efficiency=0.97)
+
+
+def test_operating_point_on_the_system_curve_by_hand():
+    """H = 20 - 500 Q^2 meets H = 5 + 1000 Q^2 at Q = sqrt(15/1500) = 0.1 m3/s, H = 15 m: the BEP,
+    so eta = 0.8 and P_el = rho g Q H / (0.8 x 0.95 x 0.97)."""
+    op = operating_point(PUMP, SystemCurve(5.0, 1000.0))
+    assert op.flow_m3_s == pytest.approx(0.1)
+    assert op.head_m == pytest.approx(15.0)
+    assert op.efficiency == pytest.approx(0.8)
+    assert op.electrical_w == pytest.approx(998.0 * 9.80665 * 0.1 * 15.0 / (0.8 * 0.95 * 0.97))
+
+
+@pytest.mark.parametrize("r", [0.6, 0.8, 1.2])
+def test_affinity_laws(r):
+    """On a pure friction system (no static head) the operating point scales as Q ~ r, H ~ r^2,
+    shaft power ~ r^3 (the efficiency is unchanged along the affinity parabola)."""
+    system = SystemCurve(0.0, 1000.0)
+    base = operating_point(PUMP, system, 1.0)
+    op = operating_point(PUMP, system, r)
+    assert op.flow_m3_s == pytest.approx(r * base.flow_m3_s)
+    assert op.head_m == pytest.approx(r**2 * base.head_m)
+    assert op.shaft_w == pytest.approx(r**3 * base.shaft_w)
+    assert speed_for_flow(PUMP, system, op.flow_m3_s) == pytest.approx(r)
+
+
+def test_worn_impeller_costs_more_energy_per_cubic_metre():
+    system = SystemCurve(5.0, 1000.0)
+    q = 0.08
+    new, worn = 1.0, 0.85
+    r_new = speed_for_flow(PUMP, system, q, condition=new)
+    r_worn = speed_for_flow(PUMP, system, q, condition=worn)
+    assert r_worn > r_new
+    from twin.equipment.pumps import power
+
+    e_new = power(PUMP, q, system.head_m(q), r_new, new)[3]
+    e_worn = power(PUMP, q, system.head_m(q), r_worn, worn)[3]
+    assert e_worn > e_new
+
+
+def test_parallel_pumps_share_the_flow():
+    system = SystemCurve(5.0, 1000.0)
+    two = operating_point(PUMP, system, 1.0, n_parallel=2)
+    # each pump at Q/2 on the common head: 20 - 500 (Q/2)^2 = 5 + 1000 Q^2
+    assert two.flow_m3_s == pytest.approx(math.sqrt(15.0 / (125.0 + 1000.0)))
+
+
+def test_blower_power_formula_by_hand():
+    """Isentropic compression of 1 Nm3/s (20 degC, 1 atm) from 1 to 1.5 atm at 75 % efficiency:
+    m = 1.2041 kg/s, cp = 1004.7 J/(kg K): P = m cp T1 ((1.5)^(0.4/1.4) - 1) / 0.75."""
+    m = 101325.0 * 0.028965 / (8.314462618 * 293.15)
+    cp = 1.4 * 8.314462618 / (0.4 * 0.028965)
+    expected = m * cp * 293.15 * (1.5 ** (0.4 / 1.4) - 1.0) / 0.75
+    assert compression_power_w(86400.0, 101325.0, 1.5 * 101325.0, 293.15, 0.75) == pytest.approx(expected)
+    assert m == pytest.approx(1.2041, rel=1e-3) and cp == pytest.approx(1004.7, rel=1e-3)
+
+
+def test_blower_station_stages_within_turndown():
+    st = BlowerStation(Blower(60000.0, 0.75, 25000.0, 75000.0), n_installed=3, header_loss_pa_at_design=0.0)
+    _, n, _ = st.power_w(140000.0, 50000.0)
+    assert n == 2  # two blowers at 70 000 each, within their 75 000 maximum
+    _, n, _ = st.power_w(10000.0, 50000.0)
+    assert n == 1
+
+
+def test_airflow_to_kla_at_standard_conditions_by_hand():
+    """At the reference flux the SOTE is 6 %/m x 4 m = 24 %; SOTR = SOTE Q rho 0.2315 and
+    KLa20 = SOTR / (V C*s20) with C*s20 = 9.09 g/m3 (clean water, 20 degC, alpha = F = 1)."""
+    g = DiffuserGrid(volume_m3=1333.0, depth_m=4.0, n_diffusers=600, sote_per_m=0.06, q_ref_nm3_h=2.0)
+    q = 600 * 2.0 * 24.0  # Nm3/d at the reference flux
+    rho = 101325.0 * 0.028965 / (8.314462618 * 293.15)
+    expected = 0.24 * q * rho * 0.2315 * 1000.0 / (1333.0 * 9.09)
+    assert g.kla_per_d(q, 1.0, 20.0) == pytest.approx(expected)
+    assert g.airflow_for_kla(expected, 1.0, 20.0) == pytest.approx(q)
+    # fouling and alpha scale the transfer; temperature by theta = 1.024 per degree
+    assert g.kla_per_d(q, 0.7, 20.0) == pytest.approx(0.7 * expected)
+    assert g.kla_per_d(q, 1.0, 15.0) == pytest.approx(expected * 1.024 ** -5)
+
+
+def test_heated_tank_steady_balance_by_hand():
+    """100 m3/d heated from 12 to 35 degC with UA = 500 W/K to 10 degC ambient:
+    Q_heat = rho cp Q dT + UA (T - Tamb); at that heat input dT/dt = 0."""
+    tank = HeatedTank(volume_m3=2000.0, loss_ua_w_k=500.0)
+    heat = tank.steady_heat_w(100.0, 12.0, 35.0, 10.0)
+    assert heat == pytest.approx(998.0 * 4186.0 * 100.0 / 86400.0 * 23.0 + 500.0 * 25.0)
+    assert tank.dT_dt_k_s(35.0, 100.0, 12.0, heat, 10.0) == pytest.approx(0.0, abs=1e-15)
+    assert tank.hx_capacity_w(1e-3) < tank.hx_capacity_w(0.0)  # fouling lowers the exchanger's capacity

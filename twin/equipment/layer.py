@@ -1,0 +1,139 @@
+"""The equipment around the process model: it turns actuator demands into machine operating
+points and electrical power, as a SimPy process sampled with the controllers.
+
+* Aeration: each aerated zone's KLa demand (what the DO loop or the scenario asks for, on the
+  design basis of clean diffusers) becomes the airflow its diffuser grid needs; the zone's
+  ``oxygen_transfer_factor`` input is the diffusers' condition (1 = new, lower when fouled):
+  the process sees KLa demand x condition, so a fouled grid makes the DO loop ask for more
+  air. The blower station delivers the total airflow against the deepest zone's back pressure;
+  its power is the aeration energy.
+* Pumps: each pumped flow input (internal recycle, return and waste sludge) is delivered by a
+  pump on its system curve at the speed the flow needs (affinity laws); a flow beyond the
+  pump's maximum speed is limited to what it can deliver. The impeller condition lowers the
+  head curve and the efficiency.
+* Mixers: anoxic zones (KLa demand below 20 1/d) are mixed at a power per volume.
+
+Power is held between samples and integrated exactly into an energy meter per area; the
+recorder reads the average power of each recording interval, so the integral of the recorded
+power equals the metered energy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from twin.durations import parse_duration
+from twin.equipment.aeration import Blower, BlowerStation, DiffuserGrid
+from twin.equipment.pumps import PumpCurve, SystemCurve, operating_point, power, speed_for_flow
+
+AREAS = ("aeration", "pumping", "mixing")
+MIXING_KLA_THRESHOLD_PER_D = 20.0  # BSM1: a tank with KLa below 20 1/d is mixed, not aerated
+
+
+@dataclass
+class EnergyMeter:
+    t_last: int
+    power_kw: dict[str, float] = field(default_factory=lambda: {a: 0.0 for a in AREAS})
+    energy_kwh: dict[str, float] = field(default_factory=lambda: {a: 0.0 for a in AREAS})
+
+    def advance(self, now: int) -> None:
+        dt_h = (now - self.t_last) / 3600.0
+        for a in AREAS:
+            self.energy_kwh[a] += self.power_kw[a] * dt_h
+        self.t_last = now
+
+
+class Equipment:
+    def __init__(self, env, plant, spec):
+        self.env = env
+        self.plant = plant
+        self.spec = spec
+        cp = plant.cp
+        self.meter = EnergyMeter(env.now)
+        self.zones = []
+        for name, z in spec.zones.items():
+            grid = DiffuserGrid(cp.units[name].volume_m3(), z.depth_m, z.n_diffusers, z.sote_per_m, z.q_ref_nm3_h,
+                                z.flux_exponent, z.alpha, z.headloss_pa)
+            self.zones.append((name, grid, cp.input_index[f"{name}.kla_per_d"]))
+        b = spec.blowers
+        self.station = BlowerStation(Blower(b.design_flow_nm3_d, b.efficiency_design, b.min_flow_nm3_d,
+                                            b.max_flow_nm3_d, b.motor_efficiency), b.n_installed, b.header_loss_pa)
+        self.pumps = []
+        for name, p in spec.pumps.items():
+            bep = p.bep_flow_m3_d / 86400.0
+            curve = PumpCurve(p.shutoff_head_m, bep, p.bep_head_m, p.bep_efficiency, motor_efficiency=p.motor_efficiency,
+                              drive_efficiency=p.drive_efficiency)
+            k = (p.bep_head_m - p.static_head_m) / bep**2 if p.bep_head_m > p.static_head_m else 0.0
+            self.pumps.append((name, curve, SystemCurve(p.static_head_m, k), p, cp.input_index[p.input]))
+        self.mixed = [(n, u.volume_m3(), cp.input_index[f"{n}.kla_per_d"]) for n, u in cp.units.items()
+                      if u.type_name == "asm1_reactor"]
+        self.state = {"airflow_nm3_d": 0.0, "blowers_running": 0.0, "discharge_pressure_pa": 0.0}
+        self.pump_state = {name: {"speed_ratio": 0.0, "flow_m3_d": 0.0} for name, *_ in self.pumps}
+        self._rec_t = env.now
+        self._rec_e = dict(self.meter.energy_kwh)
+
+    # -- one sample -----------------------------------------------------------------------
+    def update(self) -> None:
+        plant = self.plant
+        plant.sync()
+        self.meter.advance(self.env.now)
+        s = self.spec
+        u = plant.u
+        airflow = 0.0
+        back = 0.0
+        for _, grid, i_kla in self.zones:
+            airflow += grid.airflow_for_kla(u[i_kla], 1.0, s.water_temperature_c)
+            back = max(back, grid.back_pressure_pa())
+        p_w, n_on, p2 = self.station.power_w(airflow, back, s.ambient_pressure_pa, s.air_temperature_c)
+        self.state.update(airflow_nm3_d=airflow, blowers_running=float(n_on), discharge_pressure_pa=p2)
+        pump_w = 0.0
+        for name, curve, system, p, i_q in self.pumps:
+            q = max(u[i_q], 0.0) / 86400.0
+            if q <= 0:
+                self.pump_state[name] = {"speed_ratio": 0.0, "flow_m3_d": 0.0}
+                continue
+            r = speed_for_flow(curve, system, q, p.n_parallel, p.condition)
+            if r > p.max_speed_ratio:
+                op = operating_point(curve, system, p.max_speed_ratio, p.n_parallel, p.condition)
+                plant.set_input(i_q, op.flow_m3_s * 86400.0)
+                r, q, w = p.max_speed_ratio, op.flow_m3_s, op.electrical_w
+            else:
+                _, _, _, w1 = power(curve, q / p.n_parallel, system.head_m(q), r, p.condition)
+                w = p.n_parallel * w1
+            pump_w += w
+            self.pump_state[name] = {"speed_ratio": r, "flow_m3_d": q * 86400.0}
+        mix_w = sum(s.mixing_w_per_m3 * v for _, v, i in self.mixed if u[i] < MIXING_KLA_THRESHOLD_PER_D)
+        self.meter.power_kw.update(aeration=p_w / 1000.0, pumping=pump_w / 1000.0, mixing=mix_w / 1000.0)
+
+    def process(self):
+        period = parse_duration(self.spec.sample_time)
+        while True:
+            self.update()
+            yield self.env.timeout(period)
+
+    # -- recording -------------------------------------------------------------------------
+    def columns(self) -> list[str]:
+        cols = [f"power.{a}_kW" for a in AREAS]
+        cols += ["aeration.airflow_Nm3_d", "aeration.blowers_running", "aeration.discharge_pressure_Pa"]
+        for name, *_ in self.pumps:
+            cols += [f"pump.{name}.speed_ratio", f"pump.{name}.flow_m3_d"]
+        return cols
+
+    def probe(self) -> np.ndarray:
+        """Average power of each area since the last record, then the machines' state."""
+        now = self.env.now
+        self.meter.advance(now)
+        dt_h = (now - self._rec_t) / 3600.0
+        if dt_h > 0:
+            avg = [(self.meter.energy_kwh[a] - self._rec_e[a]) / dt_h for a in AREAS]
+        else:
+            avg = [self.meter.power_kw[a] for a in AREAS]
+        self._rec_t = now
+        self._rec_e = dict(self.meter.energy_kwh)
+        row = avg + [self.state["airflow_nm3_d"], self.state["blowers_running"], self.state["discharge_pressure_pa"]]
+        for name, *_ in self.pumps:
+            row += [self.pump_state[name]["speed_ratio"], self.pump_state[name]["flow_m3_d"]]
+        return np.array(row)
+
