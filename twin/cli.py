@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from twin.errors import ConfigError
+from twin.errors import ConfigError, SolverError
 
 EXIT_USER_ERROR = 2
 EXIT_SOLVER_ERROR = 3
@@ -72,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except SolverError as exc:  # before the run started (steady state, tuning tests)
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SOLVER_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -193,35 +193,49 @@ class CompiledPlant:
         self.x_default = np.concatenate(x0) if x0 else np.zeros(0)
         self.P = np.concatenate(params) if params else np.zeros(0)
         self.n_states, self.n_inputs, self.n_streams = ns, ni, n_streams
-        self.M = self._flow_matrix()
+        self.qflow_slices: dict[str, slice] = {}
+        nq = 0
+        for uname, unit in fs.units.items():
+            k = len(unit.state_flows())
+            self.qflow_slices[uname] = slice(nq, nq + k)
+            nq += k
+        self.n_qflows = nq
+        self.M, self.MQ = self._flow_matrix()
         self.order = self._kernel_order()
         self._module = self._generate()
         self.advance = self._module.advance
         self.streams = self._module.streams
         self.derivs = self._module.derivs
+        self.add_state_flows = self._module.add_state_flows
 
     # -- flows -----------------------------------------------------------------------
-    def _flow_matrix(self) -> np.ndarray:
+    def _flow_matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        """Stream flows = M @ inputs + MQ @ state flows (the flow relations solved once)."""
         fs = self.flowsheet
-        rows_a, rows_b, owners = [], [], []
+        rows_a, rows_b, rows_q = [], [], []
         by_in = {(c.dst_unit, c.dst_port): self.stream_index[c.name] for c in fs.connections}
         by_out = {(c.src_unit, c.src_port): self.stream_index[c.name] for c in fs.connections}
         for uname, unit in fs.units.items():
             for eq in unit.flow_equations():
                 a = np.zeros(self.n_streams)
                 b = np.zeros(self.n_inputs)
+                bq = np.zeros(self.n_qflows)
                 for term in eq:
                     if term.where == "in":
                         a[by_in[(uname, term.name)]] += term.coeff
                     elif term.where == "out":
                         a[by_out[(uname, term.name)]] += term.coeff
+                    elif term.where == "q":
+                        sl = self.qflow_slices[uname]
+                        bq[sl.start + unit.state_flows().index(term.name)] += term.coeff
                     else:
                         b[self.input_index[f"{uname}.{term.name}"]] += term.coeff
                 rows_a.append(a)
                 rows_b.append(b)
-                owners.append(uname)
+                rows_q.append(bq)
         A = np.array(rows_a).reshape(len(rows_a), self.n_streams)
         B = np.array(rows_b).reshape(len(rows_b), self.n_inputs)
+        BQ = np.array(rows_q).reshape(len(rows_q), self.n_qflows)
         src = fs.source
         if A.shape[0] != self.n_streams or np.linalg.matrix_rank(A) < self.n_streams:
             free = self.n_streams - np.linalg.matrix_rank(A) if A.size else self.n_streams
@@ -229,7 +243,7 @@ class CompiledPlant:
                 f"{src}: the stream flows are not determined by the flowsheet ({A.shape[0]} flow relations for "
                 f"{self.n_streams} streams, {free} undetermined): every splitter needs pumped outlets or one "
                 f"'rest' outlet, and every recycle loop a pumped flow")
-        return -np.linalg.solve(A, B)
+        return -np.linalg.solve(A, B), -np.linalg.solve(A, BQ)
 
     def _kernel_order(self) -> list[str]:
         """Units whose outlets follow from states first, then feedthrough units in dependency order."""
@@ -258,7 +272,8 @@ class CompiledPlant:
         alias = {}
         for k, uname in enumerate(self.order):
             unit = fs.units[uname]
-            for kind in ("outlets_kernel", "derivatives_kernel"):
+            kinds = ("outlets_kernel", "derivatives_kernel") + (("flows_kernel",) if unit.state_flows() else ())
+            for kind in kinds:
                 fn = getattr(type(unit), kind)
                 if fn is None:
                     raise ConfigError(f"{fs.source}: unit type '{unit.type_name}' gives no {kind}")
@@ -271,6 +286,8 @@ class CompiledPlant:
             lines.append(f"IN_{uname} = np.array({self.ins[uname].tolist()}, dtype=np.int64)")
             lines.append(f"OUT_{uname} = np.array({self.outs[uname].tolist()}, dtype=np.int64)")
         lines.append(f"NS = {self.n_streams}")
+        lines.append(f"NQ = {self.n_qflows}")
+        lines.append(f"MQ = np.array({self.MQ.tolist()}, dtype=np.float64).reshape({self.n_streams}, {self.n_qflows})")
         lines.append(f"NX = {self.n_states}")
         lines.append("NC = 13")
         lines.append("")
@@ -284,12 +301,29 @@ class CompiledPlant:
             return f"    {alias[(uname, kind)]}({args})"
 
         lines.append('@njit(cache=True, error_model="numpy")')
+        lines.append("def add_state_flows(t, x, u, P, Q):")
+        qunits = [n for n in self.order if fs.units[n].state_flows()]
+        if qunits:
+            lines.append("    q = np.empty(NQ)")
+            for n in qunits:
+                s_, i_, p_, q_ = (self.state_slices[n], self.input_slices[n], self.param_slices[n],
+                                  self.qflow_slices[n])
+                lines.append(f"    {alias[(n, 'flows_kernel')]}(t, x[{s_.start}:{s_.stop}], u[{i_.start}:{i_.stop}], "
+                             f"P[{p_.start}:{p_.stop}], q[{q_.start}:{q_.stop}])")
+            lines.append("    for k in range(NS):")
+            lines.append("        for j in range(NQ):")
+            lines.append("            Q[k] += MQ[k, j] * q[j]")
+        else:
+            lines.append("    pass")
+        lines.append("")
+        lines.append('@njit(cache=True, error_model="numpy")')
         lines.append("def streams(t, x, u, Q, P, C):")
         body = [call(n, "outlets_kernel") for n in self.order if fs.units[n].outlets()]
         lines += body or ["    pass"]
         lines.append("")
         lines.append('@njit(cache=True, error_model="numpy")')
         lines.append("def rhs(t, x, u, Q, P, C, dx):")
+        lines.append("    add_state_flows(t, x, u, P, Q)")
         lines.append("    streams(t, x, u, Q, P, C)")
         lines += [call(n, "derivatives_kernel") for n in self.order if fs.units[n].states()]
         lines.append("")
@@ -319,12 +353,10 @@ class CompiledPlant:
                 return uname
         return "?"
 
-    def flows(self, u: np.ndarray) -> np.ndarray:
-        return self.M @ u
-
     def stream_values(self, t_d: float, x: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Flows (m3/d) and concentrations (g/m3) of every stream at state ``x``, inputs ``u``."""
         Q = self.M @ u
+        self.add_state_flows(t_d, x, u, self.P, Q)
         C = np.zeros((self.n_streams, 13))
         self.streams(t_d, x, u, Q, self.P, C)
         return Q, C

@@ -83,6 +83,7 @@ def advance(x, u0, du, t0, t1, h, rtol, atol, h_max, max_steps, M, P):
     for end in range(2):
         _inputs_at(u0, du, t0 + end * (t1 - t0), t0, u)
         _flows(M, u, Q)
+        add_state_flows(t0, x, u, P, Q)
         for k in range(Q.size):
             if Q[k] < -1e-9:
                 return t0, h, 0, 0, 3, k

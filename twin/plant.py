@@ -93,17 +93,22 @@ class Plant:
             i = cp.input_index[name]
             return lambda: (self.sync(), self.u[i])[1]
         stream, _, comp = name.rpartition(".")
-        if stream in cp.stream_index and (comp in IDX or comp == "Q"):
+        if stream in cp.stream_index and (comp in IDX or comp in ("Q", "TSS")):
             k = cp.stream_index[stream]
+            solids = [IDX[n] for n in ("XI", "XS", "XBH", "XBA", "XP")]
 
             def read():
                 self.sync()
                 Q, C = cp.stream_values(self.env.now_d, self.x, self.u)
-                return Q[k] if comp == "Q" else C[k, IDX[comp]]
+                if comp == "Q":
+                    return Q[k]
+                if comp == "TSS":
+                    return TSS_PER_COD * float(np.sum(C[k, solids]))
+                return C[k, IDX[comp]]
             return read
         options = list(cp.state_index) + list(cp.input_index)
         raise ConfigError(f"unknown signal '{name}'{did_you_mean(name, options)}; signals are unit states "
-                          f"(reactor5.SO), inputs (reactor5.kla_per_d) or stream values (effluent.SNH)")
+                          f"(reactor5.SO), inputs (reactor5.kla_per_d) or stream values (effluent.SNH, reactor5_out.TSS)")
 
     def solids_inventory_kg(self) -> float:
         total = 0.0

@@ -445,7 +445,26 @@ def compute_kpis(scenario, times, columns, values, metadata, plant, cp) -> dict[
                                 parse_duration(scenario.evaluation.sample_interval))
     if scenario.influent.kind == "constant":
         kpis["steady_state"] = final_concentrations(plant, cp)
+    kpis["hydraulics"] = hydraulics(scenario, times, columns, values, cp)
     return kpis
+
+
+def hydraulics(scenario, times, columns, values, cp) -> dict[str, Any]:
+    """Volume and duration of treatment bypass (overflow of a wet well) over the evaluation window."""
+    start, end = scenario.evaluation_window_s()
+    sel = np.nonzero((times >= start) & (times <= end))[0]
+    out: dict[str, Any] = {"bypass_m3": 0.0, "bypass_hours": 0.0, "units": {"bypass_m3": "m3", "bypass_hours": "h"}}
+    if sel.size < 2:
+        return out
+    dt_d = np.diff(times[sel]) / 86400.0
+    for name, unit in cp.units.items():
+        if unit.type_name != "wet_well":
+            continue
+        k = cp.outs[name][1]
+        q = values[sel[:-1], columns.index(f"{cp.stream_names[k]}.Q_m3_d")]
+        out["bypass_m3"] += float(np.sum(q * dt_d))
+        out["bypass_hours"] += float(np.sum(dt_d[q > 1e-6]) * 24.0)
+    return out
 
 
 def final_concentrations(plant: Plant, cp: CompiledPlant) -> dict[str, dict[str, float]]:

@@ -210,6 +210,8 @@ class PumpSpec(_Strict):
     static_head_m: float = Field(0.0, ge=0)
     n_parallel: int = Field(1, ge=1)
     max_speed_ratio: float = Field(1.2, gt=0)
+    min_speed_ratio: float = Field(0.0, ge=0)
+    staging: bool = False  # run the fewest pumps that deliver the flow within the speed range
     condition: float = Field(1.0, gt=0, le=1)  # impeller condition: 1 new, lower when worn
     motor_efficiency: float = Field(0.95, gt=0, le=1)
     drive_efficiency: float = Field(0.97, gt=0, le=1)

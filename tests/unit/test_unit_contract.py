@@ -38,7 +38,8 @@ def test_registered_unit_type_contract(name):
     inputs = {i.name for i in unit.inputs()}
     for eq in unit.flow_equations():
         for term in eq:
-            assert term.name in {"in": ports_in, "out": ports_out, "u": inputs}[term.where]
+            assert term.name in {"in": ports_in, "out": ports_out, "u": inputs,
+                                 "q": set(unit.state_flows())}[term.where]
     # kernels: finite, right shapes, deterministic
     rng = np.random.default_rng(0)
     Q = rng.uniform(100, 1000, n_in + n_out)
@@ -47,6 +48,13 @@ def test_registered_unit_type_contract(name):
     ins = np.arange(n_in, dtype=np.int64)
     outs = np.arange(n_in, n_in + n_out, dtype=np.int64)
     u = np.array([i.default for i in unit.inputs()], dtype=float)
+    if unit.state_flows():
+        q = np.full(len(unit.state_flows()), np.nan)
+        cls.flows_kernel(0.0, x0.copy(), u, p, q)
+        assert np.all(np.isfinite(q)) and np.all(q >= 0)
+        for eq in unit.flow_equations():
+            for term in eq:
+                assert term.where != "q" or term.name in unit.state_flows()
     results = []
     for _ in range(2):
         CC = C.copy()

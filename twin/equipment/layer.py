@@ -65,12 +65,16 @@ class Equipment:
             bep = p.bep_flow_m3_d / 86400.0
             curve = PumpCurve(p.shutoff_head_m, bep, p.bep_head_m, p.bep_efficiency, motor_efficiency=p.motor_efficiency,
                               drive_efficiency=p.drive_efficiency)
-            k = (p.bep_head_m - p.static_head_m) / bep**2 if p.bep_head_m > p.static_head_m else 0.0
+            # the system curve passes through the station's design point: all pumps at their BEP
+            q_design = bep * p.n_parallel
+            k = (p.bep_head_m - p.static_head_m) / q_design**2 if p.bep_head_m > p.static_head_m else 0.0
             self.pumps.append((name, curve, SystemCurve(p.static_head_m, k), p, cp.input_index[p.input]))
         self.mixed = [(n, u.volume_m3(), cp.input_index[f"{n}.kla_per_d"]) for n, u in cp.units.items()
                       if u.type_name == "asm1_reactor"]
         self.state = {"airflow_nm3_d": 0.0, "blowers_running": 0.0, "discharge_pressure_pa": 0.0}
-        self.pump_state = {name: {"speed_ratio": 0.0, "flow_m3_d": 0.0} for name, *_ in self.pumps}
+        self.pump_state = {name: {"speed_ratio": 0.0, "flow_m3_d": 0.0, "running": 0} for name, *_ in self.pumps}
+        #: pumps of a station that are failed or under maintenance (set by the fleet, later)
+        self.pumps_out_of_service: dict[str, int] = {}
         self._rec_t = env.now
         self._rec_e = dict(self.meter.energy_kwh)
 
@@ -92,20 +96,40 @@ class Equipment:
         for name, curve, system, p, i_q in self.pumps:
             q = max(u[i_q], 0.0) / 86400.0
             if q <= 0:
-                self.pump_state[name] = {"speed_ratio": 0.0, "flow_m3_d": 0.0}
+                self.pump_state[name] = {"speed_ratio": 0.0, "flow_m3_d": 0.0, "running": 0}
                 continue
-            r = speed_for_flow(curve, system, q, p.n_parallel, p.condition)
-            if r > p.max_speed_ratio:
-                op = operating_point(curve, system, p.max_speed_ratio, p.n_parallel, p.condition)
+            n_avail = max(0, p.n_parallel - self.pumps_out_of_service.get(name, 0))
+            n, r = self._staging(curve, system, p, q, n_avail)
+            if n == 0:
+                plant.set_input(i_q, 0.0)
+                q, w, r = 0.0, 0.0, 0.0
+            elif r > p.max_speed_ratio or r < p.min_speed_ratio:
+                r = min(max(r, p.min_speed_ratio), p.max_speed_ratio)
+                op = operating_point(curve, system, r, n, p.condition)
                 plant.set_input(i_q, op.flow_m3_s * 86400.0)
-                r, q, w = p.max_speed_ratio, op.flow_m3_s, op.electrical_w
+                q, w = op.flow_m3_s, op.electrical_w
             else:
-                _, _, _, w1 = power(curve, q / p.n_parallel, system.head_m(q), r, p.condition)
-                w = p.n_parallel * w1
+                _, _, _, w1 = power(curve, q / n, system.head_m(q), r, p.condition)
+                w = n * w1
             pump_w += w
-            self.pump_state[name] = {"speed_ratio": r, "flow_m3_d": q * 86400.0}
+            self.pump_state[name] = {"speed_ratio": r, "flow_m3_d": q * 86400.0, "running": n}
         mix_w = sum(s.mixing_w_per_m3 * v for _, v, i in self.mixed if u[i] < MIXING_KLA_THRESHOLD_PER_D)
         self.meter.power_kw.update(aeration=p_w / 1000.0, pumping=pump_w / 1000.0, mixing=mix_w / 1000.0)
+
+    @staticmethod
+    def _staging(curve, system, p, q: float, n_avail: int) -> tuple[int, float]:
+        """Pumps to run and their speed ratio for flow ``q`` (m3/s): without staging all
+        available pumps share the flow; with staging, the fewest that stay within the maximum
+        speed (duty/standby), all of them when even that is not enough."""
+        if n_avail <= 0:
+            return 0, 0.0
+        if not p.staging:
+            return n_avail, speed_for_flow(curve, system, q, n_avail, p.condition)
+        for n in range(1, n_avail + 1):
+            r = speed_for_flow(curve, system, q, n, p.condition)
+            if r <= p.max_speed_ratio:
+                return n, r
+        return n_avail, speed_for_flow(curve, system, q, n_avail, p.condition)
 
     def process(self):
         period = parse_duration(self.spec.sample_time)
@@ -118,7 +142,7 @@ class Equipment:
         cols = [f"power.{a}_kW" for a in AREAS]
         cols += ["aeration.airflow_Nm3_d", "aeration.blowers_running", "aeration.discharge_pressure_Pa"]
         for name, *_ in self.pumps:
-            cols += [f"pump.{name}.speed_ratio", f"pump.{name}.flow_m3_d"]
+            cols += [f"pump.{name}.speed_ratio", f"pump.{name}.flow_m3_d", f"pump.{name}.running"]
         return cols
 
     def probe(self) -> np.ndarray:
@@ -134,6 +158,7 @@ class Equipment:
         self._rec_e = dict(self.meter.energy_kwh)
         row = avg + [self.state["airflow_nm3_d"], self.state["blowers_running"], self.state["discharge_pressure_pa"]]
         for name, *_ in self.pumps:
-            row += [self.pump_state[name]["speed_ratio"], self.pump_state[name]["flow_m3_d"]]
+            ps = self.pump_state[name]
+            row += [ps["speed_ratio"], ps["flow_m3_d"], ps["running"]]
         return np.array(row)
 

@@ -70,7 +70,8 @@ class InputVar:
 class FlowTerm:
     """One term of a linear flow equation: ``coeff * flow(port)`` or ``coeff * input``.
 
-    ``where`` is ``"in"``, ``"out"`` (a port flow) or ``"u"`` (an input value).
+    ``where`` is ``"in"``, ``"out"`` (a port flow), ``"u"`` (an input value) or ``"q"`` (a flow
+    the unit computes from its states).
     """
 
     where: str
@@ -93,6 +94,9 @@ class UnitModel:
     example_options: ClassVar[dict[str, Any]] = {}
     outlets_kernel: ClassVar[Callable | None] = None
     derivatives_kernel: ClassVar[Callable | None] = None
+    #: optional ``flows_kernel(t, x, u, p, q)``: flows that depend on the unit's states (an
+    #: overflow weir, a pump that runs dry), referred to as ``FlowTerm("q", name)``
+    flows_kernel: ClassVar[Callable | None] = None
 
     def __init__(self, name: str, params: Any, config: dict[str, Any]) -> None:
         self.name = name
@@ -121,6 +125,10 @@ class UnitModel:
         return ()
 
     def inputs(self) -> tuple[InputVar, ...]:
+        return ()
+
+    def state_flows(self) -> tuple[str, ...]:
+        """Names of the flows :attr:`flows_kernel` computes from the states (m3/d)."""
         return ()
 
     def flow_equations(self) -> list[list[FlowTerm]]:
