@@ -64,6 +64,18 @@ def write_report(path, result) -> None:
             rows.append("<tr>" + "".join(f"<td>{html.escape(_fmt(v)) if v is not None else '-'}</td>" for v in cells)
                         + "</tr>")
         parts.append(f"<table>{head}{''.join(rows)}</table>")
+    en = k.get("energy")
+    if en:
+        parts.append("<h3>Energy (equipment)</h3>")
+        rows = [(f"{a} [kWh]", v["kWh"]) for a, v in en["by_area"].items()]
+        rows += [("total [kWh]", en["total_kWh"]), ("cost", en["total_cost"]), ("kWh per m3 treated", en["kWh_per_m3"]),
+                 ("peak (hourly mean) [kW]", en["peak_kW"]), ("CO2 [kg]", en["co2_kg"])]
+        parts.append(_table(rows))
+        parts.append("<h3>Mean power by hour of day [kW]</h3>")
+        parts.append(_table([(f"{h:02d}:00", v) for h, v in enumerate(en["hourly_profile_kW"])]))
+    hyd = k.get("hydraulics")
+    if hyd and hyd.get("bypass_m3"):
+        parts.append(_table([("treatment bypass [m3]", hyd["bypass_m3"]), ("bypass duration [h]", hyd["bypass_hours"])]))
     run = k.get("run", {})
     parts.append("<h3>Run</h3>" + _table(list(run.items())))
 
@@ -99,6 +111,16 @@ def write_report(path, result) -> None:
             plt.close(fig)
 
         fig, ax = plt.subplots(figsize=(9, 3))
+        power_cols = [c for c in result.columns if c.startswith("power.")]
+        if power_cols:
+            for c in power_cols:
+                ax.step(t_d, col(c), where="pre", lw=1, label=c[len("power."):].replace("_kW", ""))
+            ax.set_ylabel("power [kW] (interval mean)")
+            ax.set_xlabel("time [d]")
+            ax.legend(fontsize=8)
+            parts.append(f"<h2>Energy</h2><img src='data:image/png;base64,{_png(fig)}'>")
+            plt.close(fig)
+            fig, ax = plt.subplots(figsize=(9, 3))
         aer = np.zeros_like(t_d)
         for r in meta["reactors"].values():
             aer += r["SO_sat_g_m3"] * r["volume_m3"] * col(r["kla_column"]) / 1800.0 / 24.0
