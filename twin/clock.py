@@ -75,6 +75,12 @@ class Recorder:
         return np.array(self._times, dtype=np.int64), cols, np.vstack(self._rows)
 
 
+def child_rng(seed: int, name: str) -> np.random.Generator:
+    """The generator of component ``name`` under scenario seed ``seed`` (see TwinEnvironment.child_rng)."""
+    key = [int(b) for b in name.encode()]
+    return np.random.default_rng(np.random.SeedSequence([int(seed), *key]))
+
+
 class TwinEnvironment(simpy.Environment):
     """SimPy environment of one run: time in integer seconds, seeded RNG, scenario, recorder, events."""
 
@@ -93,8 +99,7 @@ class TwinEnvironment(simpy.Environment):
         Derived from the scenario seed and the component name, so adding a component
         does not change the random numbers of the others.
         """
-        key = [int(b) for b in name.encode()]
-        return np.random.default_rng(np.random.SeedSequence([self.seed, *key]))
+        return child_rng(self.seed, name)
 
     @property
     def now_d(self) -> float:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from twin.clock import TwinEnvironment
+from twin.clock import TwinEnvironment, child_rng
 from twin.durations import TICKS_PER_DAY, parse_duration
 from twin.errors import ConfigError, SolverError
 from twin.flowsheet import CompiledPlant, Flowsheet
@@ -106,7 +106,10 @@ class Progress:
         sys.stderr.flush()
 
 
-def influent_process(env, plant: Plant, index: np.ndarray, table: InfluentTable, start_s: int, end_s: int):
+def influent_process(env, plant: Plant, index: np.ndarray, table: InfluentTable, start_s: int, end_s: int,
+                     temperature_index: np.ndarray | None = None):
+    """Replay an influent table from ``start_s``; when the table carries a wastewater temperature,
+    it is also the temperature input of the reactors in ``temperature_index`` (held)."""
     times = table.times_s
     vals = table.values
     n = times.size
@@ -120,6 +123,8 @@ def influent_process(env, plant: Plant, index: np.ndarray, table: InfluentTable,
         if table.interpolation == "linear" and k + 1 < n:
             slope = (vals[k + 1] - vals[k]) / ((times[k + 1] - times[k]) / TICKS_PER_DAY)
         plant.set_inputs(index, vals[k], slope)
+        if temperature_index is not None and table.temperature_degC is not None and temperature_index.size:
+            plant.set_inputs(temperature_index, np.full(temperature_index.size, table.temperature_degC[k]))
 
 
 @dataclass
@@ -134,7 +139,7 @@ class Prepared:
     infl_index: np.ndarray
 
 
-def prepare(scenario: Scenario, base_dir: Path | None) -> Prepared:
+def prepare(scenario: Scenario, base_dir: Path | None, initial_temperature_c: float | None = None) -> Prepared:
     """Load and compile the plant, wire the loops, set the inputs and the initial state
     (steady state under the initial influent, loops at their setpoints), start the loops bumplessly."""
     fs = load_flowsheet(scenario.plant, base_dir)
@@ -148,6 +153,10 @@ def prepare(scenario: Scenario, base_dir: Path | None) -> Prepared:
     for name, value in scenario.inputs.items():
         plant.u[input_slot(cp, name, f"inputs.{name}")] = value
     loops = make_loops(env, plant, cp, scenario)
+    if initial_temperature_c is not None:
+        for n, unit in cp.units.items():
+            if unit.type_name == "asm1_reactor":
+                plant.u[cp.input_index[f"{n}.temperature_C"]] = initial_temperature_c
     if scenario.initial.mode == "steady_state":
         init_table = build_table(scenario.initial.influent, 0, base_dir, env.child_rng("influent.initial"))
         plant.u[infl_index] = init_table.values[0]
@@ -171,13 +180,15 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
     from controllers.autotune import adaptive_monitor, identify_and_tune
     from controllers.loop import loop_process
 
-    st = prepare(scenario, base_dir)
-    fs, cp, env, plant, loops, infl_index = st.fs, st.cp, st.env, st.plant, st.loops, st.infl_index
-
-    # phases
+    # phases (their influent first: the initial steady state is found at the first temperature)
     phases = [(p.influent, parse_duration(p.duration), "warmup") for p in scenario.warmup]
     phases.append((scenario.influent, scenario.duration_s, "main"))
-    tables = [build_table(spec, dur, base_dir, env.child_rng(f"influent.{i}")) for i, (spec, dur, _) in enumerate(phases)]
+    tables = [build_table(spec, dur, base_dir, child_rng(scenario.seed, f"influent.{i}"))
+              for i, (spec, dur, _) in enumerate(phases)]
+    t0 = tables[0].temperature_degC
+    st = prepare(scenario, base_dir, float(t0[0]) if t0 is not None else None)
+    fs, cp, env, plant, loops, infl_index = st.fs, st.cp, st.env, st.plant, st.loops, st.infl_index
+
     main_start = sum(d for _, d, _ in phases[:-1])
     total = main_start + scenario.duration_s
 
@@ -197,8 +208,10 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
 
     # processes (created in a fixed order, so events at equal times run in a fixed order)
     start = 0
+    temp_index = np.array([cp.input_index[f"{n}.temperature_C"] for n, u in cp.units.items()
+                           if u.type_name == "asm1_reactor"], dtype=np.int64)
     for (_, dur, kind), table in zip(phases, tables):
-        env.process(influent_process(env, plant, infl_index, table, start, start + dur))
+        env.process(influent_process(env, plant, infl_index, table, start, start + dur, temp_index))
         env.log("phase", "scenario", f"{kind} phase: influent {table.source} for {dur / TICKS_PER_DAY:g} d",
                 start_s=start)
         start += dur

@@ -66,7 +66,7 @@ def _reactor_rhs(c, c_in, q, kla, p=None):
     Q = np.array([q, q])
     C = np.vstack([c_in, c])
     dx = np.empty(NC)
-    reactor_derivatives(0.0, c.copy(), Q, C, np.array([0]), np.array([1]), np.array([kla, 1.0]), P, dx)
+    reactor_derivatives(0.0, c.copy(), Q, C, np.array([0]), np.array([1]), np.array([kla, 1.0, 15.0]), P, dx)
     return dx, P
 
 
@@ -92,3 +92,35 @@ def test_reactor_mass_balance_closes(c, c_in, q, kla):
     n_lhs = wn @ dx
     n_rhs = wn @ transport - n2_rate
     assert abs(n_lhs - n_rhs) <= 1e-9 * (1.0 + np.abs(wn) @ np.abs(dx))
+
+
+def test_temperature_model_reproduces_the_bsm2_reference_points():
+    """With the BSM2 temperature model, at 15 degC nothing changes, and at 10 degC the rates are
+    the BSM2 10 degC values (mu_H 3.0, b_H 0.2, mu_A 0.3, b_A 0.03, k_h 2.5, k_a 0.05 -> 0.04),
+    oxygen saturation falls to its 10 degC solubility ratio and KLa by 1.024^-5."""
+    from twin.units.asm1 import ASM1Reactor, so_sat_factor
+
+    base = ReactorParams()
+    warm = ReactorParams(temperature_model=1)
+    c = np.full(NC, 5.0)
+    c_in = np.full(NC, 8.0)
+    dx15, _ = _reactor_rhs_T(c, c_in, 15.0, ASM1Reactor("r", warm, {}))
+    dx_ref, _ = _reactor_rhs_T(c, c_in, 15.0, ASM1Reactor("r", base, {}))
+    np.testing.assert_allclose(dx15, dx_ref, rtol=1e-12)
+    assert so_sat_factor(15.0) == 1.0
+    # 10 degC: compare with a fixed-temperature reactor given the 10 degC constants directly
+    cold = ReactorParams(mu_H=3.0, b_H=0.2, mu_A=0.3, b_A=0.03, k_h=2.5, k_a=0.04,
+                         SO_sat_g_m3=8.0 * so_sat_factor(10.0))
+    dx10, _ = _reactor_rhs_T(c, c_in, 10.0, ASM1Reactor("r", warm, {}), kla=100.0)
+    dx_cold, _ = _reactor_rhs_T(c, c_in, 15.0, ASM1Reactor("r", cold, {}), kla=100.0 * 1.024**-5)
+    np.testing.assert_allclose(dx10, dx_cold, rtol=1e-10)
+    assert 1.1 < so_sat_factor(10.0) < 1.15  # oxygen is more soluble in colder water
+
+
+def _reactor_rhs_T(c, c_in, T, unit, kla=0.0):
+    P = unit.param_array()
+    Q = np.array([1000.0, 1000.0])
+    C = np.vstack([c_in, c])
+    dx = np.empty(NC)
+    reactor_derivatives(0.0, c.copy(), Q, C, np.array([0]), np.array([1]), np.array([kla, 1.0, T]), P, dx)
+    return dx, P

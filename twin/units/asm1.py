@@ -13,6 +13,7 @@ carried as a state (it leaves to the atmosphere); it is what closes the balances
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -188,8 +189,9 @@ def conservation_residuals(p: ASM1Params) -> dict[str, np.ndarray]:
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def rates8(c, k):
-    """ASM1 process rates (g/m3/d) of concentration vector ``c``; ``k`` kinetic array.
+def rates8(c, k, f_muH=1.0, f_bH=1.0, f_muA=1.0, f_bA=1.0, f_kh=1.0, f_ka=1.0):
+    """ASM1 process rates (g/m3/d) of concentration vector ``c``; ``k`` kinetic array; the
+    ``f_*`` factors scale the temperature-dependent rate constants.
 
     Returns the eight rates as a tuple (no heap allocation in the hot loop).
     """
@@ -203,7 +205,8 @@ def rates8(c, k):
     SND = c[10]
     XND = c[11]
     mu_H, K_S, K_OH, K_NO, b_H, eta_g, eta_h, k_h, K_X, mu_A, K_NH, b_A, K_OA, k_a = (
-        k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13]
+        k[0] * f_muH, k[1], k[2], k[3], k[4] * f_bH, k[5], k[6], k[7] * f_kh, k[8], k[9] * f_muA, k[10],
+        k[11] * f_bA, k[12], k[13] * f_ka
     )
     o_sw = SO / (K_OH + SO)
     o_inh = K_OH / (K_OH + SO)
@@ -235,6 +238,29 @@ def process_rates(c, k):
 _R_VOLUME, _R_SOSAT, _R_KIN = 0, 1, 2
 _N_KIN = 14
 _R_STOICH = _R_KIN + _N_KIN
+_R_TEMP = _R_STOICH + NP * NC  # temperature model switch, then the six 10 degC reference values
+#: ASM1 rate constants at 10 degC of the BSM2 model description (Gernaey et al. 2014,
+#: *Benchmarking of Control Strategies for Wastewater Treatment Plants*, IWA Scientific and
+#: Technical Report No. 23; the same values as the bsm2-python implementation): with the 15 degC
+#: values they define k(T) = k15 exp(ln(k15 / k10) / 5 (T - 15)).
+BSM2_RATES_10C = {"mu_H": 3.0, "b_H": 0.2, "mu_A": 0.3, "b_A": 0.03, "k_h": 2.5, "k_a": 0.04}
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _arrhenius(k15, k10, T):
+    return math.exp(math.log(k15 / k10) / 5.0 * (T - 15.0))
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _o2_solubility(tc):
+    tk = (tc + 273.15) / 100.0
+    return math.exp(-66.7354 + 87.4755 / tk + 24.4526 * math.log(tk))
+
+
+@njit(cache=True, error_model="numpy")
+def so_sat_factor(T):
+    """Oxygen saturation relative to 15 degC (the van't Hoff-type solubility fit used in BSM2)."""
+    return _o2_solubility(T) / _o2_solubility(15.0)
 
 
 def kinetic_array(p: ASM1Params) -> np.ndarray:
@@ -258,9 +284,21 @@ def reactor_derivatives(t, x, Q, C, ins, outs, u, p, dx):
     V = p[_R_VOLUME]
     so_sat = p[_R_SOSAT]
     kla = u[0] * u[1]
+    f1 = f2 = f3 = f4 = f5 = f6 = 1.0
+    if p[_R_TEMP] > 0.0:
+        T = u[2]
+        kin = p[_R_KIN:_R_KIN + _N_KIN]
+        f1 = _arrhenius(kin[0], p[_R_TEMP + 1], T)
+        f2 = _arrhenius(kin[4], p[_R_TEMP + 2], T)
+        f3 = _arrhenius(kin[9], p[_R_TEMP + 3], T)
+        f4 = _arrhenius(kin[11], p[_R_TEMP + 4], T)
+        f5 = _arrhenius(kin[7], p[_R_TEMP + 5], T)
+        f6 = _arrhenius(kin[13], p[_R_TEMP + 6], T)
+        so_sat *= so_sat_factor(T)
+        kla *= 1.024 ** (T - 15.0)
     i_in = ins[0]
     dil = Q[i_in] / V
-    rho = rates8(x, p[_R_KIN:_R_KIN + _N_KIN])
+    rho = rates8(x, p[_R_KIN:_R_KIN + _N_KIN], f1, f2, f3, f4, f5, f6)
     for i in range(13):
         r = 0.0
         for j in range(8):
@@ -282,6 +320,9 @@ class ReactorParams:
 
     volume_m3: float = 1333.0
     SO_sat_g_m3: float = 8.0
+    #: 1: rate constants, oxygen saturation and KLa follow the reactor's temperature input the
+    #: BSM2 way (values above are then the 15 degC ones); 0: fixed at 15 degC (BSM1)
+    temperature_model: int = 0
     Y_A: float = ASM1Params.Y_A
     Y_H: float = ASM1Params.Y_H
     f_P: float = ASM1Params.f_P
@@ -306,12 +347,17 @@ class ReactorParams:
         names = ASM1Params.__dataclass_fields__
         return ASM1Params(**{k: getattr(self, k) for k in names})
 
+    def validate_temperature(self) -> str | None:
+        if self.temperature_model not in (0, 1):
+            return "temperature_model must be 0 (fixed 15 degC) or 1 (BSM2 temperature dependence)"
+        return None
+
     def validate(self) -> str | None:
         if self.volume_m3 <= 0:
             return f"volume_m3 must be positive (got {self.volume_m3})"
         if self.SO_sat_g_m3 <= 0:
             return f"SO_sat_g_m3 must be positive (got {self.SO_sat_g_m3})"
-        return self.asm1().validate()
+        return self.validate_temperature() or self.asm1().validate()
 
 
 class ASM1Reactor(UnitModel):
@@ -342,7 +388,8 @@ class ASM1Reactor(UnitModel):
 
     def inputs(self):
         return (InputVar("kla_per_d", "1/d", float(self.config.get("kla_per_d", 0.0))),
-                InputVar("oxygen_transfer_factor", "-", 1.0))
+                InputVar("oxygen_transfer_factor", "-", 1.0),
+                InputVar("temperature_C", "degC", 15.0))
 
     def flow_equations(self):
         return [[FlowTerm("out", "out", 1.0), FlowTerm("in", "in", -1.0)]]
@@ -350,7 +397,9 @@ class ASM1Reactor(UnitModel):
     def param_array(self):
         p = self.params
         S, _ = stoichiometry(p.asm1())
-        return np.concatenate(([p.volume_m3, p.SO_sat_g_m3], kinetic_array(p.asm1()), S.ravel()))
+        t10 = [BSM2_RATES_10C[k] for k in ("mu_H", "b_H", "mu_A", "b_A", "k_h", "k_a")]
+        return np.concatenate(([p.volume_m3, p.SO_sat_g_m3], kinetic_array(p.asm1()), S.ravel(),
+                               [float(p.temperature_model)], t10))
 
     def initial_state(self):
         init = self.config.get("initial", {}) or {}
