@@ -6,6 +6,7 @@ packages; the core (clock, units, flowsheet, integrator, plant) does not import 
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -176,6 +177,8 @@ def prepare(scenario: Scenario, base_dir: Path | None, initial_temperature_c: fl
 
 
 def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: bool = False) -> RunResult:
+    if scenario.fleet is not None and not scenario.fleet.process_model:
+        return run_fleet_only(scenario, base_dir, progress)
     wall0 = time.perf_counter()
     from controllers.autotune import adaptive_monitor, identify_and_tune
     from controllers.loop import loop_process
@@ -228,9 +231,16 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
     if scenario.equipment is not None and scenario.equipment.enabled:
         equipment = build_equipment(env, plant, cp, scenario.equipment)
         env.process(equipment.process())
+    agent = None
+    if scenario.fleet is not None:
+        agent = build_fleet(env, scenario.fleet, base_dir, plant, cp, equipment, main_start)
     for i, ev in enumerate(scenario.events):
         for name in ev.set:
             input_slot(cp, name, f"events[{i}].set.{name}")
+        if ev.fail and agent is None:
+            raise ConfigError(f"events[{i}].fail: the scenario has no fleet")
+        if not ev.set:
+            continue
         env.process(_scheduled_event(env, plant, cp, main_start + parse_duration(ev.at), ev))
 
     rec = env.recorder
@@ -280,6 +290,8 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
         kpis = compute_kpis(scenario, times, columns, values, metadata, plant, cp)
         if equipment is not None:
             kpis["energy"] = energy_block(scenario, times, columns, values, metadata, base_dir)
+        if agent is not None:
+            kpis["maintenance"] = agent.kpis(total, scenario.fleet.alarm_horizon_h)
         if loops:
             kpis["control"] = {lp.name: control_kpis(lp) for lp in loops}
     kpis["run"] = {"simulated_days": scenario.duration_s / TICKS_PER_DAY,
@@ -294,6 +306,107 @@ def _signal_unit(cp: CompiledPlant, name: str) -> str:
     if name in cp.input_index:
         return cp.input_units[cp.input_index[name]]
     return "g/m3"
+
+
+def build_fleet(env, spec, base_dir: Path | None, plant: Plant | None = None, cp: CompiledPlant | None = None,
+                equipment=None, main_start_s: int = 0):
+    """The fleet, the maintenance agent and (with a process model) the couplings: failed pumps
+    take capacity from their station, fouled aeration grids lower their zone's oxygen transfer."""
+    from agents.maintenance import MaintenanceAgent
+    from twin.fleet.model import Fleet, load_fleet
+    from twin.influent import resolve_path
+
+    try:
+        path = resolve_path(spec.file, base_dir)
+    except ConfigError as exc:
+        raise ConfigError(str(exc).replace("influent.file", "fleet.file")) from None
+    types, assets = load_fleet(path)
+    for t in spec.policies:
+        if t != "default" and t not in types:
+            from twin.units.base import did_you_mean
+            raise ConfigError(f"fleet.policies.{t}: no asset type of that name in {path}{did_you_mean(t, types)}")
+    for t, pol in spec.policies.items():
+        if pol.kind == "condition":
+            for tt in ([t] if t != "default" else list(types)):
+                if pol.channel not in {c.name for c in types[tt].channels} and t != "default":
+                    raise ConfigError(f"fleet.policies.{t}.channel: type '{tt}' has no channel '{pol.channel}'")
+    fleet = Fleet(types, assets, env.child_rng("fleet"))
+    fleet.s.asset_load[:] = spec.load
+    stations: dict[str, list[int]] = {}
+    grids: dict[str, list[int]] = {}
+    for i, a in enumerate(assets):
+        kind, _, target = a.function.partition(":")
+        if kind == "pump" and equipment is not None and target in equipment.spec.pumps:
+            stations.setdefault(target, []).append(i)
+        elif kind == "aeration_grid" and cp is not None and f"{target}.oxygen_transfer_factor" in cp.input_index:
+            grids.setdefault(target, []).append(i)
+
+    def update_stations():
+        for name, idx in stations.items():
+            n_up = int(np.sum(fleet.s.asset_up[idx]))
+            equipment.pumps_out_of_service[name] = max(0, equipment.spec.pumps[name].n_parallel - n_up)
+
+    def changed(i, *_):
+        if plant is not None:
+            plant.sync()
+        if any(i in idx for idx in stations.values()):
+            update_stations()
+            equipment.update()
+
+    agent = MaintenanceAgent(env, fleet, spec, on_down=changed, on_up=changed)
+    scenario = env.scenario
+    for k, ev in enumerate(getattr(scenario, "events", []) or []):
+        for ident in ev.fail:
+            if ident not in fleet.index:
+                from twin.units.base import did_you_mean
+                raise ConfigError(f"events[{k}].fail: no asset '{ident}' in the fleet{did_you_mean(ident, fleet.index)}")
+        if ev.fail:
+            env.process(_forced_failures(env, agent, fleet, ev, main_start_s + parse_duration(ev.at)))
+    step = parse_duration(spec.step)
+    env.process(agent.fleet_clock(step))
+    for t in sorted(types):
+        env.process(agent.policy_process(t, spec.policy_for(t)))
+    if grids and plant is not None:
+        fouling_rows = {i: [r for r in fleet.rows_of(i) if types[assets[i].type].modes[
+            [m.name for m in types[assets[i].type].modes].index(fleet.s.row_mode[r][1])].kind == "fouling"]
+            for idx in grids.values() for i in idx}
+
+        def grid_process():
+            while True:
+                d = fleet.degradation()
+                for reactor, idx in grids.items():
+                    f = [math.exp(-spec.fouling_transfer_loss * float(np.sum(d[fouling_rows[i]])))
+                         if fleet.s.asset_up[i] else 0.0 for i in idx]
+                    plant.set_input(cp.input_index[f"{reactor}.oxygen_transfer_factor"], float(np.mean(f)))
+                yield env.timeout(step)
+        env.process(grid_process())
+    return agent
+
+
+def _forced_failures(env, agent, fleet, ev, at: int):
+    """A scenario event that fails assets (the first failure mode of each), e.g. a lift pump
+    tripping during a storm: what-if studies with the same seed otherwise."""
+    if at > env.now:
+        yield env.timeout(at - env.now)
+    for ident in ev.fail:
+        agent.fail(int(fleet.rows_of(fleet.index[ident])[0]), forced=True)
+
+
+def run_fleet_only(scenario: Scenario, base_dir: Path | None, progress: bool = False) -> RunResult:
+    """A fleet study without the process model: assets at the scenario's constant load."""
+    wall0 = time.perf_counter()
+    env = TwinEnvironment(scenario, seed=scenario.seed)
+    agent = build_fleet(env, scenario.fleet, base_dir)
+    total = scenario.duration_s
+    prog = Progress(total, progress)
+    if progress:
+        env.process(prog.process(env))
+    env.run(until=total + 1)
+    prog.show(env.now, final=True)
+    kpis = {"maintenance": agent.kpis(total, scenario.fleet.alarm_horizon_h),
+            "run": {"simulated_days": total / TICKS_PER_DAY, "total_simulated_days": total / TICKS_PER_DAY,
+                    "wall_s": round(time.perf_counter() - wall0, 3), "seed": scenario.seed}}
+    return RunResult(scenario, np.zeros(0, dtype=np.int64), [], np.zeros((0, 0)), env.events, kpis, {}, None, {})
 
 
 def build_equipment(env, plant: Plant, cp: CompiledPlant, spec):

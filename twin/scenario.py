@@ -249,11 +249,71 @@ class EquipmentSpec(_Strict):
         return self
 
 
+class PolicySpec(_Strict):
+    """Maintenance policy of an asset type (see agents.maintenance)."""
+
+    kind: Literal["rtf", "time_based", "condition", "predictive"] = "rtf"
+    interval_h: float | None = Field(None, gt=0)  # time_based: service hours between replacements
+    channel: str | None = None  # condition: the sensor channel watched
+    threshold: float | None = None  # condition: act at or above this reading
+    horizon_h: float = Field(720.0, gt=0)  # predictive
+    probability: float = Field(0.5, gt=0, lt=1)  # predictive
+    inspection_interval: Duration = "1d"
+
+    _v = field_validator("inspection_interval")(_duration)
+
+    @model_validator(mode="after")
+    def _fields(self):
+        if self.kind == "time_based" and self.interval_h is None:
+            raise ValueError("a time_based policy needs interval_h")
+        if self.kind == "condition" and (self.channel is None or self.threshold is None):
+            raise ValueError("a condition policy needs channel and threshold")
+        return self
+
+
+class CrewSpec(_Strict):
+    count: int = Field(2, ge=1)  # crews working in parallel
+    size: int = Field(2, ge=1)  # people per crew (labour cost)
+    shift_start_h: float = Field(7.0, ge=0, le=24)
+    shift_end_h: float = Field(16.0, ge=0, le=24)
+
+
+class SparesSpec(_Strict):
+    stock: int = Field(2, ge=0)
+    lead_time: Duration = "14d"
+
+    _v = field_validator("lead_time")(_duration)
+
+
+class FleetSpec(_Strict):
+    """The equipment fleet and its maintenance (twin.fleet, agents.maintenance)."""
+
+    file: str
+    step: Duration = "1h"
+    process_model: bool = True  # false: fleet-only study at a constant relative load
+    load: float = Field(1.0, ge=0)
+    policies: dict[str, PolicySpec] = Field(default_factory=dict)  # per asset type, or "default"
+    crews: CrewSpec = Field(default_factory=CrewSpec)
+    spares: dict[str, SparesSpec] = Field(default_factory=dict)  # per asset type, or "default"
+    planned_hours: tuple[float, float] = (0.0, 24.0)  # hours of day when planned work may start
+    alarm_horizon_h: float = Field(720.0, gt=0)
+    fouling_transfer_loss: float = Field(0.3, ge=0)  # aeration grid: factor = exp(-c D_fouling)
+
+    _v = field_validator("step")(_duration)
+
+    def policy_for(self, type_name: str) -> PolicySpec:
+        return self.policies.get(type_name) or self.policies.get("default") or PolicySpec()
+
+    def spares_for(self, type_name: str) -> SparesSpec:
+        return self.spares.get(type_name) or self.spares.get("default") or SparesSpec()
+
+
 class EventSpec(_Strict):
     """A scheduled change of plant inputs, ``at`` counted from the start of the main period."""
 
     at: Duration
-    set: dict[str, float]
+    set: dict[str, float] = Field(default_factory=dict)
+    fail: list[str] = Field(default_factory=list)  # asset identities of the fleet that fail then
     note: str = ""
 
     _v = field_validator("at")(_duration)
@@ -318,6 +378,7 @@ class Scenario(_Strict):
     controllers: dict[str, ControllerSpec] = Field(default_factory=dict)
     events: list[EventSpec] = Field(default_factory=list)
     equipment: EquipmentSpec | None = None
+    fleet: FleetSpec | None = None
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     outputs: OutputsSpec = Field(default_factory=OutputsSpec)
     solver: SolverSpec = Field(default_factory=SolverSpec)

@@ -50,3 +50,21 @@ def test_insufficient_lift_capacity_bypasses_treatment(storm):
     assert one["bsm1"]["effluent_avg"]["TSS"] > full["bsm1"]["effluent_avg"]["TSS"]
     assert one["bsm1"]["effluent_avg"]["CODt"] > full["bsm1"]["effluent_avg"]["CODt"]
     assert one["bsm1"]["EQI"] > full["bsm1"]["EQI"]
+
+
+def test_failed_lift_pumps_during_rain_cause_bypass_and_violations():
+    """Same seed, same storm flow (45 000 m3/d for six hours): with the fleet's lift pumps LP-01
+    and LP-02 tripping an hour in, the station cannot keep up, the wet well spills, and the
+    outfall breaks limits that the healthy station keeps."""
+    def run(fail):
+        s = _reference(influent={"kind": "constant", "values": {"Q": 45000.0}})
+        s["fleet"] = {"file": "fleets/reference.yaml", "policies": {"default": {"kind": "rtf"}}}
+        if fail:
+            s["events"] = [{"at": "1h", "fail": ["LP-01", "LP-02"], "note": "lift pumps trip"}]
+        return run_scenario(validate_scenario(s, "storm"), ROOT / "scenarios").kpis
+    healthy, failed = run(False), run(True)
+    assert healthy["hydraulics"]["bypass_m3"] < 0.05 * failed["hydraulics"]["bypass_m3"]
+    assert failed["hydraulics"]["bypass_m3"] > 500.0
+    v_h, v_f = healthy["bsm1"]["violations"], failed["bsm1"]["violations"]
+    assert sum(v["pct_time"] for v in v_f.values()) > sum(v["pct_time"] for v in v_h.values())
+    assert failed["maintenance"]["by_type"]["centrifugal_pump"]["failures"] >= 2

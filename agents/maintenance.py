@@ -1,0 +1,279 @@
+"""The maintenance agent: work orders, crews, spare parts and maintenance policies, as SimPy
+processes on the fleet.
+
+* Failures raise corrective work orders at once (priority 0); planned work (priority 1) comes
+  from the policies:
+  - ``rtf``: run to failure, corrective work only;
+  - ``time_based``: replace an asset when its service time since the last renewal reaches
+    ``interval_h`` (age replacement);
+  - ``condition``: inspect every ``inspection_interval`` and act when a sensor channel exceeds
+    ``threshold``;
+  - ``predictive``: ask a predictor (any object with ``predict(history, age_h)``, see
+    :class:`WeibullHazardPredictor`) and act when the probability of failure within
+    ``horizon_h`` exceeds ``probability``.
+* Crews are a SimPy priority resource; planned work starts only inside the shift and in
+  low-load hours when ``planned_hours`` says so; corrective work starts any time.
+* Spare parts are SimPy containers per asset type, replenished after a lead time.
+* Work takes a lognormal repair time (corrective) or the replacement time (planned); the asset
+  is down meanwhile. Every decision is written to the event log.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import simpy
+
+from twin.durations import TICKS_PER_DAY
+
+
+@dataclass
+class WorkOrder:
+    asset: int
+    kind: str  # corrective | preventive
+    reason: str
+    created_s: int
+    failed_rows: list[int] = field(default_factory=list)
+
+
+class WeibullHazardPredictor:
+    """Probability of failure within a horizon from the Weibull model of each mode, given the
+    asset's effective ages (the statistical baseline predictor)."""
+
+    def __init__(self, fleet):
+        self.fleet = fleet
+
+    def predict(self, asset: int, horizon_h: float) -> tuple[float, float, tuple[float, float]]:
+        s = self.fleet.s
+        rows = self.fleet.rows_of(asset)
+        a, eta, beta = s.age_h[rows], s.scale_h[rows], s.shape[rows]
+        h_now = np.sum((a / eta) ** beta)
+        h_then = np.sum(((a + horizon_h) / eta) ** beta)
+        p = 1.0 - math.exp(-(h_then - h_now))
+        # median residual life of the series system, by bisection on the conditional survival
+
+        def surv(t):
+            return math.exp(-(np.sum(((a + t) / eta) ** beta) - h_now))
+        lo, hi = 0.0, float(np.max(eta)) * 10
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if surv(mid) > 0.5 else (lo, mid)
+        rul = 0.5 * (lo + hi)
+        q10 = q90 = rul
+        for target, store in ((0.9, "q10"), (0.1, "q90")):
+            lo, hi = 0.0, float(np.max(eta)) * 10
+            for _ in range(60):
+                mid = 0.5 * (lo + hi)
+                lo, hi = (mid, hi) if surv(mid) > target else (lo, mid)
+            if store == "q10":
+                q10 = 0.5 * (lo + hi)
+            else:
+                q90 = 0.5 * (lo + hi)
+        return p, rul, (q10, q90)
+
+
+class MaintenanceAgent:
+    def __init__(self, env, fleet, spec, on_down=None, on_up=None):
+        self.env = env
+        self.fleet = fleet
+        self.spec = spec
+        self.crews = simpy.PriorityResource(env, capacity=spec.crews.count)
+        self.spares = {t: simpy.Container(env, capacity=10**6, init=spec.spares_for(t).stock) for t in fleet.types}
+        self.on_down = on_down or (lambda i, why: None)
+        self.on_up = on_up or (lambda i: None)
+        self.rng = env.child_rng("maintenance")
+        self.predictor = WeibullHazardPredictor(fleet)
+        n = len(fleet.assets)
+        self.busy = np.zeros(n, dtype=bool)  # a work order is open on the asset
+        self.last_renewal_s = np.zeros(n, dtype=np.int64)
+        self.records: list[dict] = []  # closed work orders
+        self.failures: list[dict] = []
+        self.alarms: list[dict] = []
+        self.down_since: dict[int, int] = {}
+        self._down_kind: dict[int, str] = {}
+        self.down_hours = {"planned": np.zeros(n), "unplanned": np.zeros(n)}
+
+    # -- processes --------------------------------------------------------------------------
+    def fleet_clock(self, step_s: int):
+        """Age the fleet every ``step_s``; failures raise corrective work orders."""
+        while True:
+            yield self.env.timeout(step_s)
+            for r in self.fleet.step(step_s / 3600.0):
+                self.fail(int(r))
+
+    def fail(self, r: int, forced: bool = False) -> None:
+        """Failure of (asset, mode) row ``r``: the asset stops and a corrective work order opens."""
+        s = self.fleet.s
+        i = int(s.row_asset[r])
+        t, m = s.row_mode[r]
+        s.failed_row[r] = True
+        self.failures.append({"time_s": self.env.now, "asset": self.fleet.assets[i].id, "type": t, "mode": m,
+                              "age_h": float(s.age_h[r]), "alarmed": bool(self.busy[i]), "forced": forced})
+        self.env.log("failure", self.fleet.assets[i].id, f"{m} failure" + (" (scenario event)" if forced else ""),
+                     type=t, mode=m, age_h=float(s.age_h[r]))
+        self._take_down(i, "unplanned")
+        if not self.busy[i]:
+            self.busy[i] = True
+            self.env.process(self.work(WorkOrder(i, "corrective", f"{m} failure", self.env.now, [r])))
+
+    def policy_process(self, type_name: str, policy):
+        """Inspections and planned work of one asset type under its policy."""
+        idx = [i for i, a in enumerate(self.fleet.assets) if a.type == type_name]
+        if policy.kind == "rtf" or not idx:
+            return
+        from twin.durations import parse_duration
+
+        every = parse_duration(policy.inspection_interval)
+        while True:
+            yield self.env.timeout(every)
+            for i in idx:
+                if self.busy[i] or not self.fleet.s.asset_up[i]:
+                    continue
+                reason = self._planned_reason(i, policy)
+                if reason:
+                    self.busy[i] = True
+                    ttf = float(np.min(self.fleet.time_to_next_failure_h()[self.fleet.rows_of(i)]))
+                    self.alarms.append({"time_s": self.env.now, "asset": i, "true_ttf_h": ttf,
+                                        "kind": policy.kind})
+                    self.env.log("work_order", self.fleet.assets[i].id, f"planned replacement: {reason}",
+                                 policy=policy.kind)
+                    self.env.process(self.work(WorkOrder(i, "preventive", reason, self.env.now)))
+
+    def _planned_reason(self, i: int, policy) -> str:
+        if policy.kind == "time_based":
+            service_h = (self.env.now - self.last_renewal_s[i]) / 3600.0
+            return f"service time {service_h:.0f} h reached {policy.interval_h:g} h" if service_h >= policy.interval_h else ""
+        if policy.kind == "condition":
+            reading = self.fleet.read_channels(i).get(policy.channel, math.nan)
+            if reading >= policy.threshold:
+                return f"{policy.channel} {reading:.3g} >= {policy.threshold:g}"
+            return ""
+        if policy.kind == "predictive":
+            p, rul, (lo, hi) = self.predictor.predict(i, policy.horizon_h)
+            if p >= policy.probability:
+                return f"P(failure within {policy.horizon_h:g} h) = {p:.2f}, RUL {rul:.0f} h [{lo:.0f}, {hi:.0f}]"
+        return ""
+
+    def work(self, wo: WorkOrder):
+        """Carry out a work order: crew (in shift for planned work), part, work time, renewal."""
+        spec = self.spec
+        i = wo.asset
+        a = self.fleet.assets[i]
+        t = self.fleet.types[a.type]
+        prio = 0 if wo.kind == "corrective" else 1
+        with self.crews.request(priority=prio) as req:
+            yield req
+            if wo.kind == "preventive":
+                yield from self._wait_for_planned_window()
+            part_wait_start = self.env.now
+            store = self.spares[a.type]
+            if store.level < 1:
+                self.env.log("spares", a.id, "waiting for a spare part", type=a.type)
+            yield store.get(1)
+            self.env.process(self._replenish(a.type))
+            if wo.kind == "preventive":
+                self._take_down(i, "planned")
+                hours = t.replace_h
+                parts = t.replacement_cost
+            else:
+                hours = float(self.rng.lognormal(math.log(t.repair_h_median), t.repair_h_sigma))
+                parts = t.repair_parts_cost
+            yield self.env.timeout(int(round(hours * 3600)))
+        if wo.kind == "preventive":
+            # useful life given up: what the most imminent mode still had left at this load
+            wasted = float(np.min(self.fleet.time_to_next_failure_h()[self.fleet.rows_of(i)]))
+            self.fleet.renew_asset(i)
+        else:
+            wasted = 0.0
+            self.fleet.renew_rows(np.array(wo.failed_rows + [int(r) for r in self.fleet.rows_of(i)
+                                                             if self.fleet.s.failed_row[r]]))
+        self.last_renewal_s[i] = self.env.now
+        down_h = self._bring_up(i)
+        self.busy[i] = False
+        cost = {"labour": hours * t.labour_rate_per_h * spec.crews.size, "parts": parts,
+                "downtime": down_h * t.downtime_cost_per_h if wo.kind == "corrective" else 0.0}
+        self.records.append({"asset": a.id, "type": a.type, "kind": wo.kind, "created_s": wo.created_s,
+                             "done_s": self.env.now, "work_h": hours, "down_h": down_h,
+                             "waited_for_part_h": (self.env.now - part_wait_start) / 3600.0 - hours,
+                             "cost": cost, "wasted_life_h": wasted if math.isfinite(wasted) else 0.0})
+        self.env.log("work_done", a.id, f"{wo.kind} work done ({wo.reason})", hours=hours, down_h=down_h, cost=cost)
+
+    def _wait_for_planned_window(self):
+        """Planned work starts inside the crews' shift and, where asked, in low-load hours."""
+        spec = self.spec
+        lo, hi = spec.planned_hours
+        for _ in range(48):
+            hour = (self.env.now % TICKS_PER_DAY) / 3600.0
+            if lo <= hour < hi and spec.crews.shift_start_h <= hour < spec.crews.shift_end_h:
+                return
+            yield self.env.timeout(3600 - self.env.now % 3600)
+
+    def _replenish(self, type_name: str):
+        from twin.durations import parse_duration
+
+        yield self.env.timeout(parse_duration(self.spec.spares_for(type_name).lead_time))
+        yield self.spares[type_name].put(1)
+
+    def _take_down(self, i: int, why: str) -> None:
+        if self.fleet.s.asset_up[i]:
+            self.fleet.s.asset_up[i] = False
+            self.down_since[i] = self.env.now
+            self._down_kind[i] = why
+            self.on_down(i, why)
+
+    def _bring_up(self, i: int) -> float:
+        if self.fleet.s.asset_up[i]:
+            return 0.0
+        since = self.down_since.pop(i, self.env.now)
+        hours = (self.env.now - since) / 3600.0
+        self.down_hours[self._down_kind.pop(i, "unplanned")][i] += hours
+        self.fleet.s.asset_up[i] = True
+        self.on_up(i)
+        return hours
+
+    # -- KPIs ---------------------------------------------------------------------------------
+    def kpis(self, horizon_s: int, alarm_horizon_h: float) -> dict:
+        fleet = self.fleet
+        now = self.env.now
+        for i, since in list(self.down_since.items()):  # still down at the end
+            self.down_hours[self._down_kind.get(i, "unplanned")][i] += (now - since) / 3600.0
+            self.down_since[i] = now
+        out = {"by_type": {}, "units": {"time": "h", "cost": "currency of the cost data"}}
+        total_h = horizon_s / 3600.0
+        types = sorted({a.type for a in fleet.assets})
+        for t in types + ["total"]:
+            idx = [i for i, a in enumerate(fleet.assets) if t in ("total", a.type)]
+            n = len(idx)
+            fails = [f for f in self.failures if t in ("total", f["type"])]
+            recs = [r for r in self.records if t in ("total", r["type"])]
+            corr = [r for r in recs if r["kind"] == "corrective"]
+            prev = [r for r in recs if r["kind"] == "preventive"]
+            planned = float(np.sum(self.down_hours["planned"][idx]))
+            unplanned = float(np.sum(self.down_hours["unplanned"][idx]))
+            by_mode: dict[str, int] = {}
+            for f in fails:
+                by_mode[f["mode"]] = by_mode.get(f["mode"], 0) + 1
+            op_h = n * total_h - planned - unplanned
+            cost = {k: float(sum(r["cost"][k] for r in recs)) for k in ("labour", "parts", "downtime")}
+            out["by_type"][t] = {
+                "assets": n, "failures": len(fails), "failures_by_mode": by_mode,
+                "MTBF_h": op_h / len(fails) if fails else None,
+                "MTTR_h": float(np.mean([r["down_h"] for r in corr])) if corr else None,
+                "availability": 1.0 - (planned + unplanned) / (n * total_h) if n else None,
+                "downtime_h": {"planned": planned, "unplanned": unplanned},
+                "work_orders": {"preventive": len(prev), "corrective": len(corr)},
+                "cost": {**cost, "total": sum(cost.values()),
+                         "preventive": float(sum(sum(r["cost"].values()) for r in prev)),
+                         "corrective": float(sum(sum(r["cost"].values()) for r in corr))},
+                "useful_life_wasted_h": float(sum(r["wasted_life_h"] for r in prev)),
+            }
+        if self.alarms:
+            tp = [a for a in self.alarms if a["true_ttf_h"] <= alarm_horizon_h]
+            missed = [f for f in self.failures if not f["alarmed"]]
+            out["alarms"] = {"count": len(self.alarms), "horizon_h": alarm_horizon_h,
+                             "precision": len(tp) / len(self.alarms),
+                             "recall": len(tp) / (len(tp) + len(missed)) if (tp or missed) else None,
+                             "mean_lead_time_h": float(np.mean([a["true_ttf_h"] for a in tp])) if tp else None}
+        return out
