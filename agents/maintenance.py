@@ -83,7 +83,8 @@ class MaintenanceAgent:
         self.spares = {t: simpy.Container(env, capacity=10**6, init=spec.spares_for(t).stock) for t in fleet.types}
         self.on_down = on_down or (lambda i, why: None)
         self.on_up = on_up or (lambda i: None)
-        self.rng = env.child_rng("maintenance")
+        # repair times: one stream per asset (common random numbers, as in the fleet)
+        self.repair_rng = [env.child_rng(f"maintenance.repair.{a.id}") for a in fleet.assets]
         self.predictor = WeibullHazardPredictor(fleet)
         n = len(fleet.assets)
         self.busy = np.zeros(n, dtype=bool)  # a work order is open on the asset
@@ -178,7 +179,7 @@ class MaintenanceAgent:
                 hours = t.replace_h
                 parts = t.replacement_cost
             else:
-                hours = float(self.rng.lognormal(math.log(t.repair_h_median), t.repair_h_sigma))
+                hours = float(self.repair_rng[i].lognormal(math.log(t.repair_h_median), t.repair_h_sigma))
                 parts = t.repair_parts_cost
             yield self.env.timeout(int(round(hours * 3600)))
         if wo.kind == "preventive":

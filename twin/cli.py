@@ -47,6 +47,20 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--loop", action="append", default=[], metavar="NAME", help="loop to tune (repeatable; default: all)")
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     t.add_argument("--json", action="store_true", help="print the results as JSON")
+    f = sub.add_parser("fleet-data", help="simulate the fleet and write labelled hourly sensor histories",
+                       description="Simulates the scenario's fleet (without the process model, at the fleet's "
+                                   "load) under run to failure and writes, per asset and hour, every sensor "
+                                   "channel with the failure labels: the training set for a failure predictor.")
+    f.add_argument("scenario")
+    f.add_argument("--years", type=float, default=1.0)
+    f.add_argument("--out", required=True, help="output folder (replaced if it exists)")
+    f.add_argument("--seed", type=int)
+    c = sub.add_parser("compare", help="compare two results folders (a run and its baseline)",
+                       description="Prints and writes compare.json: downtime and failures avoided, maintenance "
+                                   "cost, energy and effluent-violation differences of RUN_A against RUN_B.")
+    c.add_argument("run_a")
+    c.add_argument("run_b", help="the baseline")
+    c.add_argument("--out", help="where to write compare.json (default: RUN_A/compare.json)")
     sub.add_parser("units", help="list the registered process unit types")
     sub.add_parser("plants", help="list the bundled plants")
     return p
@@ -63,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
             return _units()
         if args.command == "tune":
             return _tune(args)
+        if args.command == "fleet-data":
+            return _fleet_data(args)
+        if args.command == "compare":
+            return _compare(args)
         if args.command == "plants":
             from twin.run import bundled_plants
 
@@ -87,6 +105,32 @@ def _units() -> int:
     for name in registered_types():
         cls = unit_type(name)
         print(f"{name:16s} {cls.__module__}.{cls.__qualname__}: {cls.description}")
+    return 0
+
+
+def _fleet_data(args) -> int:
+    from twin.fleet.export import export_fleet_data
+    from twin.scenario import load_scenario
+
+    scenario, path = load_scenario(args.scenario, seed=args.seed)
+    if scenario.fleet is None:
+        raise ConfigError(f"{path}: fleet: the scenario has no fleet section")
+    if args.years <= 0:
+        raise ConfigError("--years: expected a positive number of years")
+    out = export_fleet_data(scenario, path.parent, args.years, Path(args.out))
+    print(f"fleet data for {args.years:g} years written to {out}")
+    return 0
+
+
+def _compare(args) -> int:
+    from analysis.compare import compare_runs
+
+    result = compare_runs(Path(args.run_a), Path(args.run_b))
+    out = Path(args.out) if args.out else Path(args.run_a) / "compare.json"
+    out.write_text(_json(result) + "\n")
+    for line in result["summary"]:
+        print(line)
+    print(f"written to {out}")
     return 0
 
 

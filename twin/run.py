@@ -330,7 +330,7 @@ def build_fleet(env, spec, base_dir: Path | None, plant: Plant | None = None, cp
             for tt in ([t] if t != "default" else list(types)):
                 if pol.channel not in {c.name for c in types[tt].channels} and t != "default":
                     raise ConfigError(f"fleet.policies.{t}.channel: type '{tt}' has no channel '{pol.channel}'")
-    fleet = Fleet(types, assets, env.child_rng("fleet"))
+    fleet = Fleet(types, assets, env.seed)
     fleet.s.asset_load[:] = spec.load
     stations: dict[str, list[int]] = {}
     grids: dict[str, list[int]] = {}

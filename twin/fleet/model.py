@@ -160,12 +160,21 @@ class FleetState:
 
 
 class Fleet:
-    """All assets of a plant, stepped together."""
+    """All assets of a plant, stepped together.
 
-    def __init__(self, types: dict[str, AssetType], assets: list[Asset], rng: np.random.Generator):
+    Random numbers come from one stream per asset for its failure thresholds and one for its
+    sensors, both derived from the seed and the asset's identity (common random numbers): a
+    policy that changes what happens to one asset leaves every other asset's history unchanged,
+    so a scenario and its baseline differ only through what the policy did.
+    """
+
+    def __init__(self, types: dict[str, AssetType], assets: list[Asset], seed: int):
         self.types = types
         self.assets = assets
-        self.rng = rng
+        from twin.clock import child_rng
+
+        self.life_rng = [child_rng(seed, f"fleet.life.{a.id}") for a in assets]
+        self.sensor_rng = [child_rng(seed, f"fleet.sensor.{a.id}") for a in assets]
         rows_a, rows_m, shp, scl, lex = [], [], [], [], []
         for i, a in enumerate(assets):
             for m in types[a.type].modes:
@@ -175,8 +184,9 @@ class Fleet:
                 scl.append(m.weibull_scale_h)
                 lex.append(m.load_exponent)
         n_rows = len(rows_a)
+        thresholds = np.array([self.life_rng[i].exponential(1.0) for i in rows_a])
         self.s = FleetState(np.array(rows_a, dtype=np.int64), rows_m, np.array(shp), np.array(scl), np.array(lex),
-                            np.zeros(n_rows), rng.exponential(1.0, n_rows), np.zeros(n_rows, dtype=bool),
+                            np.zeros(n_rows), thresholds, np.zeros(n_rows, dtype=bool),
                             np.ones(len(assets), dtype=bool), np.ones(len(assets)), np.zeros(len(assets)))
         self.index = {a.id: i for i, a in enumerate(assets)}
         self._drift: dict[str, np.ndarray] = {}
@@ -211,7 +221,8 @@ class Fleet:
     def renew_rows(self, rows: np.ndarray) -> None:
         s = self.s
         s.age_h[rows] = 0.0
-        s.threshold[rows] = self.rng.exponential(1.0, len(rows))
+        for r in rows:
+            s.threshold[r] = self.life_rng[s.row_asset[r]].exponential(1.0)
         s.failed_row[rows] = False
 
     def renew_asset(self, i: int) -> None:
@@ -229,11 +240,12 @@ class Fleet:
         d = dict(zip([self.s.row_mode[r][1] for r in rows], self.degradation()[rows]))
         out = {}
         drift = self._drift.setdefault(a.id, np.zeros(len(t.channels)))
+        rng = self.sensor_rng[i]
         for k, c in enumerate(t.channels):
-            drift[k] += c.drift_sd_per_h * math.sqrt(dt_h) * self.rng.standard_normal()
+            drift[k] += c.drift_sd_per_h * math.sqrt(dt_h) * rng.standard_normal()
             v = c.base + c.gain * sum(min(d.get(m, 0.0), 5.0) for m in c.modes) + drift[k]
-            v += c.noise_sd * self.rng.standard_normal()
-            if c.dropout_prob > 0 and self.rng.random() < c.dropout_prob:
+            v += c.noise_sd * rng.standard_normal()
+            if c.dropout_prob > 0 and rng.random() < c.dropout_prob:
                 v = math.nan
             out[c.name] = v
         return out

@@ -1,0 +1,78 @@
+"""Run-to-failure data export: hourly sensor histories of every asset with failure labels."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def export_fleet_data(scenario, base_dir: Path | None, years: float, out: Path) -> Path:
+    """Simulate the fleet alone under run to failure for ``years`` and write ``sensors.parquet``
+    (one row per asset and hour: time_h, asset, type, up, every channel of the fleet's types,
+    failure_mode (the mode failing in that hour, else empty) and hours_to_failure (to the asset's
+    next failure; NaN when none follows within the record)) and ``failures.parquet``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from twin.clock import TwinEnvironment
+    from twin.run import build_fleet
+
+    spec = scenario.fleet.model_copy(update={"policies": {"default": scenario.fleet.policy_for("default").model_copy(
+        update={"kind": "rtf"})}, "process_model": False})
+    scen = scenario.model_copy(update={"fleet": spec, "events": []})
+    env = TwinEnvironment(scen, seed=scen.seed)
+    agent = build_fleet(env, spec, base_dir)
+    fleet = agent.fleet
+    channels = sorted({c.name for t in fleet.types.values() for c in t.channels})
+    n_hours = int(years * 365 * 24)
+    n = len(fleet.assets)
+    data = {c: np.full((n_hours, n), np.nan) for c in channels}
+    up = np.zeros((n_hours, n), dtype=bool)
+
+    def sampler():
+        for h in range(n_hours):
+            yield env.timeout(3600)
+            for i in range(n):
+                for c, v in fleet.read_channels(i).items():
+                    data[c][h, i] = v
+            up[h] = fleet.s.asset_up
+
+    proc = env.process(sampler())
+    env.run(until=proc)
+    fail_mode = np.full((n_hours, n), "", dtype=object)
+    to_fail = np.full((n_hours, n), np.nan)
+    hours = np.arange(1, n_hours + 1, dtype=float)
+    for f in agent.failures:
+        i = fleet.index[f["asset"]]
+        h = int(f["time_s"] // 3600) - 1
+        if 0 <= h < n_hours:
+            fail_mode[h, i] = f["mode"]
+    for i in range(n):
+        times = sorted(f["time_s"] / 3600.0 for f in agent.failures if fleet.index[f["asset"]] == i)
+        nxt = np.searchsorted(times, hours, side="left")
+        ok = nxt < len(times)
+        to_fail[ok, i] = np.array(times)[nxt[ok]] - hours[ok] if times else np.nan
+    cols = {"time_h": np.repeat(hours, n), "asset": np.tile([a.id for a in fleet.assets], n_hours),
+            "type": np.tile([a.type for a in fleet.assets], n_hours), "up": up.ravel(),
+            "failure_mode": fail_mode.ravel().astype(str), "hours_to_failure": to_fail.ravel()}
+    cols.update({c: data[c].ravel() for c in channels})
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        pq.write_table(pa.table(cols), tmp / "sensors.parquet", compression="zstd")
+        fl = agent.failures
+        pq.write_table(pa.table({"time_h": [f["time_s"] / 3600.0 for f in fl], "asset": [f["asset"] for f in fl],
+                                 "type": [f["type"] for f in fl], "mode": [f["mode"] for f in fl],
+                                 "age_h": [f["age_h"] for f in fl]}), tmp / "failures.parquet")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
