@@ -45,6 +45,14 @@ class WeibullHazardPredictor:
     def __init__(self, fleet):
         self.fleet = fleet
 
+    def probability(self, assets: np.ndarray, horizon_h: float) -> np.ndarray:
+        """P(failure within ``horizon_h`` | current ages) for many assets at once (series system
+        of their modes: the cumulative hazards add)."""
+        s = self.fleet.s
+        dh = ((s.age_h + horizon_h) / s.scale_h) ** s.shape - (s.age_h / s.scale_h) ** s.shape
+        per_asset = np.bincount(s.row_asset, weights=dh, minlength=len(self.fleet.assets))
+        return 1.0 - np.exp(-per_asset[assets])
+
     def predict(self, asset: int, horizon_h: float) -> tuple[float, float, tuple[float, float]]:
         s = self.fleet.s
         rows = self.fleet.rows_of(asset)
@@ -127,15 +135,21 @@ class MaintenanceAgent:
         from twin.durations import parse_duration
 
         every = parse_duration(policy.inspection_interval)
+        idx_arr = np.array(idx, dtype=np.int64)
         while True:
             yield self.env.timeout(every)
-            for i in idx:
+            if policy.kind == "predictive":  # screen the whole type at once; explain only the alarms
+                p = self.predictor.probability(idx_arr, policy.horizon_h)
+                candidates = idx_arr[p >= policy.probability].tolist()
+            else:
+                candidates = idx
+            for i in candidates:
                 if self.busy[i] or not self.fleet.s.asset_up[i]:
                     continue
                 reason = self._planned_reason(i, policy)
                 if reason:
                     self.busy[i] = True
-                    ttf = float(np.min(self.fleet.time_to_next_failure_h()[self.fleet.rows_of(i)]))
+                    ttf = self.fleet.remaining_life_h(i)
                     self.alarms.append({"time_s": self.env.now, "asset": i, "true_ttf_h": ttf,
                                         "kind": policy.kind})
                     self.env.log("work_order", self.fleet.assets[i].id, f"planned replacement: {reason}",
@@ -175,6 +189,7 @@ class MaintenanceAgent:
             yield store.get(1)
             self.env.process(self._replenish(a.type))
             if wo.kind == "preventive":
+                wasted = self.fleet.remaining_life_h(i)  # the life this replacement gives up
                 self._take_down(i, "planned")
                 hours = t.replace_h
                 parts = t.replacement_cost
@@ -183,8 +198,6 @@ class MaintenanceAgent:
                 parts = t.repair_parts_cost
             yield self.env.timeout(int(round(hours * 3600)))
         if wo.kind == "preventive":
-            # useful life given up: what the most imminent mode still had left at this load
-            wasted = float(np.min(self.fleet.time_to_next_failure_h()[self.fleet.rows_of(i)]))
             self.fleet.renew_asset(i)
         else:
             wasted = 0.0

@@ -73,6 +73,41 @@ def write_report(path, result) -> None:
         parts.append(_table(rows))
         parts.append("<h3>Mean power by hour of day [kW]</h3>")
         parts.append(_table([(f"{h:02d}:00", v) for h, v in enumerate(en["hourly_profile_kW"])]))
+    mt = k.get("maintenance")
+    if mt:
+        parts.append("<h2>Equipment fleet and maintenance</h2>")
+        head = ("<tr><th>type</th><th>assets</th><th>failures</th><th>MTBF [h]</th><th>MTTR [h]</th>"
+                "<th>availability</th><th>downtime planned / unplanned [h]</th><th>work orders prev. / corr.</th>"
+                "<th>cost labour / parts / downtime</th></tr>")
+        rows = []
+        for t, v in mt["by_type"].items():
+            c = v["cost"]
+            cells = [t, v["assets"], v["failures"], v["MTBF_h"], v["MTTR_h"], v["availability"],
+                     f"{v['downtime_h']['planned']:.0f} / {v['downtime_h']['unplanned']:.0f}",
+                     f"{v['work_orders']['preventive']} / {v['work_orders']['corrective']}",
+                     f"{c['labour']:.0f} / {c['parts']:.0f} / {c['downtime']:.0f}"]
+            rows.append("<tr>" + "".join(f"<td>{html.escape(_fmt(x)) if x is not None else '-'}</td>" for x in cells)
+                        + "</tr>")
+        parts.append(f"<table>{head}{''.join(rows)}</table>")
+        if mt.get("alarms"):
+            parts.append(_table([(f"alarms: {n}", v) for n, v in mt["alarms"].items()]))
+        fails = [e for e in result.events.records if e["kind"] == "failure"]
+        if fails:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+
+            types = sorted({e["data"]["type"] for e in fails})
+            fig, ax = plt.subplots(figsize=(9, 0.4 * len(types) + 1.2))
+            for j, t in enumerate(types):
+                xs = [e["time_d"] for e in fails if e["data"]["type"] == t]
+                ax.plot(xs, [j] * len(xs), "|", ms=12)
+            ax.set_yticks(range(len(types)), types, fontsize=8)
+            ax.set_xlabel("time [d]")
+            ax.set_title("failure timeline", fontsize=9)
+            parts.append(f"<img src='data:image/png;base64,{_png(fig)}'>")
+            plt.close(fig)
     hyd = k.get("hydraulics")
     if hyd and hyd.get("bypass_m3"):
         parts.append(_table([("treatment bypass [m3]", hyd["bypass_m3"]), ("bypass duration [h]", hyd["bypass_hours"])]))

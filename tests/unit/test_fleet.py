@@ -107,3 +107,18 @@ def test_same_seed_same_maintenance_results(tmp_path):
     b = _run(tmp_path, SHAPE, SCALE, {"kind": "rtf"}, years=1, seed=5, n_assets=30).kpis["maintenance"]
     c = _run(tmp_path, SHAPE, SCALE, {"kind": "rtf"}, years=1, seed=6, n_assets=30).kpis["maintenance"]
     assert a == b and a != c
+
+
+def test_predictive_policy_prevents_wear_out_failures(tmp_path):
+    """The Weibull-hazard predictor replaces assets whose failure probability within the horizon
+    passes the threshold: on a wear-out type (shape 3) it prevents most failures that run to
+    failure suffers (same seed, common random numbers), and its alarms are scored."""
+    rtf = _run(tmp_path, 3.0, 1000.0, {"kind": "rtf"}, years=1, n_assets=100).kpis["maintenance"]
+    pred = _run(tmp_path, 3.0, 1000.0, {"kind": "predictive", "horizon_h": 200.0, "probability": 0.3,
+                                        "inspection_interval": "1h"}, years=1, n_assets=100).kpis["maintenance"]
+    assert pred["by_type"]["total"]["failures"] < 0.5 * rtf["by_type"]["total"]["failures"]
+    assert pred["by_type"]["total"]["work_orders"]["preventive"] > 0
+    a = pred["alarms"]
+    assert a["count"] == pred["by_type"]["total"]["work_orders"]["preventive"]
+    assert 0.0 <= a["precision"] <= 1.0 and a["mean_lead_time_h"] is None or a["mean_lead_time_h"] <= 720.0
+    assert pred["by_type"]["total"]["useful_life_wasted_h"] > 0

@@ -218,6 +218,17 @@ class Fleet:
         running = s.asset_up[s.row_asset] & ~s.failed_row
         return np.where(running & (load > 0), np.maximum(t, 0.0), np.inf)
 
+    def remaining_life_h(self, i: int) -> float:
+        """Hours until asset ``i``'s first mode would fail at its current load, whatever its state
+        (the life a preventive replacement gives up)."""
+        s = self.s
+        rows = self.rows_of(i)
+        load = max(float(s.asset_load[i]), 0.0) ** s.load_exp[rows]
+        age_fail = s.scale_h[rows] * s.threshold[rows] ** (1.0 / s.shape[rows])
+        with np.errstate(divide="ignore"):
+            t = np.where(load > 0, (age_fail - s.age_h[rows]) / load, np.inf)
+        return float(np.min(np.maximum(t, 0.0)))
+
     def renew_rows(self, rows: np.ndarray) -> None:
         s = self.s
         s.age_h[rows] = 0.0
