@@ -326,10 +326,11 @@ def build_fleet(env, spec, base_dir: Path | None, plant: Plant | None = None, cp
             from twin.units.base import did_you_mean
             raise ConfigError(f"fleet.policies.{t}: no asset type of that name in {path}{did_you_mean(t, types)}")
     for t, pol in spec.policies.items():
-        if pol.kind == "condition":
-            for tt in ([t] if t != "default" else list(types)):
-                if pol.channel not in {c.name for c in types[tt].channels} and t != "default":
-                    raise ConfigError(f"fleet.policies.{t}.channel: type '{tt}' has no channel '{pol.channel}'")
+        if pol.kind == "condition" and t != "default" and pol.channel not in {c.name for c in types[t].channels}:
+            from twin.units.base import did_you_mean
+            names = [c.name for c in types[t].channels]
+            raise ConfigError(f"fleet.policies.{t}.channel: type '{t}' has no channel '{pol.channel}'"
+                              f"{did_you_mean(pol.channel, names)} (its channels: {', '.join(names)})")
     fleet = Fleet(types, assets, env.seed)
     fleet.s.asset_load[:] = spec.load
     stations: dict[str, list[int]] = {}
@@ -367,15 +368,18 @@ def build_fleet(env, spec, base_dir: Path | None, plant: Plant | None = None, cp
     for t in sorted(types):
         env.process(agent.policy_process(t, spec.policy_for(t)))
     if grids and plant is not None:
-        fouling_rows = {i: [r for r in fleet.rows_of(i) if types[assets[i].type].modes[
-            [m.name for m in types[assets[i].type].modes].index(fleet.s.row_mode[r][1])].kind == "fouling"]
-            for idx in grids.values() for i in idx}
+        def fouling_rows(i: int) -> np.ndarray:
+            kinds = {m.name: m.kind for m in types[assets[i].type].modes}
+            return np.array([r for r in fleet.rows_of(i) if kinds[fleet.s.row_mode[r][1]] == "fouling"], dtype=np.int64)
+        rows_of_grid = {i: fouling_rows(i) for idx in grids.values() for i in idx}
 
         def grid_process():
+            """Each zone's oxygen transfer is the mean over its grids of exp(-c D_fouling); a grid
+            out of service transfers nothing."""
             while True:
                 d = fleet.degradation()
                 for reactor, idx in grids.items():
-                    f = [math.exp(-spec.fouling_transfer_loss * float(np.sum(d[fouling_rows[i]])))
+                    f = [math.exp(-spec.fouling_transfer_loss * float(np.sum(d[rows_of_grid[i]])))
                          if fleet.s.asset_up[i] else 0.0 for i in idx]
                     plant.set_input(cp.input_index[f"{reactor}.oxygen_transfer_factor"], float(np.mean(f)))
                 yield env.timeout(step)
