@@ -424,6 +424,8 @@ def build_equipment(env, plant: Plant, cp: CompiledPlant, spec):
                               f"{did_you_mean(name, cp.units)}")
     for name, p in spec.pumps.items():
         input_slot(cp, p.input, f"equipment.pumps.{name}.input")
+    for k, name in enumerate(spec.heating.tanks):
+        input_slot(cp, f"{name}.heat_W", f"equipment.heating.tanks[{k}]")
     return Equipment(env, plant, spec)
 
 

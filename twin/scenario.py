@@ -225,6 +225,11 @@ class TariffSpec(_Strict):
     per: Literal["MWh", "kWh"] = "MWh"
 
 
+class HeatingSpec(_Strict):
+    tanks: list[str] = Field(default_factory=list)  # heated_tank units whose heat input is metered
+    efficiency: float = Field(0.9, gt=0)  # heat delivered per unit of energy drawn
+
+
 class EquipmentSpec(_Strict):
     """Machines around the process (twin.equipment.layer): blowers and diffusers, pumps, mixers."""
 
@@ -234,6 +239,7 @@ class EquipmentSpec(_Strict):
     blowers: BlowerSpec | None = None
     pumps: dict[str, PumpSpec] = Field(default_factory=dict)
     mixing_w_per_m3: float = Field(5.0, ge=0)
+    heating: HeatingSpec = Field(default_factory=HeatingSpec)
     water_temperature_c: float = 15.0
     air_temperature_c: float = 20.0
     ambient_pressure_pa: float = Field(101325.0, gt=0)

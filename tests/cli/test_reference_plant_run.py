@@ -36,9 +36,11 @@ def storm():
 def test_all_loops_and_areas_report():
     k = run_scenario(validate_scenario(_reference(), "ref6h"), ROOT / "scenarios").kpis
     assert set(k["control"]) == {"do_reactor3", "do_reactor4", "do_reactor5", "nitrate_reactor2",
-                                 "wet_well_level", "mlss_reactor5"}
+                                 "wet_well_level", "mlss_reactor5", "sludge_tank_temperature"}
     assert k["energy"]["by_area"]["pumping"]["kWh"] > 0 and k["energy"]["by_area"]["aeration"]["kWh"] > 0
     assert k["control"]["do_reactor3"]["max_abs_error"] < 0.5
+    assert k["control"]["sludge_tank_temperature"]["max_abs_error"] < 1.0
+    assert k["energy"]["by_area"]["heating"]["kWh"] > 0
 
 
 def test_insufficient_lift_capacity_bypasses_treatment(storm):

@@ -12,7 +12,6 @@ from twin.equipment.aeration import (
     DiffuserGrid,
     compression_power_w,
 )
-from twin.equipment.heating import HeatedTank
 from twin.equipment.pumps import PumpCurve, SystemCurve, operating_point, speed_for_flow
 
 PUMP = PumpCurve(shutoff_head_m=20.0, bep_flow_m3_s=0.1, bep_head_m=15.0, bep_efficiency=0.8,
@@ -96,10 +95,22 @@ def test_airflow_to_kla_at_standard_conditions_by_hand():
 
 
 def test_heated_tank_steady_balance_by_hand():
-    """100 m3/d heated from 12 to 35 degC with UA = 500 W/K to 10 degC ambient:
-    Q_heat = rho cp Q dT + UA (T - Tamb); at that heat input dT/dt = 0."""
-    tank = HeatedTank(volume_m3=2000.0, loss_ua_w_k=500.0)
-    heat = tank.steady_heat_w(100.0, 12.0, 35.0, 10.0)
-    assert heat == pytest.approx(998.0 * 4186.0 * 100.0 / 86400.0 * 23.0 + 500.0 * 25.0)
-    assert tank.dT_dt_k_s(35.0, 100.0, 12.0, heat, 10.0) == pytest.approx(0.0, abs=1e-15)
-    assert tank.hx_capacity_w(1e-3) < tank.hx_capacity_w(0.0)  # fouling lowers the exchanger's capacity
+    """385 m3/d heated from 15 to 35 degC in a 1000 m3 tank losing 1500 W/K to 10 degC air:
+    the heat that holds 35 degC is rho cp Q dT + UA (T - Tamb), and with it dT/dt = 0."""
+    import numpy as np
+
+    from twin.units.heated_tank import HeatedTank, HeatedTankParams, tank_derivatives
+
+    unit = HeatedTank("tank", HeatedTankParams(volume_m3=1000.0, loss_ua_w_k=1500.0), {})
+    heat = 998.0 * 4186.0 * 385.0 / 86400.0 * 20.0 + 1500.0 * 25.0
+    x = np.full(14, 5.0)
+    x[0] = 35.0
+    Q = np.array([385.0, 385.0])
+    C = np.full((2, 13), 5.0)
+    dx = np.empty(14)
+    tank_derivatives(0.0, x, Q, C, np.array([0]), np.array([1]), np.array([heat, 15.0, 10.0]), unit.param_array(), dx)
+    assert dx[0] == pytest.approx(0.0, abs=1e-9)
+    tank_derivatives(0.0, x, Q, C, np.array([0]), np.array([1]), np.array([heat + 1e5, 15.0, 10.0]),
+                     unit.param_array(), dx)
+    # 100 kW more heats 1000 m3 of water at 100e3 / (rho cp V) K/s
+    assert dx[0] == pytest.approx(1e5 * 86400.0 / (998.0 * 4186.0 * 1000.0))

@@ -44,5 +44,5 @@ def test_no_bypass_and_energy_reported(both):
     k = both[1]
     assert k["hydraulics"]["bypass_m3"] == 0.0
     e = k["energy"]
-    assert set(e["by_area"]) == {"aeration", "pumping", "mixing"}
+    assert set(e["by_area"]) == {"aeration", "pumping", "mixing", "heating"}
     assert e["total_kWh"] > 0 and e["kWh_per_m3"] > 0

@@ -12,6 +12,8 @@ points and electrical power, as a SimPy process sampled with the controllers.
   pump's maximum speed is limited to what it can deliver. The impeller condition lowers the
   head curve and the efficiency.
 * Mixers: anoxic zones (KLa demand below 20 1/d) are mixed at a power per volume.
+* Heating: the heat delivered to heated tanks, drawn at the heater's efficiency (an electric
+  boiler by default; a heat pump has an efficiency above 1).
 
 Power is held between samples and integrated exactly into an energy meter per area; the
 recorder reads the average power of each recording interval, so the integral of the recorded
@@ -28,7 +30,7 @@ from twin.durations import parse_duration
 from twin.equipment.aeration import Blower, BlowerStation, DiffuserGrid
 from twin.equipment.pumps import PumpCurve, SystemCurve, operating_point, power, speed_for_flow
 
-AREAS = ("aeration", "pumping", "mixing")
+AREAS = ("aeration", "pumping", "mixing", "heating")
 MIXING_KLA_THRESHOLD_PER_D = 20.0  # BSM1: a tank with KLa below 20 1/d is mixed, not aerated
 
 
@@ -69,6 +71,7 @@ class Equipment:
             q_design = bep * p.n_parallel
             k = (p.bep_head_m - p.static_head_m) / q_design**2 if p.bep_head_m > p.static_head_m else 0.0
             self.pumps.append((name, curve, SystemCurve(p.static_head_m, k), p, cp.input_index[p.input]))
+        self.heated = [cp.input_index[f"{n}.heat_W"] for n in spec.heating.tanks]
         self.mixed = [(n, u.volume_m3(), cp.input_index[f"{n}.kla_per_d"]) for n, u in cp.units.items()
                       if u.type_name == "asm1_reactor"]
         self.state = {"airflow_nm3_d": 0.0, "blowers_running": 0.0, "discharge_pressure_pa": 0.0}
@@ -114,7 +117,9 @@ class Equipment:
             pump_w += w
             self.pump_state[name] = {"speed_ratio": r, "flow_m3_d": q * 86400.0, "running": n}
         mix_w = sum(s.mixing_w_per_m3 * v for _, v, i in self.mixed if u[i] < MIXING_KLA_THRESHOLD_PER_D)
-        self.meter.power_kw.update(aeration=p_w / 1000.0, pumping=pump_w / 1000.0, mixing=mix_w / 1000.0)
+        heat_w = sum(max(u[i], 0.0) for i in self.heated) / s.heating.efficiency
+        self.meter.power_kw.update(aeration=p_w / 1000.0, pumping=pump_w / 1000.0, mixing=mix_w / 1000.0,
+                                   heating=heat_w / 1000.0)
 
     @staticmethod
     def _staging(curve, system, p, q: float, n_avail: int) -> tuple[int, float]:
