@@ -262,8 +262,13 @@ def relay_rescale(env, loop, spec, adaptive, reason: str):
         env.log("adaptive_reference", loop.name, "relay reference recorded", **data)
         return None
     ratio = relay.Ku / loop.ku_ref
-    K_new = s.K * ratio
     data.update({"Ku_reference": loop.ku_ref, "gain_ratio": ratio, "old_gains": {"K": s.K, "Ti_d": s.Ti_d}})
+    if abs(math.log(ratio)) < math.log(1.0 + adaptive.min_change):
+        env.log("adaptive_check", loop.name, f"ultimate gain changed by {ratio:.3g}: within the dead band, gains kept",
+                **data)
+        return None
+    ratio = min(max(ratio, 1.0 / adaptive.max_change), adaptive.max_change)
+    K_new = s.K * ratio
     if loop.model is not None:
         m = loop.model
         scaled = type(m)(**{**m.__dict__, "k": m.k / ratio})

@@ -137,6 +137,8 @@ class AdaptiveSpec(_Strict):
     hysteresis: float = Field(0.0, ge=0)
     relay_periods: int = Field(4, ge=3)
     relay_duration: Duration = "2h"
+    min_change: float = Field(0.2, ge=0)  # relay_rescale: ignore ultimate-gain changes below this fraction
+    max_change: float = Field(2.0, gt=1)  # relay_rescale: largest gain factor applied at once
 
     _v = field_validator("window", "check_every", "min_interval", "reference_at", "relay_duration")(_duration)
 
