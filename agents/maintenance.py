@@ -36,6 +36,14 @@ class WorkOrder:
     reason: str
     created_s: int
     failed_rows: list[int] = field(default_factory=list)
+    #: progress, so an open order can be saved and resumed: queued -> window -> part -> working
+    stage: str = "queued"
+    seq: int = 0
+    part_wait_start: int = 0
+    hours: float = 0.0
+    parts: float = 0.0
+    wasted: float = 0.0
+    end_s: int = 0
 
 
 class WeibullHazardPredictor:
@@ -102,6 +110,9 @@ class MaintenanceAgent:
         self.alarms: list[dict] = []
         self.down_since: dict[int, int] = {}
         self._down_kind: dict[int, str] = {}
+        self.open_orders: dict[int, WorkOrder] = {}
+        self.pending_parts: list[tuple[int, str]] = []  # (due time, asset type) of ordered spares
+        self._seq = 0
         self.down_hours = {"planned": np.zeros(n), "unplanned": np.zeros(n)}
 
     # -- processes --------------------------------------------------------------------------
@@ -125,7 +136,7 @@ class MaintenanceAgent:
         self._take_down(i, "unplanned")
         if not self.busy[i]:
             self.busy[i] = True
-            self.env.process(self.work(WorkOrder(i, "corrective", f"{m} failure", self.env.now, [r])))
+            self.env.process(self.work(self._order(WorkOrder(i, "corrective", f"{m} failure", self.env.now, [r]))))
 
     def policy_process(self, type_name: str, policy):
         """Inspections and planned work of one asset type under its policy."""
@@ -154,7 +165,7 @@ class MaintenanceAgent:
                                         "kind": policy.kind})
                     self.env.log("work_order", self.fleet.assets[i].id, f"planned replacement: {reason}",
                                  policy=policy.kind)
-                    self.env.process(self.work(WorkOrder(i, "preventive", reason, self.env.now)))
+                    self.env.process(self.work(self._order(WorkOrder(i, "preventive", reason, self.env.now))))
 
     def _planned_reason(self, i: int, policy) -> str:
         if policy.kind == "time_based":
@@ -171,48 +182,77 @@ class MaintenanceAgent:
                 return f"P(failure within {policy.horizon_h:g} h) = {p:.2f}, RUL {rul:.0f} h [{lo:.0f}, {hi:.0f}]"
         return ""
 
+    def _order(self, wo: WorkOrder) -> WorkOrder:
+        self._seq += 1
+        wo.seq = self._seq
+        self.open_orders[wo.seq] = wo
+        return wo
+
     def work(self, wo: WorkOrder):
-        """Carry out a work order: crew (in shift for planned work), part, work time, renewal."""
+        """Carry out a work order: crew (in shift for planned work), part, work time, renewal.
+
+        The order records its stage, so a saved run can resume it where it stood."""
         spec = self.spec
         i = wo.asset
         a = self.fleet.assets[i]
         t = self.fleet.types[a.type]
         prio = 0 if wo.kind == "corrective" else 1
+        store = self.spares[a.type]
         with self.crews.request(priority=prio) as req:
             yield req
-            if wo.kind == "preventive":
-                yield from self._wait_for_planned_window()
-            part_wait_start = self.env.now
-            store = self.spares[a.type]
-            if store.level < 1:
-                self.env.log("spares", a.id, "waiting for a spare part", type=a.type)
-            yield store.get(1)
-            self.env.process(self._replenish(a.type))
-            if wo.kind == "preventive":
-                wasted = self.fleet.remaining_life_h(i)  # the life this replacement gives up
-                self._take_down(i, "planned")
-                hours = t.replace_h
-                parts = t.replacement_cost
-            else:
-                hours = float(self.repair_rng[i].lognormal(math.log(t.repair_h_median), t.repair_h_sigma))
-                parts = t.repair_parts_cost
-            yield self.env.timeout(int(round(hours * 3600)))
+            if wo.stage == "queued":
+                wo.stage = "window"
+            if wo.stage == "window":
+                if wo.kind == "preventive":
+                    yield from self._wait_for_planned_window()
+                wo.stage = "part"
+                wo.part_wait_start = self.env.now
+                if store.level < 1:
+                    self.env.log("spares", a.id, "waiting for a spare part", type=a.type)
+            if wo.stage == "part":
+                yield store.get(1)
+                self._order_part(a.type)
+                if wo.kind == "preventive":
+                    wo.wasted = self.fleet.remaining_life_h(i)  # the life this replacement gives up
+                    self._take_down(i, "planned")
+                    wo.hours = t.replace_h
+                    wo.parts = t.replacement_cost
+                else:
+                    wo.hours = float(self.repair_rng[i].lognormal(math.log(t.repair_h_median), t.repair_h_sigma))
+                    wo.parts = t.repair_parts_cost
+                wo.end_s = self.env.now + int(round(wo.hours * 3600))
+                wo.stage = "working"
+            yield self.env.timeout(wo.end_s - self.env.now)
         if wo.kind == "preventive":
             self.fleet.renew_asset(i)
         else:
-            wasted = 0.0
             self.fleet.renew_rows(np.array(wo.failed_rows + [int(r) for r in self.fleet.rows_of(i)
                                                              if self.fleet.s.failed_row[r]]))
         self.last_renewal_s[i] = self.env.now
         down_h = self._bring_up(i)
         self.busy[i] = False
-        cost = {"labour": hours * t.labour_rate_per_h * spec.crews.size, "parts": parts,
+        del self.open_orders[wo.seq]
+        hours = wo.hours
+        cost = {"labour": hours * t.labour_rate_per_h * spec.crews.size, "parts": wo.parts,
                 "downtime": down_h * t.downtime_cost_per_h if wo.kind == "corrective" else 0.0}
         self.records.append({"asset": a.id, "type": a.type, "kind": wo.kind, "created_s": wo.created_s,
                              "done_s": self.env.now, "work_h": hours, "down_h": down_h,
-                             "waited_for_part_h": (self.env.now - part_wait_start) / 3600.0 - hours,
-                             "cost": cost, "wasted_life_h": wasted if math.isfinite(wasted) else 0.0})
+                             "waited_for_part_h": (self.env.now - wo.part_wait_start) / 3600.0 - hours,
+                             "cost": cost, "wasted_life_h": wo.wasted if math.isfinite(wo.wasted) else 0.0})
         self.env.log("work_done", a.id, f"{wo.kind} work done ({wo.reason})", hours=hours, down_h=down_h, cost=cost)
+
+    def _order_part(self, type_name: str) -> None:
+        from twin.durations import parse_duration
+
+        entry = (self.env.now + parse_duration(self.spec.spares_for(type_name).lead_time), type_name)
+        self.pending_parts.append(entry)
+        self.env.process(self._replenish(entry))
+
+    def _replenish(self, entry: tuple[int, str]):
+        due, type_name = entry
+        yield self.env.timeout(due - self.env.now)
+        self.pending_parts.remove(entry)
+        yield self.spares[type_name].put(1)
 
     def _wait_for_planned_window(self):
         """Planned work starts inside the crews' shift and, where asked, in low-load hours."""
@@ -223,12 +263,6 @@ class MaintenanceAgent:
             if lo <= hour < hi and spec.crews.shift_start_h <= hour < spec.crews.shift_end_h:
                 return
             yield self.env.timeout(3600 - self.env.now % 3600)
-
-    def _replenish(self, type_name: str):
-        from twin.durations import parse_duration
-
-        yield self.env.timeout(parse_duration(self.spec.spares_for(type_name).lead_time))
-        yield self.spares[type_name].put(1)
 
     def _take_down(self, i: int, why: str) -> None:
         if self.fleet.s.asset_up[i]:
