@@ -77,6 +77,7 @@ class RunResult:
     metadata: dict[str, Any]
     failed: SolverError | None = None
     stats: dict[str, Any] = field(default_factory=dict)
+    fleet: Any = None  # the simulated fleet at the end of the run, when the scenario has one
 
 
 class Progress:
@@ -297,7 +298,8 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
     kpis["run"] = {"simulated_days": scenario.duration_s / TICKS_PER_DAY,
                    "total_simulated_days": total / TICKS_PER_DAY,
                    "wall_s": round(wall, 3), "seed": scenario.seed, **stats}
-    return RunResult(scenario, times, columns, values, env.events, kpis, metadata, failed, stats)
+    return RunResult(scenario, times, columns, values, env.events, kpis, metadata, failed, stats,
+                     agent.fleet if agent is not None else None)
 
 
 def _signal_unit(cp: CompiledPlant, name: str) -> str:
@@ -367,6 +369,19 @@ def build_fleet(env, spec, base_dir: Path | None, plant: Plant | None = None, cp
     env.process(agent.fleet_clock(step))
     for t in sorted(types):
         env.process(agent.policy_process(t, spec.policy_for(t)))
+    if stations:
+        def station_load():
+            """Pumps of a station age with their duty: the running ones at their speed ratio (the
+            first available in identity order run), standby pumps not at all."""
+            while True:
+                for name, idx in stations.items():
+                    running = int(equipment.pump_state[name]["running"])
+                    r = float(equipment.pump_state[name]["speed_ratio"])
+                    up = [i for i in idx if fleet.s.asset_up[i]]
+                    for k, i in enumerate(up):
+                        fleet.s.asset_load[i] = r if k < running else 0.0
+                yield env.timeout(step)
+        env.process(station_load())
     if grids and plant is not None:
         def fouling_rows(i: int) -> np.ndarray:
             kinds = {m.name: m.kind for m in types[assets[i].type].modes}
@@ -410,7 +425,8 @@ def run_fleet_only(scenario: Scenario, base_dir: Path | None, progress: bool = F
     kpis = {"maintenance": agent.kpis(total, scenario.fleet.alarm_horizon_h),
             "run": {"simulated_days": total / TICKS_PER_DAY, "total_simulated_days": total / TICKS_PER_DAY,
                     "wall_s": round(time.perf_counter() - wall0, 3), "seed": scenario.seed}}
-    return RunResult(scenario, np.zeros(0, dtype=np.int64), [], np.zeros((0, 0)), env.events, kpis, {}, None, {})
+    return RunResult(scenario, np.zeros(0, dtype=np.int64), [], np.zeros((0, 0)), env.events, kpis, {}, None, {},
+                     agent.fleet)
 
 
 def build_equipment(env, plant: Plant, cp: CompiledPlant, spec):

@@ -70,3 +70,16 @@ def test_failed_lift_pumps_during_rain_cause_bypass_and_violations():
     v_h, v_f = healthy["bsm1"]["violations"], failed["bsm1"]["violations"]
     assert sum(v["pct_time"] for v in v_f.values()) > sum(v["pct_time"] for v in v_h.values())
     assert failed["maintenance"]["by_type"]["centrifugal_pump"]["failures"] >= 2
+
+
+def test_standby_lift_pumps_do_not_age():
+    """At dry-weather flow the lift station runs one or two pumps: the running ones age at their
+    speed, the standby ones keep their age (the fleet's load follows the pump station)."""
+    s = _reference()
+    s["fleet"] = {"file": "fleets/reference.yaml", "policies": {"default": {"kind": "rtf"}}}
+    res = run_scenario(validate_scenario(s, "ref6h"), ROOT / "scenarios")
+    fleet = res.fleet
+    age = {a.id: float(fleet.s.age_h[fleet.rows_of(i)].max()) for i, a in enumerate(fleet.assets)}
+    assert age["LP-01"] > 1.0
+    assert age["LP-04"] == 0.0
+    assert age["V-01"] > 1.0  # assets not tied to a machine of the process age at the fleet's load
