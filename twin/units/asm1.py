@@ -279,6 +279,15 @@ def reactor_outlets(t, x, Q, C, ins, outs, u, p):
 
 
 @njit(cache=True, error_model="numpy")
+def content_outlets(t, x, Q, C, ins, outs, u, p):
+    """Outlets of a mixed tank whose states are one leading variable (level, temperature) and
+    then the 13 ASM1 concentrations: every outlet carries the content."""
+    for o in outs:
+        for i in range(13):
+            C[o, i] = x[1 + i]
+
+
+@njit(cache=True, error_model="numpy")
 def reactor_derivatives(t, x, Q, C, ins, outs, u, p, dx):
     """dC/dt = Q/V (C_in - C) + sum_j nu_ij rho_j, plus f KLa (SO_sat - SO) for oxygen."""
     V = p[_R_VOLUME]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from twin.units.asm1 import COMPONENTS, NC
+from twin.units.asm1 import COMPONENTS, NC, content_outlets
 from twin.units.base import FlowTerm, InputVar, Port, StateVar, UnitModel
 
 RHO_CP_WATER = 998.0 * 4186.0  # J/(m3 K)
@@ -37,13 +37,6 @@ class HeatedTankParams:
         if self.volume_m3 <= 0 or self.loss_ua_w_k < 0:
             return "volume_m3 must be positive and loss_ua_w_k not negative"
         return None
-
-
-@njit(cache=True, error_model="numpy")
-def tank_outlets(t, x, Q, C, ins, outs, u, p):
-    o = outs[0]
-    for i in range(13):
-        C[o, i] = x[1 + i]
 
 
 @njit(cache=True, error_model="numpy")
@@ -66,7 +59,7 @@ class HeatedTank(UnitModel):
     Params = HeatedTankParams
     feedthrough = False
     options = frozenset({"initial_temperature_C"})
-    outlets_kernel = tank_outlets
+    outlets_kernel = content_outlets
     derivatives_kernel = tank_derivatives
 
     def inlets(self):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from twin.units.asm1 import COMPONENTS, NC
+from twin.units.asm1 import COMPONENTS, NC, content_outlets
 from twin.units.base import FlowTerm, InputVar, Port, StateVar, UnitModel
 
 G = 9.80665
@@ -68,13 +68,6 @@ def wetwell_flows(t, x, u, p, q):
 
 
 @njit(cache=True, error_model="numpy")
-def wetwell_outlets(t, x, Q, C, ins, outs, u, p):
-    for o in outs:
-        for i in range(13):
-            C[o, i] = x[1 + i]
-
-
-@njit(cache=True, error_model="numpy")
 def wetwell_derivatives(t, x, Q, C, ins, outs, u, p, dx):
     i_in = ins[0]
     q_in = Q[i_in]
@@ -92,7 +85,7 @@ class WetWell(UnitModel):
     Params = WetWellParams
     feedthrough = False
     options = frozenset({"initial_level_m"})
-    outlets_kernel = wetwell_outlets
+    outlets_kernel = content_outlets
     derivatives_kernel = wetwell_derivatives
     flows_kernel = wetwell_flows
 
