@@ -68,25 +68,20 @@ class WeibullHazardPredictor:
         h_now = np.sum((a / eta) ** beta)
         h_then = np.sum(((a + horizon_h) / eta) ** beta)
         p = 1.0 - math.exp(-(h_then - h_now))
-        # median residual life of the series system, by bisection on the conditional survival
 
-        def surv(t):
-            return math.exp(-(np.sum(((a + t) / eta) ** beta) - h_now))
-        lo, hi = 0.0, float(np.max(eta)) * 10
-        for _ in range(60):
-            mid = 0.5 * (lo + hi)
-            lo, hi = (mid, hi) if surv(mid) > 0.5 else (lo, mid)
-        rul = 0.5 * (lo + hi)
-        q10 = q90 = rul
-        for target, store in ((0.9, "q10"), (0.1, "q90")):
+        def residual_life(survival: float) -> float:
+            """Hours until the conditional survival of the series system falls to ``survival``
+            (bisection: the cumulative hazard is increasing)."""
             lo, hi = 0.0, float(np.max(eta)) * 10
             for _ in range(60):
                 mid = 0.5 * (lo + hi)
-                lo, hi = (mid, hi) if surv(mid) > target else (lo, mid)
-            if store == "q10":
-                q10 = 0.5 * (lo + hi)
-            else:
-                q90 = 0.5 * (lo + hi)
+                if math.exp(-(np.sum(((a + mid) / eta) ** beta) - h_now)) > survival:
+                    lo = mid
+                else:
+                    hi = mid
+            return 0.5 * (lo + hi)
+
+        rul, q10, q90 = residual_life(0.5), residual_life(0.9), residual_life(0.1)
         return p, rul, (q10, q90)
 
 

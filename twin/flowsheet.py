@@ -287,7 +287,6 @@ class CompiledPlant:
             lines.append(f"OUT_{uname} = np.array({self.outs[uname].tolist()}, dtype=np.int64)")
         lines.append(f"NS = {self.n_streams}")
         lines.append(f"NQ = {self.n_qflows}")
-        lines.append(f"MQ = np.array({self.MQ.tolist()}, dtype=np.float64).reshape({self.n_streams}, {self.n_qflows})")
         lines.append(f"NX = {self.n_states}")
         lines.append("NC = 13")
         lines.append("")
@@ -301,20 +300,17 @@ class CompiledPlant:
             return f"    {alias[(uname, kind)]}({args})"
 
         lines.append('@njit(cache=True, error_model="numpy")')
-        lines.append("def add_state_flows(t, x, u, P, Q):")
+        lines.append("def add_state_flows(t, x, u, P, Q, q):")
         qunits = [n for n in self.order if fs.units[n].state_flows()]
-        if qunits:
-            lines.append("    q = np.empty(NQ)")
-            for n in qunits:
-                s_, i_, p_, q_ = (self.state_slices[n], self.input_slices[n], self.param_slices[n],
-                                  self.qflow_slices[n])
-                lines.append(f"    {alias[(n, 'flows_kernel')]}(t, x[{s_.start}:{s_.stop}], u[{i_.start}:{i_.stop}], "
-                             f"P[{p_.start}:{p_.stop}], q[{q_.start}:{q_.stop}])")
-            lines.append("    for k in range(NS):")
-            lines.append("        for j in range(NQ):")
-            lines.append("            Q[k] += MQ[k, j] * q[j]")
-        else:
-            lines.append("    pass")
+        for n in qunits:
+            s_, i_, p_, q_ = (self.state_slices[n], self.input_slices[n], self.param_slices[n],
+                              self.qflow_slices[n])
+            lines.append(f"    {alias[(n, 'flows_kernel')]}(t, x[{s_.start}:{s_.stop}], u[{i_.start}:{i_.stop}], "
+                         f"P[{p_.start}:{p_.stop}], q[{q_.start}:{q_.stop}])")
+        # only the nonzero entries of MQ, unrolled (a few per state flow)
+        terms = [f"    Q[{k}] += {self.MQ[k, j]!r} * q[{j}]" for k in range(self.n_streams)
+                 for j in range(self.n_qflows) if self.MQ[k, j] != 0.0]
+        lines += terms or ["    pass"]
         lines.append("")
         lines.append('@njit(cache=True, error_model="numpy")')
         lines.append("def streams(t, x, u, Q, P, C):")
@@ -322,8 +318,8 @@ class CompiledPlant:
         lines += body or ["    pass"]
         lines.append("")
         lines.append('@njit(cache=True, error_model="numpy")')
-        lines.append("def rhs(t, x, u, Q, P, C, dx):")
-        lines.append("    add_state_flows(t, x, u, P, Q)")
+        lines.append("def rhs(t, x, u, Q, P, C, dx, q):")
+        lines.append("    add_state_flows(t, x, u, P, Q, q)")
         lines.append("    streams(t, x, u, Q, P, C)")
         lines += [call(n, "derivatives_kernel") for n in self.order if fs.units[n].states()]
         lines.append("")
@@ -356,7 +352,7 @@ class CompiledPlant:
     def stream_values(self, t_d: float, x: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Flows (m3/d) and concentrations (g/m3) of every stream at state ``x``, inputs ``u``."""
         Q = self.M @ u
-        self.add_state_flows(t_d, x, u, self.P, Q)
+        self.add_state_flows(t_d, x, u, self.P, Q, np.empty(max(self.n_qflows, 1)))
         C = np.zeros((self.n_streams, 13))
         self.streams(t_d, x, u, Q, self.P, C)
         return Q, C

@@ -45,13 +45,13 @@ def _flows(M, u, Q):
 
 
 @njit(cache=True, error_model="numpy")
-def _f(t, x, u0, du, t0, Q0, dQ, P, u, Q, C, dx):
+def _f(t, x, u0, du, t0, Q0, dQ, P, u, Q, C, dx, q):
     s = t - t0
     for i in range(u0.size):
         u[i] = u0[i] + s * du[i]
     for k in range(Q0.size):
         Q[k] = Q0[k] + s * dQ[k]
-    rhs(t, x, u, Q, P, C, dx)
+    rhs(t, x, u, Q, P, C, dx, q)
 
 
 @njit(cache=True, error_model="numpy")
@@ -61,7 +61,7 @@ def derivs(t, x, u, M, P):
     _flows(M, u, Q)
     C = np.zeros((NS, NC))
     dx = np.empty(x.size)
-    rhs(t, x, u, Q, P, C, dx)
+    rhs(t, x, u, Q, P, C, dx, np.empty(max(NQ, 1)))
     return dx
 
 
@@ -79,11 +79,12 @@ def advance(x, u0, du, t0, t1, h, rtol, atol, h_max, max_steps, M, P):
     k4 = np.empty(n)
     y = np.empty(n)
     ynew = np.empty(n)
+    q = np.empty(max(NQ, 1))  # state-dependent flows (workspace)
     # negative flows at either end of the interval are a configuration failure
     for end in range(2):
         _inputs_at(u0, du, t0 + end * (t1 - t0), t0, u)
         _flows(M, u, Q)
-        add_state_flows(t0, x, u, P, Q)
+        add_state_flows(t0, x, u, P, Q, q)
         for k in range(Q.size):
             if Q[k] < -1e-9:
                 return t0, h, 0, 0, 3, k
@@ -98,7 +99,7 @@ def advance(x, u0, du, t0, t1, h, rtol, atol, h_max, max_steps, M, P):
         h = 1e-4
     if h > h_max:
         h = h_max
-    _f(t, x, u0, du, t0, Q0, dQ, P, u, Q, C, k1)
+    _f(t, x, u0, du, t0, Q0, dQ, P, u, Q, C, k1, q)
     nfev += 1
     h_min = 1e-14
     while t < t1:
@@ -111,14 +112,14 @@ def advance(x, u0, du, t0, t1, h, rtol, atol, h_max, max_steps, M, P):
             last = True
         for i in range(n):
             y[i] = x[i] + 0.5 * hs * k1[i]
-        _f(t + 0.5 * hs, y, u0, du, t0, Q0, dQ, P, u, Q, C, k2)
+        _f(t + 0.5 * hs, y, u0, du, t0, Q0, dQ, P, u, Q, C, k2, q)
         for i in range(n):
             y[i] = x[i] + 0.75 * hs * k2[i]
-        _f(t + 0.75 * hs, y, u0, du, t0, Q0, dQ, P, u, Q, C, k3)
+        _f(t + 0.75 * hs, y, u0, du, t0, Q0, dQ, P, u, Q, C, k3, q)
         for i in range(n):
             ynew[i] = x[i] + hs * (2.0 / 9.0 * k1[i] + 1.0 / 3.0 * k2[i] + 4.0 / 9.0 * k3[i])
         tn = t1 if last else t + hs
-        _f(tn, ynew, u0, du, t0, Q0, dQ, P, u, Q, C, k4)
+        _f(tn, ynew, u0, du, t0, Q0, dQ, P, u, Q, C, k4, q)
         nfev += 3
         err = 0.0
         for i in range(n):

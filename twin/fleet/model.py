@@ -208,16 +208,6 @@ class Fleet:
         s.failed_row |= new
         return np.nonzero(new)[0]
 
-    def time_to_next_failure_h(self) -> np.ndarray:
-        """Hours until each running row reaches its threshold at the current load (inf if none)."""
-        s = self.s
-        load = np.power(np.maximum(s.asset_load[s.row_asset], 0.0), s.load_exp)
-        age_fail = s.scale_h * s.threshold ** (1.0 / s.shape)
-        with np.errstate(divide="ignore"):
-            t = (age_fail - s.age_h) / load
-        running = s.asset_up[s.row_asset] & ~s.failed_row
-        return np.where(running & (load > 0), np.maximum(t, 0.0), np.inf)
-
     def remaining_life_h(self, i: int) -> float:
         """Hours until asset ``i``'s first mode would fail at its current load, whatever its state
         (the life a preventive replacement gives up)."""
@@ -260,9 +250,3 @@ class Fleet:
                 v = math.nan
             out[c.name] = v
         return out
-
-    def health_index(self, i: int) -> float:
-        """1 for a new asset, falling towards 0 as its most degraded mode nears its median
-        failure point (D = ln 2)."""
-        rows = self.rows_of(i)
-        return float(max(0.0, 1.0 - np.max(self.degradation()[rows]) / math.log(2.0)))

@@ -189,9 +189,8 @@ def conservation_residuals(p: ASM1Params) -> dict[str, np.ndarray]:
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def rates8(c, k, f_muH=1.0, f_bH=1.0, f_muA=1.0, f_bA=1.0, f_kh=1.0, f_ka=1.0):
-    """ASM1 process rates (g/m3/d) of concentration vector ``c``; ``k`` kinetic array; the
-    ``f_*`` factors scale the temperature-dependent rate constants.
+def rates8(c, k):
+    """ASM1 process rates (g/m3/d) of concentration vector ``c``; ``k`` kinetic array.
 
     Returns the eight rates as a tuple (no heap allocation in the hot loop).
     """
@@ -205,8 +204,7 @@ def rates8(c, k, f_muH=1.0, f_bH=1.0, f_muA=1.0, f_bA=1.0, f_kh=1.0, f_ka=1.0):
     SND = c[10]
     XND = c[11]
     mu_H, K_S, K_OH, K_NO, b_H, eta_g, eta_h, k_h, K_X, mu_A, K_NH, b_A, K_OA, k_a = (
-        k[0] * f_muH, k[1], k[2], k[3], k[4] * f_bH, k[5], k[6], k[7] * f_kh, k[8], k[9] * f_muA, k[10],
-        k[11] * f_bA, k[12], k[13] * f_ka
+        k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13]
     )
     o_sw = SO / (K_OH + SO)
     o_inh = K_OH / (K_OH + SO)
@@ -278,6 +276,30 @@ def reactor_outlets(t, x, Q, C, ins, outs, u, p):
         C[o, i] = x[i]
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def content_mixing(dil, C, i_in, x, dx):
+    """dC/dt = D (C_in - C) for the 13 concentrations after a tank's leading state (x[1:14]),
+    with dilution rate D = Q_in / V: a mixed tank without conversion."""
+    for i in range(13):
+        dx[1 + i] = dil * (C[i_in, i] - x[1 + i])
+
+
+@njit(cache=True, error_model="numpy")
+def temperature_factors(p, T):
+    """Factors of the eight process rates, oxygen saturation and KLa at temperature T: all 1
+    unless the reactor's temperature model is on. Each temperature-dependent constant
+    multiplies its processes' rates linearly (mu_H: processes 1-2, mu_A: 3, b_H: 4, b_A: 5,
+    k_a: 6, k_h: 7-8)."""
+    if p[_R_TEMP] <= 0.0:
+        return (1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+    kin = p[_R_KIN:_R_KIN + _N_KIN]
+    f_muH = _arrhenius(kin[0], p[_R_TEMP + 1], T)
+    f_kh = _arrhenius(kin[7], p[_R_TEMP + 5], T)
+    return (f_muH, f_muH, _arrhenius(kin[9], p[_R_TEMP + 3], T), _arrhenius(kin[4], p[_R_TEMP + 2], T),
+            _arrhenius(kin[11], p[_R_TEMP + 4], T), _arrhenius(kin[13], p[_R_TEMP + 6], T), f_kh, f_kh,
+            so_sat_factor(T), 1.024 ** (T - 15.0))
+
+
 @njit(cache=True, error_model="numpy")
 def content_outlets(t, x, Q, C, ins, outs, u, p):
     """Outlets of a mixed tank whose states are one leading variable (level, temperature) and
@@ -293,21 +315,14 @@ def reactor_derivatives(t, x, Q, C, ins, outs, u, p, dx):
     V = p[_R_VOLUME]
     so_sat = p[_R_SOSAT]
     kla = u[0] * u[1]
-    f1 = f2 = f3 = f4 = f5 = f6 = 1.0
-    if p[_R_TEMP] > 0.0:
-        T = u[2]
-        kin = p[_R_KIN:_R_KIN + _N_KIN]
-        f1 = _arrhenius(kin[0], p[_R_TEMP + 1], T)
-        f2 = _arrhenius(kin[4], p[_R_TEMP + 2], T)
-        f3 = _arrhenius(kin[9], p[_R_TEMP + 3], T)
-        f4 = _arrhenius(kin[11], p[_R_TEMP + 4], T)
-        f5 = _arrhenius(kin[7], p[_R_TEMP + 5], T)
-        f6 = _arrhenius(kin[13], p[_R_TEMP + 6], T)
-        so_sat *= so_sat_factor(T)
-        kla *= 1.024 ** (T - 15.0)
     i_in = ins[0]
     dil = Q[i_in] / V
-    rho = rates8(x, p[_R_KIN:_R_KIN + _N_KIN], f1, f2, f3, f4, f5, f6)
+    r8 = rates8(x, p[_R_KIN:_R_KIN + _N_KIN])
+    f = temperature_factors(p, u[2])
+    rho = (r8[0] * f[0], r8[1] * f[1], r8[2] * f[2], r8[3] * f[3], r8[4] * f[4], r8[5] * f[5],
+           r8[6] * f[6], r8[7] * f[7])
+    so_sat *= f[8]
+    kla *= f[9]
     for i in range(13):
         r = 0.0
         for j in range(8):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from twin.units.asm1 import COMPONENTS, NC, content_outlets
+from twin.units.asm1 import COMPONENTS, NC, content_mixing, content_outlets
 from twin.units.base import FlowTerm, InputVar, Port, StateVar, UnitModel
 
 RHO_CP_WATER = 998.0 * 4186.0  # J/(m3 K)
@@ -47,8 +47,7 @@ def tank_derivatives(t, x, Q, C, ins, outs, u, p, dx):
     heat_w, t_in, t_amb = u[0], u[1], u[2]
     # W -> K/d: divide by rho cp V (J/K), times 86400 s/d; Q in m3/d
     dx[0] = q / V * (t_in - x[0]) + (heat_w - ua * (x[0] - t_amb)) * 86400.0 / (RHO_CP_WATER * V)
-    for i in range(13):
-        dx[1 + i] = q / V * (C[ins[0], i] - x[1 + i])
+    content_mixing(q / V, C, ins[0], x, dx)
 
 
 class HeatedTank(UnitModel):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from twin.units.asm1 import COMPONENTS, NC, content_outlets
+from twin.units.asm1 import COMPONENTS, NC, content_mixing, content_outlets
 from twin.units.base import FlowTerm, InputVar, Port, StateVar, UnitModel
 
 G = 9.80665
@@ -72,9 +72,7 @@ def wetwell_derivatives(t, x, Q, C, ins, outs, u, p, dx):
     i_in = ins[0]
     q_in = Q[i_in]
     dx[0] = (q_in - Q[outs[0]] - Q[outs[1]]) / p[_A]
-    V = max(x[0], 1e-4) * p[_A]
-    for i in range(13):
-        dx[1 + i] = q_in / V * (C[i_in, i] - x[1 + i])
+    content_mixing(q_in / (max(x[0], 1e-4) * p[_A]), C, i_in, x, dx)
 
 
 class WetWell(UnitModel):
