@@ -13,7 +13,8 @@ processes on the fleet.
     ``horizon_h`` exceeds ``probability``.
 * Crews are a SimPy priority resource; planned work starts only inside the shift and in
   low-load hours when ``planned_hours`` says so; corrective work starts any time.
-* Spare parts are SimPy containers per asset type, replenished after a lead time.
+* Spare parts are SimPy containers per asset type under a one-for-one (base-stock) policy:
+  every demand orders a replacement part, delivered after the lead time.
 * Work takes a lognormal repair time (corrective) or the replacement time (planned); the asset
   is down meanwhile. Every decision is written to the event log.
 """
@@ -40,6 +41,7 @@ class WorkOrder:
     stage: str = "queued"
     seq: int = 0
     part_wait_start: int = 0
+    window_tries: int = 0
     hours: float = 0.0
     parts: float = 0.0
     wasted: float = 0.0
@@ -106,15 +108,19 @@ class MaintenanceAgent:
         self.down_since: dict[int, int] = {}
         self._down_kind: dict[int, str] = {}
         self.open_orders: dict[int, WorkOrder] = {}
-        self.pending_parts: list[tuple[int, str]] = []  # (due time, asset type) of ordered spares
+        self.pending_parts: dict[int, tuple[int, str]] = {}  # order number -> (due time, asset type)
         self._seq = 0
+        self._parts_seq = 0
+        self._waits: dict[int, object] = {}  # work order -> the crew request or part it waits for
         self.down_hours = {"planned": np.zeros(n), "unplanned": np.zeros(n)}
 
     # -- processes --------------------------------------------------------------------------
-    def fleet_clock(self, step_s: int):
+    def fleet_clock(self, step_s: int, wake_at: int | None = None):
         """Age the fleet every ``step_s``; failures raise corrective work orders."""
+        first = step_s if wake_at is None else wake_at - self.env.now
         while True:
-            yield self.env.timeout(step_s)
+            yield self.env.timeout(first)
+            first = step_s
             for r in self.fleet.step(step_s / 3600.0):
                 self.fail(int(r))
 
@@ -131,9 +137,9 @@ class MaintenanceAgent:
         self._take_down(i, "unplanned")
         if not self.busy[i]:
             self.busy[i] = True
-            self.env.process(self.work(self._order(WorkOrder(i, "corrective", f"{m} failure", self.env.now, [r]))))
+            self._start_work(WorkOrder(i, "corrective", f"{m} failure", self.env.now, [r]))
 
-    def policy_process(self, type_name: str, policy):
+    def policy_process(self, type_name: str, policy, wake_at: int | None = None):
         """Inspections and planned work of one asset type under its policy."""
         idx = [i for i, a in enumerate(self.fleet.assets) if a.type == type_name]
         if policy.kind == "rtf" or not idx:
@@ -142,8 +148,10 @@ class MaintenanceAgent:
 
         every = parse_duration(policy.inspection_interval)
         idx_arr = np.array(idx, dtype=np.int64)
+        first = every if wake_at is None else wake_at - self.env.now
         while True:
-            yield self.env.timeout(every)
+            yield self.env.timeout(first)
+            first = every
             if policy.kind == "predictive":  # screen the whole type at once; explain only the alarms
                 p = self.predictor.probability(idx_arr, policy.horizon_h)
                 candidates = idx_arr[p >= policy.probability].tolist()
@@ -160,7 +168,7 @@ class MaintenanceAgent:
                                         "kind": policy.kind})
                     self.env.log("work_order", self.fleet.assets[i].id, f"planned replacement: {reason}",
                                  policy=policy.kind)
-                    self.env.process(self.work(self._order(WorkOrder(i, "preventive", reason, self.env.now))))
+                    self._start_work(WorkOrder(i, "preventive", reason, self.env.now))
 
     def _planned_reason(self, i: int, policy) -> str:
         if policy.kind == "time_based":
@@ -177,36 +185,44 @@ class MaintenanceAgent:
                 return f"P(failure within {policy.horizon_h:g} h) = {p:.2f}, RUL {rul:.0f} h [{lo:.0f}, {hi:.0f}]"
         return ""
 
-    def _order(self, wo: WorkOrder) -> WorkOrder:
+    def _start_work(self, wo: WorkOrder) -> None:
         self._seq += 1
         wo.seq = self._seq
         self.open_orders[wo.seq] = wo
-        return wo
+        self.env.start(f"work.{wo.seq}", lambda w: self.work(wo))
 
-    def work(self, wo: WorkOrder):
+    def work(self, wo: WorkOrder, wake_at: int | None = None, req=None, part=None):
         """Carry out a work order: crew (in shift for planned work), part, work time, renewal.
 
-        The order records its stage, so a saved run can resume it where it stood."""
+        The order records its stage, so a saved run resumes it where it stood: ``req`` is its
+        crew request and ``part`` its spare-part request, re-issued in their queues' order;
+        ``wake_at`` the end of the timeout it was waiting for."""
         spec = self.spec
         i = wo.asset
         a = self.fleet.assets[i]
         t = self.fleet.types[a.type]
         prio = 0 if wo.kind == "corrective" else 1
         store = self.spares[a.type]
-        with self.crews.request(priority=prio) as req:
-            yield req
+        if req is None:
+            req = self.crews.request(priority=prio)
+        try:
             if wo.stage == "queued":
+                self._waits[wo.seq] = req
+                yield req
                 wo.stage = "window"
             if wo.stage == "window":
                 if wo.kind == "preventive":
-                    yield from self._wait_for_planned_window()
+                    yield from self._wait_for_planned_window(wo, wake_at)
                 wo.stage = "part"
                 wo.part_wait_start = self.env.now
                 if store.level < 1:
                     self.env.log("spares", a.id, "waiting for a spare part", type=a.type)
+                self._order_part(a.type)  # one-for-one replenishment: each demand orders one part
             if wo.stage == "part":
-                yield store.get(1)
-                self._order_part(a.type)
+                part = store.get(1) if part is None else part
+                self._waits[wo.seq] = part
+                yield part
+                self._waits.pop(wo.seq, None)
                 if wo.kind == "preventive":
                     wo.wasted = self.fleet.remaining_life_h(i)  # the life this replacement gives up
                     self._take_down(i, "planned")
@@ -218,6 +234,8 @@ class MaintenanceAgent:
                 wo.end_s = self.env.now + int(round(wo.hours * 3600))
                 wo.stage = "working"
             yield self.env.timeout(wo.end_s - self.env.now)
+        finally:
+            self.crews.release(req)
         if wo.kind == "preventive":
             self.fleet.renew_asset(i)
         else:
@@ -239,25 +257,61 @@ class MaintenanceAgent:
     def _order_part(self, type_name: str) -> None:
         from twin.durations import parse_duration
 
-        entry = (self.env.now + parse_duration(self.spec.spares_for(type_name).lead_time), type_name)
-        self.pending_parts.append(entry)
-        self.env.process(self._replenish(entry))
+        self._parts_seq += 1
+        n = self._parts_seq
+        self.pending_parts[n] = (self.env.now + parse_duration(self.spec.spares_for(type_name).lead_time), type_name)
+        self.env.start(f"part.{n}", lambda w: self._replenish(n))
 
-    def _replenish(self, entry: tuple[int, str]):
-        due, type_name = entry
+    def _replenish(self, n: int):
+        due, type_name = self.pending_parts[n]
         yield self.env.timeout(due - self.env.now)
-        self.pending_parts.remove(entry)
+        del self.pending_parts[n]
         yield self.spares[type_name].put(1)
 
-    def _wait_for_planned_window(self):
-        """Planned work starts inside the crews' shift and, where asked, in low-load hours."""
+    def _wait_for_planned_window(self, wo: WorkOrder, wake_at: int | None = None):
+        """Planned work starts inside the crews' shift and, where asked, in low-load hours
+        (checked hourly, for at most 48 hours)."""
         spec = self.spec
         lo, hi = spec.planned_hours
-        for _ in range(48):
+        if wake_at is not None:
+            yield self.env.timeout(wake_at - self.env.now)
+        while wo.window_tries < 48:
             hour = (self.env.now % TICKS_PER_DAY) / 3600.0
             if lo <= hour < hi and spec.crews.shift_start_h <= hour < spec.crews.shift_end_h:
                 return
+            wo.window_tries += 1
             yield self.env.timeout(3600 - self.env.now % 3600)
+
+    # -- checkpoints --------------------------------------------------------------------------
+    _SAVED = ("busy", "last_renewal_s", "records", "failures", "alarms", "down_since", "_down_kind", "open_orders",
+              "pending_parts", "_seq", "_parts_seq", "down_hours", "repair_rng")
+
+    def checkpoint_state(self) -> dict:
+        """Everything a resumed run needs, including where each open order waits in the crews'
+        and the spare parts' queues."""
+        seq_of = {id(ev): seq for seq, ev in self._waits.items()}
+        return {"attrs": {k: getattr(self, k) for k in self._SAVED},
+                "spares": {t: c.level for t, c in self.spares.items()},
+                "crew_queue": [seq_of[id(r)] for r in self.crews.queue],
+                "part_queues": {t: [seq_of[id(g)] for g in c.get_queue] for t, c in self.spares.items()}}
+
+    def restore_state(self, state: dict) -> None:
+        """Restore a checkpoint (before the clock restarts): re-issue the crews' and the parts'
+        requests in their saved order and hand the open orders and part deliveries to the clock."""
+        for k, v in state["attrs"].items():
+            setattr(self, k, v)
+        for t, level in state["spares"].items():
+            self.spares[t]._level = level
+        prio = {seq: 0 if wo.kind == "corrective" else 1 for seq, wo in self.open_orders.items()}
+        reqs = {seq: self.crews.request(priority=prio[seq]) for seq, wo in sorted(self.open_orders.items())
+                if wo.stage != "queued"}  # holders first: they have the crews
+        reqs.update({seq: self.crews.request(priority=prio[seq]) for seq in state["crew_queue"]})
+        parts = {seq: self.spares[t].get(1) for t, q in state["part_queues"].items() for seq in q}
+        deferred = self.env.deferred
+        for seq, wo in self.open_orders.items():
+            deferred[f"work.{seq}"] = (lambda w, wo=wo, seq=seq: self.work(wo, w, reqs[seq], parts.get(seq)), False)
+        for n in self.pending_parts:
+            deferred[f"part.{n}"] = (lambda w, n=n: self._replenish(n), False)
 
     def _take_down(self, i: int, why: str) -> None:
         if self.fleet.s.asset_up[i]:

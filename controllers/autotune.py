@@ -31,34 +31,39 @@ from twin.durations import TICKS_PER_DAY, parse_duration
 
 @dataclass
 class LoopStats:
-    """Performance of one loop: samples of the true error, for the KPIs and the adaptive monitor."""
+    """Performance of one loop: running sums of the true error over the evaluation window (the
+    KPIs, O(1) memory however long the run), and, for the adaptive monitor, the recent samples."""
 
     Ts_d: float
     window_s: tuple[int, int] | None = None  # evaluation window in clock ticks
-    times: list[int] = field(default_factory=list)
-    abs_err: list[float] = field(default_factory=list)
-    sq_err: list[float] = field(default_factory=list)
-    saturated: list[bool] = field(default_factory=list)
+    keep_recent: bool = True  # the adaptive monitor needs the recent samples
+    n: int = 0
+    sum_abs: float = 0.0
+    sum_sq: float = 0.0
+    max_abs: float = 0.0
+    n_saturated: int = 0
     recent: deque = field(default_factory=lambda: deque(maxlen=200_000))
 
     def observe(self, now: int, setpoint: float, y_true: float, saturated: bool) -> None:
-        e = setpoint - y_true
-        self.recent.append((now, abs(e)))
+        e = abs(setpoint - y_true)
+        if self.keep_recent:
+            self.recent.append((now, e))
         if self.window_s is not None and self.window_s[0] <= now < self.window_s[1]:
-            self.times.append(now)
-            self.abs_err.append(abs(e))
-            self.sq_err.append(e * e)
-            self.saturated.append(saturated)
+            self.n += 1
+            self.sum_abs += e
+            self.sum_sq += e * e
+            if e > self.max_abs or e != e:
+                self.max_abs = e
+            self.n_saturated += bool(saturated)
 
     def iae_since(self, t_from: int, t_to: int) -> float:
         return sum(a for t, a in self.recent if t_from <= t < t_to) * self.Ts_d
 
     def kpis(self) -> dict:
-        if not self.times:
+        if not self.n:
             return {}
-        a = np.array(self.abs_err)
-        return {"IAE": float(a.sum() * self.Ts_d), "ISE": float(np.sum(self.sq_err) * self.Ts_d),
-                "max_abs_error": float(a.max()), "pct_time_saturated": float(100 * np.mean(self.saturated)),
+        return {"IAE": self.sum_abs * self.Ts_d, "ISE": self.sum_sq * self.Ts_d,
+                "max_abs_error": self.max_abs, "pct_time_saturated": 100.0 * self.n_saturated / self.n,
                 "units": {"IAE": "measurement unit x d", "ISE": "measurement unit^2 x d"}}
 
 

@@ -30,16 +30,29 @@ class Loop:
     ku_ref: float | None = None  # ultimate gain of the last relay test (adaptive rescaling)
     sat_log: list = field(default_factory=list)
 
+    _WIRING = ("name", "spec", "read", "act")
+
+    def checkpoint_state(self) -> dict:
+        """The loop's state (controller, sensor and actuator models, statistics), not its wiring."""
+        return {k: v for k, v in vars(self).items() if k not in self._WIRING}
+
+    def restore_state(self, state: dict) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
+
     def saturated_fraction(self, t_from: int, t_to: int) -> float:
         flags = [s for t, s in self.sat_log if t_from <= t < t_to]
         return sum(flags) / len(flags) if flags else 0.0
 
 
-def loop_process(env, plant, loop: Loop):
+def loop_process(env, plant, loop: Loop, wake_at: int | None = None):
     """Every sample time: measure (through the sensor model if any), step the PID, apply the
-    output (through the actuator model if any) and record the loop's statistics."""
+    output (through the actuator model if any) and record the loop's statistics. ``wake_at``:
+    resume a saved run at the loop's next sample."""
     period = parse_duration(loop.spec.sample_time)
     ctrl = loop.ctrl
+    if wake_at is not None:
+        yield env.timeout(wake_at - env.now)
     while True:
         y_true = loop.read()
         y = loop.sensor.measure(y_true) if loop.sensor is not None else y_true
@@ -49,7 +62,8 @@ def loop_process(env, plant, loop: Loop):
         sat = ctrl.last["saturated"]
         if loop.stats is not None:
             loop.stats.observe(env.now, ctrl.setpoint, y_true, sat)
-        loop.sat_log.append((env.now, sat))
-        if len(loop.sat_log) > 200_000:
-            del loop.sat_log[:100_000]
+        if loop.stats is None or loop.stats.keep_recent:
+            loop.sat_log.append((env.now, sat))
+            if len(loop.sat_log) > 200_000:
+                del loop.sat_log[:100_000]
         yield env.timeout(period)

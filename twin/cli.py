@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -35,6 +36,13 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, help="override the scenario's random seed")
     r.add_argument("--quiet", action="store_true", help="no progress output")
     r.add_argument("--no-report", action="store_true", help="skip report.html")
+    r.add_argument("--checkpoint-every", metavar="DURATION",
+                   help="save the run's state every DURATION of simulated time (e.g. 1y, 30d) into "
+                        "<out>.checkpoint/, so that a killed run can be resumed; overrides "
+                        "outputs.checkpoint_every; the folder is removed when the run completes")
+    r.add_argument("--resume", action="store_true",
+                   help="resume from the last checkpoint in <out>.checkpoint/ (same scenario, seed and "
+                        "overrides); the results equal those of an uninterrupted run")
     v = sub.add_parser("validate", help="check a scenario (schema, plant wiring, files) without running it")
     v.add_argument("scenario")
     v.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -217,14 +225,31 @@ def _run(args) -> int:
     from twin.run import run_scenario
     from twin.scenario import load_scenario
 
-    scenario, path = load_scenario(args.scenario, args.overrides, args.seed)
+    overrides = list(args.overrides)
+    if args.checkpoint_every:
+        overrides.append(f"outputs.checkpoint_every={args.checkpoint_every}")
+    scenario, path = load_scenario(args.scenario, overrides, args.seed)
     out = Path(args.out) if args.out else Path("results") / scenario.name
     progress = not args.quiet and sys.stderr.isatty()
+    checkpoint = None
+    every = scenario.outputs.checkpoint_every
+    if every or args.resume:
+        from twin.checkpoint import Checkpointing
+        from twin.durations import parse_duration
+
+        kill = os.environ.get("TWIN_KILL_AFTER_CHECKPOINTS")  # fault injection for the resume tests
+        checkpoint = Checkpointing(out.with_name(out.name + ".checkpoint"),
+                                   parse_duration(every) if every else None, args.resume,
+                                   int(kill) if kill else None, kill=True)
     try:
-        result = run_scenario(scenario, path.parent, progress=progress)
+        result = run_scenario(scenario, path.parent, progress=progress, checkpoint=checkpoint)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     final = write_results(result, out, report=not args.no_report)
+    if checkpoint is not None and result.failed is None:
+        import shutil
+
+        shutil.rmtree(checkpoint.folder, ignore_errors=True)
     if result.failed is not None:
         print(f"error: {result.failed}", file=sys.stderr)
         print(f"partial results kept in {final}", file=sys.stderr)

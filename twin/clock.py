@@ -8,7 +8,8 @@ phase). Nothing else keeps its own time.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +76,10 @@ class Recorder:
         return np.array(self._times, dtype=np.int64), cols, np.vstack(self._rows)
 
 
+class CheckpointError(RuntimeError):
+    """The run's state cannot be saved or restored."""
+
+
 def child_rng(seed: int, name: str) -> np.random.Generator:
     """The generator of component ``name`` under scenario seed ``seed`` (see TwinEnvironment.child_rng)."""
     key = [int(b) for b in name.encode()]
@@ -92,6 +97,81 @@ class TwinEnvironment(simpy.Environment):
         self.rng = np.random.default_rng(self._seed_seq)
         self.recorder = Recorder()
         self.events = EventLog()
+        #: processes a checkpoint can save: key -> (process, factory, stateless)
+        self._tracked: dict[str, tuple[Any, Callable[[int | None], Generator], bool]] = {}
+        self._all: weakref.WeakSet = weakref.WeakSet()
+        #: while a saved run is rebuilt: key -> (factory, stateless), started by :meth:`restart`
+        self.deferred: dict[str, tuple[Callable[[int | None], Generator], bool]] | None = None
+
+    # -- processes a checkpoint can save -----------------------------------------------------
+    def process(self, generator):  # noqa: D102 (simpy's, with bookkeeping)
+        p = super().process(generator)
+        self._all.add(p)
+        return p
+
+    def start(self, key: str, make: Callable[[int | None], Generator], stateless: bool = False):
+        """Start a process that a checkpoint can save and a resumed run can restart.
+
+        ``make(wake_at)`` returns the process's generator: with ``wake_at=None`` a fresh start;
+        with a time, the process was waiting (for a timeout ending at ``wake_at``, or in a
+        resource queue when that is ``None`` for a resumed process) and its generator must
+        first wait until then (``yield env.timeout(wake_at - env.now)``, even for a zero
+        delay: that keeps its place among events at the same time), then carry on. Its state
+        lives in objects the checkpoint saves, never in generator locals. A ``stateless``
+        process (progress display) is simply started afresh. Processes started with plain
+        :meth:`process` cannot be saved: a checkpoint taken while one is alive fails.
+        """
+        if self.deferred is not None:
+            self.deferred[key] = (make, stateless)
+            return None
+        old = self._tracked.get(key)
+        if old is not None and old[0].is_alive:
+            raise RuntimeError(f"process key '{key}' is already in use")
+        p = self.process(make(None))
+        self._tracked[key] = (p, make, stateless)
+        return p
+
+    def pending(self) -> list[tuple[int | None, int, int, str]]:
+        """Where every live process waits, in the order its wake-up would be processed:
+        (time, priority, event id, key) for a timeout in the event queue, (None, 0, 0, key)
+        for a wait outside it (a resource or store queue). Only valid between events."""
+        where = {id(e): (t, prio, eid) for t, prio, eid, e in self._queue}
+        out: list[tuple[int | None, int, int, str]] = []
+        seen = set()
+        for key, (p, _, stateless) in self._tracked.items():
+            if not p.is_alive:
+                continue
+            seen.add(id(p))
+            if stateless:
+                continue
+            tgt = p.target
+            if id(tgt) in where:
+                if not isinstance(tgt, simpy.events.Timeout):
+                    raise CheckpointError(f"process '{key}' waits on a triggered {type(tgt).__name__}")
+                out.append((*where[id(tgt)], key))
+            elif isinstance(tgt, (simpy.resources.base.Put, simpy.resources.base.Get)):
+                out.append((None, 0, 0, key))
+            else:
+                raise CheckpointError(f"process '{key}' waits on a {type(tgt).__name__}, which cannot be saved")
+        for p in list(self._all):
+            if p.is_alive and id(p) not in seen:
+                raise CheckpointError(f"process '{p.name}' cannot be saved (an identification test or an "
+                                      "adaptive monitor is running)")
+        return sorted(out, key=lambda r: (r[0] is not None, r[0] or 0, r[1], r[2]))
+
+    def restart(self, now: int, pending: list[tuple[int | None, int, int, str]]) -> None:
+        """Resume at time ``now`` the processes of a checkpoint, in their saved order (so that
+        their wake-ups at equal times keep their order), then the stateless ones."""
+        deferred, self.deferred = self.deferred or {}, None
+        self._now = int(now)
+        for t, _, _, key in pending:
+            if key not in deferred:
+                raise CheckpointError(f"the checkpoint has a process '{key}' that this run does not build")
+            make, _ = deferred.pop(key)
+            self._tracked[key] = (self.process(make(t)), make, False)
+        for key, (make, stateless) in deferred.items():
+            if stateless:
+                self._tracked[key] = (self.process(make(None)), make, True)
 
     def child_rng(self, name: str) -> np.random.Generator:
         """An independent generator for one component, stable whatever else draws numbers.

@@ -57,6 +57,17 @@ class Plant:
         self.h = h
         self.t_sync = now
 
+    _SAVED = ("x", "u", "du", "t_sync", "h", "steps", "rhs_evals")
+
+    def checkpoint_state(self) -> dict:
+        """The state at the last synchronisation (not synchronised now: a saved run continues
+        with exactly the integration steps an uninterrupted one takes)."""
+        return {k: getattr(self, k) for k in self._SAVED}
+
+    def restore_state(self, state: dict) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
+
     def _fail(self, status: int, bad: int, t_d: float) -> None:
         what = STATUS_MESSAGES.get(status, f"status {status}")
         if status == 1 and bad >= 0:

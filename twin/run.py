@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from twin.checkpoint import Checkpointer, Checkpointing, check_supported, run_clock
 from twin.clock import TwinEnvironment, child_rng
 from twin.durations import TICKS_PER_DAY, parse_duration
 from twin.errors import ConfigError, SolverError
@@ -87,6 +88,12 @@ class Progress:
         self.total_s = max(total_s, 1)
         self.enabled = enabled
         self.t0 = time.perf_counter()
+        self.start_s = 0
+
+    def start(self, now: int) -> None:
+        """Count the speed from ``now`` (a resumed run)."""
+        self.start_s = now
+        self.t0 = time.perf_counter()
 
     def process(self, env):
         step = max(self.total_s // 100, 3600)
@@ -98,7 +105,7 @@ class Progress:
         if not self.enabled:
             return
         wall = time.perf_counter() - self.t0
-        rate = now / TICKS_PER_DAY / wall if wall > 0 else 0.0
+        rate = (now - self.start_s) / TICKS_PER_DAY / wall if wall > 0 else 0.0
         pct = 100.0 * now / self.total_s
         eta = (self.total_s - now) / TICKS_PER_DAY / rate if rate > 0 else 0.0
         sys.stderr.write(f"\r  {now / TICKS_PER_DAY:9.2f} / {self.total_s / TICKS_PER_DAY:g} d  {pct:5.1f} %  "
@@ -109,13 +116,18 @@ class Progress:
 
 
 def influent_process(env, plant: Plant, index: np.ndarray, table: InfluentTable, start_s: int, end_s: int,
-                     temperature_index: np.ndarray | None = None):
+                     temperature_index: np.ndarray | None = None, wake_at: int | None = None):
     """Replay an influent table from ``start_s``; when the table carries a wastewater temperature,
-    it is also the temperature input of the reactors in ``temperature_index`` (held)."""
+    it is also the temperature input of the reactors in ``temperature_index`` (held).
+    ``wake_at``: resume a saved run at the sample due then."""
     times = table.times_s
     vals = table.values
     n = times.size
-    for k in range(n):
+    k0 = 0
+    if wake_at is not None:
+        k0 = int(np.searchsorted(start_s + times, wake_at))
+        yield env.timeout(wake_at - env.now)
+    for k in range(k0, n):
         t_k = start_s + int(times[k])
         if t_k >= end_s:
             break
@@ -177,9 +189,18 @@ def prepare(scenario: Scenario, base_dir: Path | None, initial_temperature_c: fl
     return Prepared(fs, cp, env, plant, loops, infl_index)
 
 
-def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: bool = False) -> RunResult:
+def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: bool = False,
+                 checkpoint: Checkpointing | None = None) -> RunResult:
+    """Run a scenario. With ``checkpoint``, save the run's state every ``checkpoint.every_s``
+    of simulated time and/or resume from the last saved state (see :mod:`twin.checkpoint`)."""
+    saved = None
+    if checkpoint is not None:
+        if checkpoint.every_s:
+            check_supported(scenario)
+        if checkpoint.resume:
+            saved = Checkpointer.read(checkpoint.folder, scenario)
     if scenario.fleet is not None and not scenario.fleet.process_model:
-        return run_fleet_only(scenario, base_dir, progress)
+        return run_fleet_only(scenario, base_dir, progress, checkpoint, saved)
     wall0 = time.perf_counter()
     from controllers.autotune import adaptive_monitor, identify_and_tune
     from controllers.loop import loop_process
@@ -192,12 +213,14 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
     t0 = tables[0].temperature_degC
     st = prepare(scenario, base_dir, float(t0[0]) if t0 is not None else None)
     fs, cp, env, plant, loops, infl_index = st.fs, st.cp, st.env, st.plant, st.loops, st.infl_index
+    if saved is not None:
+        env.deferred = {}  # build the processes, start them from the saved state
 
     main_start = sum(d for _, d, _ in phases[:-1])
     total = main_start + scenario.duration_s
 
     initial_tuning = [lp.name for lp in loops if lp.spec.autotune.enabled and lp.spec.autotune.at == "initial"]
-    if initial_tuning:
+    if initial_tuning and saved is None:
         outcomes, side_log = tune_in_initial_state(scenario, cp, plant.x, plant.u, initial_tuning)
         for rec in side_log.records:
             if rec["kind"] in ("retune", "tuning_refused", "tuning_failed"):
@@ -214,24 +237,26 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
     start = 0
     temp_index = np.array([cp.input_index[f"{n}.temperature_C"] for n, u in cp.units.items()
                            if u.type_name == "asm1_reactor"], dtype=np.int64)
-    for (_, dur, kind), table in zip(phases, tables):
-        env.process(influent_process(env, plant, infl_index, table, start, start + dur, temp_index))
+    for k, ((_, dur, kind), table) in enumerate(zip(phases, tables)):
+        env.start(f"influent.{k}", lambda w, tb=table, a=start, b=start + dur:
+                  influent_process(env, plant, infl_index, tb, a, b, temp_index, w))
         env.log("phase", "scenario", f"{kind} phase: influent {table.source} for {dur / TICKS_PER_DAY:g} d",
                 start_s=start)
         start += dur
     eval_start, eval_end = scenario.evaluation_window_s()
     for lp in loops:
         lp.stats.window_s = (main_start + eval_start, main_start + eval_end)
-        env.process(loop_process(env, plant, lp))
+        env.start(f"loop.{lp.name}", lambda w, lp=lp: loop_process(env, plant, lp, w))
     for lp in loops:
         if lp.spec.autotune.enabled and lp.spec.autotune.at != "initial":
-            env.process(_autotune_at(env, lp, plant, parse_duration(lp.spec.autotune.at), identify_and_tune))
+            env.start(f"autotune.{lp.name}", lambda w, lp=lp: _autotune_at(env, lp, plant, parse_duration(
+                lp.spec.autotune.at), identify_and_tune, w))
         if lp.spec.adaptive.enabled:
             env.process(adaptive_monitor(env, lp, plant, lp.spec.autotune, lp.spec.adaptive))
     equipment = None
     if scenario.equipment is not None and scenario.equipment.enabled:
         equipment = build_equipment(env, plant, cp, scenario.equipment)
-        env.process(equipment.process())
+        env.start("equipment", equipment.process)
     agent = None
     if scenario.fleet is not None:
         agent = build_fleet(env, scenario.fleet, base_dir, plant, cp, equipment, main_start)
@@ -242,7 +267,8 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
             raise ConfigError(f"events[{i}].fail: the scenario has no fleet")
         if not ev.set:
             continue
-        env.process(_scheduled_event(env, plant, cp, main_start + parse_duration(ev.at), ev))
+        env.start(f"event.{i}", lambda w, ev=ev: _scheduled_event(env, plant, cp, main_start + parse_duration(ev.at),
+                                                                  ev, w))
 
     rec = env.recorder
     cols, probe = plant.recorder_columns(scenario.outputs.record_settler_layers)
@@ -251,11 +277,13 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
         rec.add_probe(equipment.columns(), equipment.probe)
     for lp in loops:
         rec.add_probe([f"control.{lp.name}.setpoint", f"control.{lp.name}.measurement", f"control.{lp.name}.output"],
-                      lambda c=lp.ctrl, a=lp.act: np.array([c.setpoint, c.last["y"], plant.u[a]]))
+                      lambda lp=lp: np.array([lp.ctrl.setpoint, lp.ctrl.last["y"], plant.u[lp.act]]))
     interval = parse_duration(scenario.outputs.sample_interval)
 
-    def recorder_process():
-        if main_start > env.now:
+    def recorder_process(wake_at=None):
+        if wake_at is not None:
+            yield env.timeout(wake_at - env.now)
+        elif main_start > env.now:
             yield env.timeout(main_start - env.now)
         while True:
             rec.sample(env.now)
@@ -263,14 +291,25 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
                 return
             yield env.timeout(min(interval, total - env.now))
 
-    env.process(recorder_process())
+    env.start("recorder", recorder_process)
     prog = Progress(total, progress)
     if progress:
-        env.process(prog.process(env))
+        env.start("progress", lambda w: prog.process(env), stateless=True)
+    ck = None
+    if checkpoint is not None:
+        parts: dict[str, Any] = {"plant": plant, **{f"loop.{lp.name}": lp for lp in loops}}
+        if equipment is not None:
+            parts["equipment"] = equipment
+        if agent is not None:
+            parts.update(fleet=agent.fleet, agent=agent)
+        ck = Checkpointer(checkpoint, scenario, env, parts)
+        if saved is not None:
+            ck.restore(saved)
+            prog.start(env.now)
 
     failed = None
     try:
-        env.run(until=total + 1)
+        run_clock(env, total + 1, ck)
         plant.sync()
     except SolverError as exc:
         failed = exc
@@ -364,15 +403,18 @@ def build_fleet(env, spec, base_dir: Path | None, plant: Plant | None = None, cp
                 from twin.units.base import did_you_mean
                 raise ConfigError(f"events[{k}].fail: no asset '{ident}' in the fleet{did_you_mean(ident, fleet.index)}")
         if ev.fail:
-            env.process(_forced_failures(env, agent, fleet, ev, main_start_s + parse_duration(ev.at)))
+            env.start(f"fail_event.{k}", lambda w, ev=ev: _forced_failures(
+                env, agent, fleet, ev, main_start_s + parse_duration(ev.at), w))
     step = parse_duration(spec.step)
-    env.process(agent.fleet_clock(step))
+    env.start("fleet.clock", lambda w: agent.fleet_clock(step, w))
     for t in sorted(types):
-        env.process(agent.policy_process(t, spec.policy_for(t)))
+        env.start(f"fleet.policy.{t}", lambda w, t=t: agent.policy_process(t, spec.policy_for(t), w))
     if stations:
-        def station_load():
+        def station_load(wake_at=None):
             """Pumps of a station age with their duty: the running ones at their speed ratio (the
             first available in identity order run), standby pumps not at all."""
+            if wake_at is not None:
+                yield env.timeout(wake_at - env.now)
             while True:
                 for name, idx in stations.items():
                     running = int(equipment.pump_state[name]["running"])
@@ -381,16 +423,18 @@ def build_fleet(env, spec, base_dir: Path | None, plant: Plant | None = None, cp
                     for k, i in enumerate(up):
                         fleet.s.asset_load[i] = r if k < running else 0.0
                 yield env.timeout(step)
-        env.process(station_load())
+        env.start("fleet.station_load", station_load)
     if grids and plant is not None:
         def fouling_rows(i: int) -> np.ndarray:
             kinds = {m.name: m.kind for m in types[assets[i].type].modes}
             return np.array([r for r in fleet.rows_of(i) if kinds[fleet.s.row_mode[r][1]] == "fouling"], dtype=np.int64)
         rows_of_grid = {i: fouling_rows(i) for idx in grids.values() for i in idx}
 
-        def grid_process():
+        def grid_process(wake_at=None):
             """Each zone's oxygen transfer is the mean over its grids of exp(-c D_fouling); a grid
             out of service transfers nothing."""
+            if wake_at is not None:
+                yield env.timeout(wake_at - env.now)
             while True:
                 d = fleet.degradation()
                 for reactor, idx in grids.items():
@@ -398,29 +442,38 @@ def build_fleet(env, spec, base_dir: Path | None, plant: Plant | None = None, cp
                          if fleet.s.asset_up[i] else 0.0 for i in idx]
                     plant.set_input(cp.input_index[f"{reactor}.oxygen_transfer_factor"], float(np.mean(f)))
                 yield env.timeout(step)
-        env.process(grid_process())
+        env.start("fleet.grids", grid_process)
     return agent
 
 
-def _forced_failures(env, agent, fleet, ev, at: int):
+def _forced_failures(env, agent, fleet, ev, at: int, wake_at: int | None = None):
     """A scenario event that fails assets (the first failure mode of each), e.g. a lift pump
     tripping during a storm: what-if studies with the same seed otherwise."""
-    if at > env.now:
+    if wake_at is not None or at > env.now:
         yield env.timeout(at - env.now)
     for ident in ev.fail:
         agent.fail(int(fleet.rows_of(fleet.index[ident])[0]), forced=True)
 
 
-def run_fleet_only(scenario: Scenario, base_dir: Path | None, progress: bool = False) -> RunResult:
+def run_fleet_only(scenario: Scenario, base_dir: Path | None, progress: bool = False,
+                   checkpoint: Checkpointing | None = None, saved: dict | None = None) -> RunResult:
     """A fleet study without the process model: assets at the scenario's constant load."""
     wall0 = time.perf_counter()
     env = TwinEnvironment(scenario, seed=scenario.seed)
+    if saved is not None:
+        env.deferred = {}
     agent = build_fleet(env, scenario.fleet, base_dir)
     total = scenario.duration_s
     prog = Progress(total, progress)
     if progress:
-        env.process(prog.process(env))
-    env.run(until=total + 1)
+        env.start("progress", lambda w: prog.process(env), stateless=True)
+    ck = None
+    if checkpoint is not None:
+        ck = Checkpointer(checkpoint, scenario, env, {"fleet": agent.fleet, "agent": agent})
+        if saved is not None:
+            ck.restore(saved)
+            prog.start(env.now)
+    run_clock(env, total + 1, ck)
     prog.show(env.now, final=True)
     kpis = {"maintenance": agent.kpis(total, scenario.fleet.alarm_horizon_h),
             "run": {"simulated_days": total / TICKS_PER_DAY, "total_simulated_days": total / TICKS_PER_DAY,
@@ -505,7 +558,7 @@ def make_loops(env, plant: Plant, cp: CompiledPlant, scenario: Scenario) -> list
             a = spec.actuator_dynamics
             actuator = Sensor(a.T90_min / 1440.0, a.order, 0.0, None, None, ts_d)
         loops.append(Loop(name, spec, ctrl, read, act, sensor, actuator,
-                          stats=LoopStats(ts_d)))
+                          stats=LoopStats(ts_d, keep_recent=spec.adaptive.enabled)))
     return loops
 
 
@@ -542,16 +595,16 @@ def tune_in_initial_state(scenario: Scenario, cp: CompiledPlant, x: np.ndarray, 
     return outcomes, env.events
 
 
-def _autotune_at(env, loop, plant, at: int, identify_and_tune):
-    if at > env.now:
+def _autotune_at(env, loop, plant, at: int, identify_and_tune, wake_at: int | None = None):
+    if wake_at is not None or at > env.now:
         yield env.timeout(at - env.now)
     loop.busy = True
     yield env.process(identify_and_tune(env, loop, plant, loop.spec.autotune, "scheduled auto-tuning"))
     loop.busy = False
 
 
-def _scheduled_event(env, plant, cp, at: int, ev):
-    if at > env.now:
+def _scheduled_event(env, plant, cp, at: int, ev, wake_at: int | None = None):
+    if wake_at is not None or at > env.now:
         yield env.timeout(at - env.now)
     for name, value in ev.set.items():
         plant.set_input(cp.input_index[name], value)

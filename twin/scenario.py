@@ -360,8 +360,16 @@ class OutputsSpec(_Strict):
     timeseries: bool = True
     report: bool = True
     record_settler_layers: bool = True
+    #: save the run's state this often (simulated time) so that a killed run can be resumed
+    #: (``twin run --resume``); none by default
+    checkpoint_every: Duration | None = None
 
     _v = field_validator("sample_interval")(_duration)
+
+    @field_validator("checkpoint_every")
+    @classmethod
+    def _ck(cls, v):
+        return None if v is None else _duration(v)
 
 
 class SolverSpec(_Strict):

@@ -136,11 +136,23 @@ class Equipment:
                 return n, r
         return n_avail, speed_for_flow(curve, system, q, n_avail, p.condition)
 
-    def process(self):
+    def process(self, wake_at: int | None = None):
         period = parse_duration(self.spec.sample_time)
+        if wake_at is not None:
+            yield self.env.timeout(wake_at - self.env.now)
         while True:
             self.update()
             yield self.env.timeout(period)
+
+    # -- checkpoints ------------------------------------------------------------------------
+    _SAVED = ("meter", "state", "pump_state", "pumps_out_of_service", "_rec_t", "_rec_e")
+
+    def checkpoint_state(self) -> dict:
+        return {k: getattr(self, k) for k in self._SAVED}
+
+    def restore_state(self, state: dict) -> None:
+        for k, v in state.items():
+            getattr(self, k).update(v) if isinstance(v, dict) else setattr(self, k, v)
 
     # -- recording -------------------------------------------------------------------------
     def columns(self) -> list[str]:

@@ -191,6 +191,14 @@ class Fleet:
         self.index = {a.id: i for i, a in enumerate(assets)}
         self._drift: dict[str, np.ndarray] = {}
 
+    # -- checkpoints --------------------------------------------------------------------------
+    def checkpoint_state(self) -> dict:
+        return {"s": self.s, "life_rng": self.life_rng, "sensor_rng": self.sensor_rng, "_drift": self._drift}
+
+    def restore_state(self, state: dict) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
+
     # -- dynamics ------------------------------------------------------------------------
     def degradation(self) -> np.ndarray:
         """Cumulative hazard D = (age / eta)^beta of every (asset, mode) row."""
