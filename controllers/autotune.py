@@ -20,8 +20,6 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from controllers.identify import fit_step, relay_test, step_test
 from controllers.models import FOPDT
 from controllers.tuning import tune
