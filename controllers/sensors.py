@@ -55,6 +55,43 @@ class Sensor:
         return y
 
 
+class Instrument:
+    """A plant instrument outside any loop (what operators read): samples a signal through a
+    :class:`Sensor` every ``period_s`` and reports each reading ``delay_samples`` samples later
+    (a dead time of a whole number of samples: sample transport, an analyser's cycle)."""
+
+    def __init__(self, name: str, read, sensor: Sensor | None, period_s: int, delay_samples: int):
+        self.name = name
+        self.read = read
+        self.sensor = sensor
+        self.period_s = period_s
+        self.pending: list[float] = []
+        self.delay = delay_samples
+        self.value = float("nan")
+
+    def sample(self) -> None:
+        y = self.read()
+        if self.sensor is not None:
+            y = self.sensor.measure(y)
+        self.pending.append(float(y))
+        if len(self.pending) > self.delay:
+            self.value = self.pending.pop(0)
+
+    def process(self, env, wake_at: int | None = None):
+        if wake_at is not None:
+            yield env.timeout(wake_at - env.now)
+        while True:
+            self.sample()
+            yield env.timeout(self.period_s)
+
+    def checkpoint_state(self) -> dict:
+        return {"sensor": self.sensor, "pending": self.pending, "value": self.value}
+
+    def restore_state(self, state: dict) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
+
+
 def t90_factor(order: int) -> float:
     """T90 / T of a cascade of ``order`` equal first-order lags: the time at which the step
     response 1 - exp(-s) sum_{k<n} s^k/k! reaches 0.9 (in units of one lag's time constant)."""

@@ -202,10 +202,19 @@ def _validate(args) -> int:
         for name, c in scenario.controllers.items():
             input_slot(cp, c.actuator, f"controllers.{name}.actuator")
             sig = c.measurement
-            if not (sig in cp.state_index or sig in cp.input_index or sig.rpartition(".")[0] in cp.stream_index):
+            uname, _, part = sig.partition(".")
+            external = uname in cp.units and part in dict(cp.units[uname].external_signals())
+            if not (external or sig in cp.state_index or sig in cp.input_index
+                    or sig.rpartition(".")[0] in cp.stream_index):
                 raise ConfigError(f"controllers.{name}.measurement: the plant has no signal '{sig}'")
         for name in scenario.inputs:
             input_slot(cp, name, f"inputs.{name}")
+        from twin.clock import TwinEnvironment
+        from twin.plant import Plant
+        from twin.run import make_instruments
+
+        make_instruments(TwinEnvironment(scenario, scenario.seed), Plant(TwinEnvironment(), cp, scenario.solver),
+                         scenario)
         for i, ev in enumerate(scenario.events):
             for name in ev.set:
                 input_slot(cp, name, f"events[{i}].set.{name}")

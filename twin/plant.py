@@ -5,6 +5,18 @@ lazily: before anything reads a signal or changes an input, :meth:`Plant.sync`
 integrates from the last synchronised time to ``env.now`` with the inputs held (or
 ramped, for interpolated boundary data). An input change therefore always falls on a
 step boundary: no step ever integrates across it.
+
+Derived quality signals (what instruments on a real plant show, from the model's states):
+
+* ``<stream>.TSS`` (g SS/m3): 0.75 x particulate COD (BSM1's COD-to-SS conversion).
+* ``<stream>.turbidity_NTU``: TSS / 2.2. Turbidity and TSS are proportional for a given
+  water, with a site-specific factor; for settled secondary effluent Metcalf & Eddy
+  (*Wastewater Engineering*, 5th ed., 2014, section 2-3) give TSS = (2.0 to 2.4) x NTU: we
+  use the middle of that range (:data:`TSS_PER_NTU`). Valid for clarified effluent, not for
+  mixed liquor (a turbidimeter saturates there).
+* DO is a state (``reactor5.SO``).
+* pH and conductivity are *not* derived: ASM1 carries alkalinity but no inorganic carbon or
+  background ions, and no documented correlation gives either from ASM1's states alone.
 """
 
 from __future__ import annotations
@@ -19,6 +31,9 @@ from twin.flowsheet import CompiledPlant
 from twin.integrate import STATUS_MESSAGES
 from twin.units.asm1 import IDX, NAMES, TSS_PER_COD
 from twin.units.base import did_you_mean
+
+#: g TSS/m3 per NTU in settled secondary effluent (Metcalf & Eddy 2014: 2.0 to 2.4)
+TSS_PER_NTU = 2.2
 
 
 class Plant:
@@ -36,6 +51,8 @@ class Plant:
         self.max_steps = int(solver.max_steps_per_event)
         self.steps = 0
         self.rhs_evals = 0
+        #: algebraic signals solved outside the ODE (see UnitModel.external_signals), by name
+        self.aux: dict[str, float] = {}
 
     # -- time ---------------------------------------------------------------------------
     def sync(self) -> None:
@@ -57,7 +74,7 @@ class Plant:
         self.h = h
         self.t_sync = now
 
-    _SAVED = ("x", "u", "du", "t_sync", "h", "steps", "rhs_evals")
+    _SAVED = ("x", "u", "du", "t_sync", "h", "steps", "rhs_evals", "aux")
 
     def checkpoint_state(self) -> dict:
         """The state at the last synchronisation (not synchronised now: a saved run continues
@@ -103,8 +120,11 @@ class Plant:
         if name in cp.input_index:
             i = cp.input_index[name]
             return lambda: (self.sync(), self.u[i])[1]
+        uname, _, sig = name.partition(".")
+        if uname in cp.units and sig in dict(cp.units[uname].external_signals()):
+            return lambda: self.aux.get(name, float("nan"))
         stream, _, comp = name.rpartition(".")
-        if stream in cp.stream_index and (comp in IDX or comp in ("Q", "TSS")):
+        if stream in cp.stream_index and (comp in IDX or comp in ("Q", "TSS", "turbidity_NTU")):
             k = cp.stream_index[stream]
             solids = [IDX[n] for n in ("XI", "XS", "XBH", "XBA", "XP")]
 
@@ -115,11 +135,14 @@ class Plant:
                     return Q[k]
                 if comp == "TSS":
                     return TSS_PER_COD * float(np.sum(C[k, solids]))
+                if comp == "turbidity_NTU":
+                    return TSS_PER_COD * float(np.sum(C[k, solids])) / TSS_PER_NTU
                 return C[k, IDX[comp]]
             return read
         options = list(cp.state_index) + list(cp.input_index)
         raise ConfigError(f"unknown signal '{name}'{did_you_mean(name, options)}; signals are unit states "
-                          f"(reactor5.SO), inputs (reactor5.kla_per_d) or stream values (effluent.SNH, reactor5_out.TSS)")
+                          f"(reactor5.SO), inputs (reactor5.kla_per_d) or stream values (effluent.SNH, reactor5_out.TSS, "
+                          f"effluent.turbidity_NTU)")
 
     def solids_inventory_kg(self) -> float:
         total = 0.0

@@ -20,6 +20,7 @@ import yaml
 from twin.checkpoint import Checkpointer, Checkpointing, check_supported, run_clock
 from twin.clock import TwinEnvironment, child_rng
 from twin.durations import TICKS_PER_DAY, parse_duration
+from twin.environment import build_weather
 from twin.errors import ConfigError, SolverError
 from twin.flowsheet import CompiledPlant, Flowsheet
 from twin.influent import COLUMNS, InfluentTable, build_table
@@ -141,6 +142,33 @@ def influent_process(env, plant: Plant, index: np.ndarray, table: InfluentTable,
             plant.set_inputs(temperature_index, np.full(temperature_index.size, table.temperature_degC[k]))
 
 
+def environment_process(env, plant: Plant, cp: CompiledPlant, table, equipment, water_temperature_c: float | None,
+                        wake_at: int | None = None):
+    """Replay the weather (held between samples): blower inlet air, the reactors' oxygen
+    saturation at the barometric pressure, heated tanks' ambient temperature."""
+    from twin.environment import so_sat_pressure_factor
+
+    reactors = [(cp.input_index[f"{n}.so_sat_pressure_factor"], cp.input_index[f"{n}.temperature_C"])
+                for n, u in cp.units.items() if u.type_name == "asm1_reactor"]
+    tanks = [cp.input_index[f"{n}.ambient_temperature_C"] for n, u in cp.units.items() if u.type_name == "heated_tank"]
+    times = table.times_s
+    k0 = 0
+    if wake_at is not None:
+        k0 = int(np.searchsorted(times, wake_at))
+        yield env.timeout(wake_at - env.now)
+    for k in range(k0, times.size):
+        if times[k] > env.now:
+            yield env.timeout(int(times[k]) - env.now)
+        t_air, rh, p = (float(v) for v in table.values[k])
+        if equipment is not None:
+            equipment.ambient.update(air_temperature_c=t_air, relative_humidity=rh, pressure_pa=p)
+        for i_f, i_t in reactors:
+            tw = water_temperature_c if water_temperature_c is not None else float(plant.u[i_t])
+            plant.set_input(i_f, so_sat_pressure_factor(p, tw))
+        for i in tanks:
+            plant.set_input(i, t_air)
+
+
 @dataclass
 class Prepared:
     """A run assembled and put in its initial state, before any process starts."""
@@ -253,9 +281,27 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
                 lp.spec.autotune.at), identify_and_tune, w))
         if lp.spec.adaptive.enabled:
             env.process(adaptive_monitor(env, lp, plant, lp.spec.autotune, lp.spec.adaptive))
+    if scenario.environment is not None:
+        weather = build_weather(scenario.environment, total, base_dir, child_rng(scenario.seed, "environment"))
+        if weather.times_s[-1] < total and weather.times_s.size > 1:
+            raise ConfigError(f"environment.file: {weather.source} covers {weather.times_s[-1] / 86400:g} d but the "
+                              f"run lasts {total / 86400:g} d")
+    instruments = make_instruments(env, plant, scenario)
     equipment = None
     if scenario.equipment is not None and scenario.equipment.enabled:
         equipment = build_equipment(env, plant, cp, scenario.equipment)
+    if scenario.environment is not None:  # before the machines and loops: weather first at each instant
+        env.start("environment", lambda w: environment_process(env, plant, cp, weather, equipment,
+                                                                scenario.environment.water_temperature_c, w))
+    for ins in instruments:
+        env.start(f"sensor.{ins.name}", lambda w, ins=ins: ins.process(env, w))
+    if equipment is not None:
+        if equipment.air is not None:
+            # the blowers start at the speed that holds the header-pressure setpoint (bumpless)
+            hold = [lp for lp in loops if lp.spec.measurement == equipment.air.signal and lp.act == equipment.air.i_speed]
+            equipment.initialise_air(hold[0].spec.setpoint if hold else None)
+            for lp in hold:
+                lp.ctrl.initialise(plant.u[lp.act], lp.read())
         env.start("equipment", equipment.process)
     agent = None
     if scenario.fleet is not None:
@@ -278,6 +324,9 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
     for lp in loops:
         rec.add_probe([f"control.{lp.name}.setpoint", f"control.{lp.name}.measurement", f"control.{lp.name}.output"],
                       lambda lp=lp: np.array([lp.ctrl.setpoint, lp.ctrl.last["y"], plant.u[lp.act]]))
+    if instruments:
+        rec.add_probe([f"sensor.{ins.name}" for ins in instruments],
+                      lambda: np.array([ins.value for ins in instruments]))
     interval = parse_duration(scenario.outputs.sample_interval)
 
     def recorder_process(wake_at=None):
@@ -297,7 +346,8 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
         env.start("progress", lambda w: prog.process(env), stateless=True)
     ck = None
     if checkpoint is not None:
-        parts: dict[str, Any] = {"plant": plant, **{f"loop.{lp.name}": lp for lp in loops}}
+        parts: dict[str, Any] = {"plant": plant, **{f"loop.{lp.name}": lp for lp in loops},
+                                 **{f"sensor.{ins.name}": ins for ins in instruments}}
         if equipment is not None:
             parts["equipment"] = equipment
         if agent is not None:
@@ -323,6 +373,8 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
                                          "measurement_unit": _signal_unit(cp, lp.spec.measurement),
                                          "actuator_unit": _signal_unit(cp, lp.spec.actuator)}
                                for lp in loops}
+    metadata["sensors"] = {f"sensor.{n}": {"signal": sp.signal, "unit": _signal_unit(cp, sp.signal)}
+                           for n, sp in scenario.sensors.items()}
     wall = time.perf_counter() - wall0
     stats = {"integrator_steps": int(plant.steps), "rhs_evaluations": int(plant.rhs_evals)}
     kpis: dict[str, Any] = {}
@@ -342,6 +394,13 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
 
 
 def _signal_unit(cp: CompiledPlant, name: str) -> str:
+    if name.endswith(".turbidity_NTU"):
+        return "NTU"
+    if name.endswith(".Q"):
+        return "m3/d"
+    uname, _, sig = name.partition(".")
+    if uname in cp.units and sig in dict(cp.units[uname].external_signals()):
+        return dict(cp.units[uname].external_signals())[sig]
     if name in cp.state_index:
         return cp.state_units[cp.state_index[name]]
     if name in cp.input_index:
@@ -440,7 +499,10 @@ def build_fleet(env, spec, base_dir: Path | None, plant: Plant | None = None, cp
                 for reactor, idx in grids.items():
                     f = [math.exp(-spec.fouling_transfer_loss * float(np.sum(d[rows_of_grid[i]])))
                          if fleet.s.asset_up[i] else 0.0 for i in idx]
-                    plant.set_input(cp.input_index[f"{reactor}.oxygen_transfer_factor"], float(np.mean(f)))
+                    if equipment is not None and equipment.air is not None:
+                        equipment.zone_fouling[reactor] = float(np.mean(f))  # applied with the air supply
+                    else:
+                        plant.set_input(cp.input_index[f"{reactor}.oxygen_transfer_factor"], float(np.mean(f)))
                 yield env.timeout(step)
         env.start("fleet.grids", grid_process)
     return agent
@@ -495,6 +557,12 @@ def build_equipment(env, plant: Plant, cp: CompiledPlant, spec):
         input_slot(cp, p.input, f"equipment.pumps.{name}.input")
     for k, name in enumerate(spec.heating.tanks):
         input_slot(cp, f"{name}.heat_W", f"equipment.heating.tanks[{k}]")
+    if spec.air_header is not None:
+        u = spec.air_header.unit
+        if u not in cp.units or cp.units[u].type_name != "air_header":
+            from twin.units.base import did_you_mean
+            raise ConfigError(f"equipment.air_header.unit: the plant has no unit '{u}' of type air_header"
+                              f"{did_you_mean(u, cp.units)}")
     return Equipment(env, plant, spec)
 
 
@@ -560,6 +628,29 @@ def make_loops(env, plant: Plant, cp: CompiledPlant, scenario: Scenario) -> list
         loops.append(Loop(name, spec, ctrl, read, act, sensor, actuator,
                           stats=LoopStats(ts_d, keep_recent=spec.adaptive.enabled)))
     return loops
+
+
+def make_instruments(env, plant: Plant, scenario: Scenario) -> list:
+    """The scenario's instruments (``sensors``), wired to the plant's signals."""
+    from controllers.sensors import Instrument, Sensor
+
+    out = []
+    for name, spec in scenario.sensors.items():
+        try:
+            read = plant.signal_reader(spec.signal)
+        except ConfigError as exc:
+            raise ConfigError(f"sensors.{name}.signal: {exc}") from None
+        period = parse_duration(spec.sample_time)
+        dead = parse_duration(spec.dead_time)
+        if dead % period:
+            raise ConfigError(f"sensors.{name}.dead_time: {spec.dead_time} is not a whole number of samples "
+                              f"of {spec.sample_time}")
+        sensor = None
+        if spec.noise_sd > 0 or spec.T90_min > 0 or spec.range is not None:
+            sensor = Sensor(spec.T90_min / 1440.0, spec.order, spec.noise_sd, spec.range,
+                            env.child_rng(f"instrument.{name}"), period / TICKS_PER_DAY)
+        out.append(Instrument(name, read, sensor, period, dead // period))
+    return out
 
 
 def tune_in_initial_state(scenario: Scenario, cp: CompiledPlant, x: np.ndarray, u: np.ndarray,

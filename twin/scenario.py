@@ -80,6 +80,19 @@ class SensorSpec(_Strict):
     range: tuple[float, float] | None = None
 
 
+class InstrumentSpec(SensorSpec):
+    """A measuring instrument the operators read, recorded as ``sensor.<name>``: a plant signal
+    (a state, an input, a stream value such as ``effluent.TSS`` or ``effluent.turbidity_NTU``)
+    through the sensor model (lag cascade with T90, range, noise), sampled every
+    ``sample_time`` and reported ``dead_time`` later (sample transport, analyser cycle)."""
+
+    signal: str
+    sample_time: Duration = "1min"
+    dead_time: Duration = "0s"
+
+    _v = field_validator("sample_time", "dead_time")(_duration)
+
+
 class ActuatorSpec(_Strict):
     """Actuator dynamics: a cascade of ``order`` equal first-order lags with the given T90."""
 
@@ -189,6 +202,8 @@ class ZoneSpec(_Strict):
     flux_exponent: float = Field(0.15, ge=0, lt=1)
     alpha: float = Field(1.0, gt=0, le=1.5)
     headloss_pa: float = Field(4000.0, ge=0)
+    #: with an air header: the airflow the zone's control valve is sized for (Nm3/d)
+    valve_design_flow_nm3_d: float | None = Field(None, gt=0)
 
 
 class BlowerSpec(_Strict):
@@ -232,6 +247,53 @@ class HeatingSpec(_Strict):
     efficiency: float = Field(0.9, gt=0)  # heat delivered per unit of energy drawn
 
 
+class AirHeaderSpec(_Strict):
+    """Air distribution (twin.equipment.aeration.solve_air_system): centrifugal blowers at a
+    common speed (the plant input ``<unit>.blower_speed_ratio``, for a header-pressure loop)
+    feed a header; each aerated zone draws through an equal-percentage control valve sized for
+    its ``valve_design_flow_nm3_d`` at ``valve_design_dp_pa`` and ``valve_design_opening``."""
+
+    unit: str = "air_header"
+    blower_design_rise_pa: float = Field(gt=0)  # pressure rise of a blower at its design flow, rated speed
+    blower_shutoff_ratio: float = Field(1.2, gt=1)
+    valve_design_dp_pa: float = Field(3000.0, gt=0)
+    valve_design_opening: float = Field(0.7, gt=0, le=1)
+    valve_rangeability: float = Field(50.0, gt=1)
+    #: a blower stops only when the others can carry the flow with this fraction of their
+    #: maximum to spare
+    staging_deadband: float = Field(0.1, ge=0, lt=1)
+
+
+class EnvironmentSpec(_Strict):
+    """Weather at the plant (twin.environment): constant, the seeded generator, or a CSV file with
+    columns time_h, air_temperature_C, relative_humidity (0-1), pressure_Pa (rename with
+    ``columns``). It sets the blowers' inlet air, the reactors' oxygen saturation and the heat
+    losses of heated tanks."""
+
+    kind: Literal["constant", "synthetic", "file"] = "constant"
+    air_temperature_c: float = 15.0  # the constant value, or the generator's annual mean
+    relative_humidity: float = Field(0.7, gt=0, le=1)
+    pressure_pa: float = Field(101325.0, ge=50000, le=110000)
+    seasonal_amplitude_c: float = Field(8.0, ge=0)
+    diurnal_amplitude_c: float = Field(4.0, ge=0)
+    temperature_anomaly_sd_c: float = Field(2.0, ge=0)
+    pressure_sd_pa: float = Field(800.0, ge=0)
+    sample_interval: Duration = "1h"
+    file: str | None = None
+    time_column: str = "time_h"
+    columns: dict[str, str] = Field(default_factory=dict)
+    #: water temperature for the oxygen saturation (degC); the reactors' temperature input when None
+    water_temperature_c: float | None = None
+
+    _v = field_validator("sample_interval")(_duration)
+
+    @model_validator(mode="after")
+    def _file(self):
+        if self.kind == "file" and not self.file:
+            raise ValueError("environment.file: a weather file is needed for kind 'file'")
+        return self
+
+
 class EquipmentSpec(_Strict):
     """Machines around the process (twin.equipment.layer): blowers and diffusers, pumps, mixers."""
 
@@ -239,6 +301,7 @@ class EquipmentSpec(_Strict):
     sample_time: Duration = "1min"
     zones: dict[str, ZoneSpec] = Field(default_factory=dict)
     blowers: BlowerSpec | None = None
+    air_header: AirHeaderSpec | None = None
     pumps: dict[str, PumpSpec] = Field(default_factory=dict)
     mixing_w_per_m3: float = Field(5.0, ge=0)
     heating: HeatingSpec = Field(default_factory=HeatingSpec)
@@ -254,6 +317,11 @@ class EquipmentSpec(_Strict):
     def _blowers(self):
         if self.zones and self.blowers is None:
             raise ValueError("aerated zones need a 'blowers' section")
+        if self.air_header is not None:
+            for name, z in self.zones.items():
+                if z.valve_design_flow_nm3_d is None:
+                    raise ValueError(f"zones.{name}.valve_design_flow_nm3_d: needed to size the zone's air "
+                                     "control valve when the equipment has an air_header")
         return self
 
 
@@ -392,8 +460,10 @@ class Scenario(_Strict):
     duration: Duration
     inputs: dict[str, float] = Field(default_factory=dict)
     controllers: dict[str, ControllerSpec] = Field(default_factory=dict)
+    sensors: dict[str, InstrumentSpec] = Field(default_factory=dict)
     events: list[EventSpec] = Field(default_factory=list)
     equipment: EquipmentSpec | None = None
+    environment: EnvironmentSpec | None = None
     fleet: FleetSpec | None = None
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     outputs: OutputsSpec = Field(default_factory=OutputsSpec)

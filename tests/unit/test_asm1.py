@@ -66,7 +66,7 @@ def _reactor_rhs(c, c_in, q, kla, p=None):
     Q = np.array([q, q])
     C = np.vstack([c_in, c])
     dx = np.empty(NC)
-    reactor_derivatives(0.0, c.copy(), Q, C, np.array([0]), np.array([1]), np.array([kla, 1.0, 15.0]), P, dx)
+    reactor_derivatives(0.0, c.copy(), Q, C, np.array([0]), np.array([1]), np.array([kla, 1.0, 15.0, 1.0]), P, dx)
     return dx, P
 
 
@@ -122,5 +122,22 @@ def _reactor_rhs_T(c, c_in, T, unit, kla=0.0):
     Q = np.array([1000.0, 1000.0])
     C = np.vstack([c_in, c])
     dx = np.empty(NC)
-    reactor_derivatives(0.0, c.copy(), Q, C, np.array([0]), np.array([1]), np.array([kla, 1.0, T]), P, dx)
+    reactor_derivatives(0.0, c.copy(), Q, C, np.array([0]), np.array([1]), np.array([kla, 1.0, T, 1.0]), P, dx)
     return dx, P
+
+
+def test_oxygen_saturation_follows_the_pressure_factor():
+    """The aeration term is KLa (f_P SO_sat - SO) with f_P the barometric saturation factor."""
+    from twin.units.asm1 import ASM1Reactor
+
+    p = ReactorParams()
+    P = ASM1Reactor("r", p, {}).param_array()
+    c = np.full(NC, 5.0)
+    c[IDX["SO"]] = 2.0
+    out = []
+    for f in (1.0, 0.9):
+        dx = np.empty(NC)
+        reactor_derivatives(0.0, c.copy(), np.array([1000.0, 1000.0]), np.vstack([c, c]), np.array([0]),
+                            np.array([1]), np.array([200.0, 1.0, 15.0, f]), P, dx)
+        out.append(dx[IDX["SO"]])
+    assert out[0] - out[1] == pytest.approx(200.0 * 8.0 * 0.1, rel=1e-12)

@@ -114,3 +114,54 @@ def test_heated_tank_steady_balance_by_hand():
                      unit.param_array(), dx)
     # 100 kW more heats 1000 m3 of water at 100e3 / (rho cp V) K/s
     assert dx[0] == pytest.approx(1e5 * 86400.0 / (998.0 * 4186.0 * 1000.0))
+
+
+# -- air distribution: valves, blower curve, header ----------------------------------------------
+def test_equal_percentage_valve_sizing_and_characteristic():
+    from twin.equipment.aeration import ControlValve
+
+    v = ControlValve.sized(50000.0, 3000.0, design_opening=0.7, rangeability=50.0)
+    assert v.flow(0.7, 3000.0) == pytest.approx(50000.0)
+    # equal percentage: each 10 % of travel multiplies the flow by R^0.1
+    assert v.flow(0.8, 3000.0) / v.flow(0.7, 3000.0) == pytest.approx(50.0 ** 0.1)
+    # orifice law: flow ~ sqrt(dp)
+    assert v.flow(0.7, 12000.0) == pytest.approx(2 * 50000.0)
+    assert v.opening_for(v.flow(0.43, 2500.0), 2500.0) == pytest.approx(0.43)
+    assert v.opening_for(2 * v.max_flow(2500.0), 2500.0) == 1.0
+
+
+def test_blower_curve_follows_the_affinity_laws():
+    from twin.equipment.aeration import BlowerCurve
+
+    c = BlowerCurve(60000.0, 50000.0, shutoff_ratio=1.2)
+    assert c.rise_pa(60000.0, 1.0) == pytest.approx(50000.0)
+    assert c.rise_pa(0.0, 1.0) == pytest.approx(60000.0)
+    for r in (0.7, 0.9, 1.05):  # flow ~ speed, pressure ~ speed^2 along a similarity parabola
+        assert c.rise_pa(40000.0 * r, r) == pytest.approx(r**2 * c.rise_pa(40000.0, 1.0))
+
+
+def test_air_system_balances_blower_and_zone_flows():
+    from twin.equipment.aeration import BlowerCurve, ControlValve, solve_air_system, speed_for_header_pressure
+
+    c = BlowerCurve(60000.0, 50000.0)
+    valves = [ControlValve.sized(54000.0, 3000.0)] * 2 + [ControlValve.sized(58000.0, 3000.0)]
+    back = [43148.0, 43148.0, 40000.0]
+    demand = [50000.0, 40000.0, 20000.0]
+    hk = 2000.0 / 180000.0**2
+    op = solve_air_system(c, 2, hk, valves, back, demand, 0.98)
+    # every zone gets its demand, and the blowers deliver the total at the header pressure
+    assert op.flows_nm3_d == pytest.approx(demand)
+    assert c.rise_pa(op.total_nm3_d / 2, 0.98) == pytest.approx(op.header_pa + hk * op.total_nm3_d**2, rel=1e-9)
+    for v, b, q, th in zip(valves, back, op.flows_nm3_d, op.openings):
+        assert v.flow(th, op.header_pa - b) == pytest.approx(q, rel=1e-9)
+    # too slow: the header cannot feed the deep zones; their valves open fully and they get less
+    slow = solve_air_system(c, 2, hk, valves, back, demand, 0.88)
+    assert slow.header_pa < op.header_pa
+    short = [i for i in range(3) if slow.flows_nm3_d[i] < demand[i] * 0.999]
+    assert short and all(slow.openings[i] == 1.0 for i in short)
+    for i in short:
+        assert slow.flows_nm3_d[i] == pytest.approx(valves[i].max_flow(slow.header_pa - back[i]))
+    assert c.rise_pa(slow.total_nm3_d / 2, 0.88) == pytest.approx(slow.header_pa + hk * slow.total_nm3_d**2, rel=1e-9)
+    # and the speed that holds a header pressure
+    r = speed_for_header_pressure(c, 2, hk, valves, back, demand, 47000.0)
+    assert solve_air_system(c, 2, hk, valves, back, demand, r).header_pa == pytest.approx(47000.0, rel=1e-6)

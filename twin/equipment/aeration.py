@@ -20,6 +20,16 @@ Blower power: adiabatic (isentropic) compression of air as an ideal gas (Metcalf
 
 with p2 = p1 + rho_w g h_submergence + dp_diffuser + dp_header(Q). Turndown limits bound
 each blower's flow; duty blowers share the flow equally.
+
+Air distribution (when the plant has an air header): centrifugal blowers at a common speed
+feed a header; each zone draws through an equal-percentage control valve (ISA-75.01 inherent
+characteristic, Q = Cv R^(theta - 1) sqrt(dp)) against its diffusers' back pressure. The
+blower pressure rise follows a quadratic curve through its design point, scaled by the
+affinity laws (rise ~ speed^2 at similar flow / speed). The valves act as ideal flow
+controllers (their flow loops settle in seconds): each zone gets the airflow its DO loop asks
+for while the valve can pass it, the valve's full-open flow otherwise. The header pressure is
+the root of "blower flow = sum of zone flows" (monotone: bisection). Air across a valve is
+treated as incompressible (a few kPa against ~150 kPa absolute: under 3 % density change).
 """
 
 from __future__ import annotations
@@ -127,3 +137,113 @@ class BlowerStation:
         p2 = p_atm_pa + back_pressure_pa + header
         shaft = compression_power_w(each, p_atm_pa, p2, t_inlet_c + 273.15, b.efficiency(each))
         return n * shaft / b.motor_efficiency, n, p2
+
+
+@dataclass(frozen=True)
+class ControlValve:
+    """Equal-percentage butterfly/globe valve on a zone's air drop leg. ``cv`` is the flow
+    (Nm3/d) per sqrt(Pa) of pressure drop when fully open; ``rangeability`` R."""
+
+    cv: float
+    rangeability: float = 50.0
+
+    @classmethod
+    def sized(cls, design_flow_nm3_d: float, design_dp_pa: float, design_opening: float = 0.7,
+              rangeability: float = 50.0) -> ControlValve:
+        """The valve that passes the design flow at the design opening and pressure drop (the
+        usual sizing rule: about 70 % open at design flow, room to open further)."""
+        return cls(design_flow_nm3_d / (rangeability ** (design_opening - 1.0) * math.sqrt(design_dp_pa)),
+                   rangeability)
+
+    def flow(self, opening: float, dp_pa: float) -> float:
+        return self.cv * self.rangeability ** (opening - 1.0) * math.sqrt(max(dp_pa, 0.0))
+
+    def max_flow(self, dp_pa: float) -> float:
+        return self.cv * math.sqrt(max(dp_pa, 0.0))
+
+    def opening_for(self, flow_nm3_d: float, dp_pa: float) -> float:
+        """Opening (0-1) that passes ``flow_nm3_d`` at ``dp_pa``; 1 when it cannot."""
+        full = self.max_flow(dp_pa)
+        if flow_nm3_d <= 0:
+            return 0.0
+        if full <= flow_nm3_d:
+            return 1.0
+        return max(0.0, 1.0 + math.log(flow_nm3_d / full) / math.log(self.rangeability))
+
+
+@dataclass(frozen=True)
+class BlowerCurve:
+    """Pressure rise of one centrifugal blower: rise(Q, r) = r^2 rise0 - k Q^2 (Q per blower,
+    Nm3/d; r speed / rated speed), through the design point (``design_flow``, ``design_rise``)
+    at rated speed, with the shut-off rise ``shutoff_ratio`` x the design rise."""
+
+    design_flow_nm3_d: float
+    design_rise_pa: float
+    shutoff_ratio: float = 1.2
+
+    @property
+    def rise0_pa(self) -> float:
+        return self.shutoff_ratio * self.design_rise_pa
+
+    @property
+    def k(self) -> float:
+        return (self.rise0_pa - self.design_rise_pa) / self.design_flow_nm3_d**2
+
+    def rise_pa(self, flow_nm3_d: float, speed_ratio: float) -> float:
+        return speed_ratio**2 * self.rise0_pa - self.k * flow_nm3_d**2
+
+
+@dataclass
+class AirOperatingPoint:
+    header_pa: float  # gauge pressure in the header
+    rise_pa: float  # blower pressure rise (discharge - inlet)
+    flows_nm3_d: list[float]  # delivered to each zone
+    openings: list[float]  # valve openings 0-1
+    total_nm3_d: float
+
+
+def solve_air_system(curve: BlowerCurve, n_running: int, header_k: float, valves: list[ControlValve],
+                     back_pa: list[float], demands_nm3_d: list[float], speed_ratio: float) -> AirOperatingPoint:
+    """Operating point of ``n_running`` blowers at ``speed_ratio`` feeding the zones' valves.
+
+    Header pressure p (gauge): blowers deliver Q(p) = sqrt((r^2 rise0 - p) / (k / n^2 + header_k))
+    (header_k: station pipework loss Pa per (Nm3/d)^2); zone i takes min(demand_i,
+    full-open flow at p - back_i). The root of sum(zone flows) - Q(p), increasing in p, lies
+    between the lowest back pressure and the shut-off rise."""
+    nz = len(valves)
+    top = speed_ratio**2 * curve.rise0_pa
+    if n_running <= 0 or top <= min(back_pa) or sum(demands_nm3_d) <= 0:
+        return AirOperatingPoint(max(top, 0.0) if n_running > 0 else 0.0, max(top, 0.0) if n_running > 0 else 0.0,
+                                 [0.0] * nz, [0.0] * nz, 0.0)
+    c = curve.k / n_running**2 + header_k
+
+    def zone_flows(p: float) -> list[float]:
+        return [min(d, v.max_flow(p - b)) for v, b, d in zip(valves, back_pa, demands_nm3_d)]
+
+    lo, hi = min(back_pa), top
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if sum(zone_flows(mid)) - math.sqrt((top - mid) / c) > 0:
+            hi = mid
+        else:
+            lo = mid
+    p = 0.5 * (lo + hi)
+    flows = zone_flows(p)
+    total = sum(flows)
+    openings = [v.opening_for(f, p - b) for v, b, f in zip(valves, back_pa, flows)]
+    return AirOperatingPoint(p, p + header_k * total**2, flows, openings, total)
+
+
+def speed_for_header_pressure(curve: BlowerCurve, n_running: int, header_k: float, valves: list[ControlValve],
+                              back_pa: list[float], demands_nm3_d: list[float], target_pa: float,
+                              r_min: float = 0.3, r_max: float = 1.2) -> float:
+    """Blower speed ratio at which the header pressure equals ``target_pa`` (bisection: the
+    pressure rises with the speed)."""
+    lo, hi = r_min, r_max
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if solve_air_system(curve, n_running, header_k, valves, back_pa, demands_nm3_d, mid).header_pa < target_pa:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)

@@ -7,6 +7,14 @@ points and electrical power, as a SimPy process sampled with the controllers.
   the process sees KLa demand x condition, so a fouled grid makes the DO loop ask for more
   air. The blower station delivers the total airflow against the deepest zone's back pressure;
   its power is the aeration energy.
+* Air distribution (with an ``air_header`` section): the blowers run at the speed of the plant
+  input ``air_header.blower_speed_ratio`` (a header-pressure loop drives it) and each zone's
+  valve passes the airflow its KLa demand needs while the header pressure allows it, less
+  when it does not (:func:`twin.equipment.aeration.solve_air_system`). The zone's
+  ``oxygen_transfer_factor`` is then diffuser condition x delivered / demanded transfer; the
+  header pressure is the signal ``air_header.pressure_kPa``; the blower power is computed at
+  the pressure rise the blowers actually make, so a header held higher than the deepest zone
+  needs costs energy in the valves.
 * Pumps: each pumped flow input (internal recycle, return and waste sludge) is delivered by a
   pump on its system curve at the speed the flow needs (affinity laws); a flow beyond the
   pump's maximum speed is limited to what it can deliver. The impeller condition lowers the
@@ -22,12 +30,22 @@ power equals the metered energy.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from twin.durations import parse_duration
-from twin.equipment.aeration import Blower, BlowerStation, DiffuserGrid
+from twin.equipment.aeration import (
+    Blower,
+    BlowerCurve,
+    BlowerStation,
+    ControlValve,
+    DiffuserGrid,
+    compression_power_w,
+    solve_air_system,
+    speed_for_header_pressure,
+)
 from twin.equipment.pumps import PumpCurve, SystemCurve, operating_point, power, speed_for_flow
 
 AREAS = ("aeration", "pumping", "mixing", "heating")
@@ -80,6 +98,15 @@ class Equipment:
         self.pumps_out_of_service: dict[str, int] = {}
         self._rec_t = env.now
         self._rec_e = dict(self.meter.energy_kwh)
+        #: air at the blower inlets (the scenario's environment updates it; no humidity: dry air)
+        self.ambient = {"air_temperature_c": spec.air_temperature_c, "relative_humidity": None,
+                        "pressure_pa": spec.ambient_pressure_pa}
+        self.air = None
+        #: diffuser condition per zone (1 = new), applied with the air supply (set by the fleet)
+        self.zone_fouling = {name: 1.0 for name, *_ in self.zones}
+        if spec.air_header is not None:
+            self.air = _AirSystem(spec, cp, self.zones)
+            self.state["header_pressure_kpa"] = 0.0
 
     # -- one sample -----------------------------------------------------------------------
     def update(self) -> None:
@@ -88,13 +115,18 @@ class Equipment:
         self.meter.advance(self.env.now)
         s = self.spec
         u = plant.u
-        airflow = 0.0
-        back = 0.0
-        for _, grid, i_kla in self.zones:
-            airflow += grid.airflow_for_kla(u[i_kla], 1.0, s.water_temperature_c)
-            back = max(back, grid.back_pressure_pa())
-        p_w, n_on, p2 = self.station.power_w(airflow, back, s.ambient_pressure_pa, s.air_temperature_c)
-        self.state.update(airflow_nm3_d=airflow, blowers_running=float(n_on), discharge_pressure_pa=p2)
+        if self.air is not None:
+            p_w = self._air_update()
+        else:
+            airflow = 0.0
+            back = 0.0
+            for _, grid, i_kla in self.zones:
+                airflow += grid.airflow_for_kla(u[i_kla], 1.0, s.water_temperature_c)
+                back = max(back, grid.back_pressure_pa())
+            amb = self.ambient
+            p_w, n_on, p2 = self.station.power_w(airflow, back, amb["pressure_pa"], amb["air_temperature_c"])
+            p_w *= self._moisture()
+            self.state.update(airflow_nm3_d=airflow, blowers_running=float(n_on), discharge_pressure_pa=p2)
         pump_w = 0.0
         for name, curve, system, p, i_q in self.pumps:
             q = max(u[i_q], 0.0) / 86400.0
@@ -121,6 +153,71 @@ class Equipment:
         self.meter.power_kw.update(aeration=p_w / 1000.0, pumping=pump_w / 1000.0, mixing=mix_w / 1000.0,
                                    heating=heat_w / 1000.0)
 
+    def _moisture(self) -> float:
+        amb = self.ambient
+        if amb["relative_humidity"] is None:
+            return 1.0
+        from twin.environment import moist_air_power_factor
+
+        return moist_air_power_factor(amb["air_temperature_c"], amb["relative_humidity"], amb["pressure_pa"])
+
+    def _demands(self) -> list[float]:
+        t = self.spec.water_temperature_c
+        return [grid.airflow_for_kla(self.plant.u[i_kla], 1.0, t) for _, grid, i_kla in self.zones]
+
+    def _blowers_for(self, total_nm3_d: float) -> int:
+        """Blowers to run for an airflow: one more when the running ones would exceed their
+        maximum, one fewer only when the others could carry the flow with the staging dead
+        band to spare (no start/stop chatter around a threshold)."""
+        b = self.station.blower
+        if total_nm3_d <= 0:
+            return 0
+        n_min = math.ceil(total_nm3_d / b.max_flow_nm3_d) if math.isfinite(b.max_flow_nm3_d) else 1
+        n = int(self.state["blowers_running"]) or n_min
+        if n_min > n:
+            n = n_min
+        elif n > 1 and total_nm3_d < (n - 1) * b.max_flow_nm3_d * (1.0 - self.spec.air_header.staging_deadband):
+            n -= 1
+        return min(max(n, 1), self.station.n_installed)
+
+    def _air_update(self) -> float:
+        """Air distribution at the blowers' speed; returns the blowers' electrical power (W)."""
+        a, s, plant = self.air, self.spec, self.plant
+        demands = self._demands()
+        n = self._blowers_for(sum(demands))
+        op = solve_air_system(a.curve, n, a.header_k, a.valves, a.back, demands, float(plant.u[a.i_speed]))
+        for (name, grid, _), i_otf, q, d in zip(self.zones, a.i_otf, op.flows_nm3_d, demands):
+            t = s.water_temperature_c
+            ratio = grid.kla_per_d(q, 1.0, t) / grid.kla_per_d(d, 1.0, t) if d > 0 else 1.0
+            f = self.zone_fouling[name] * ratio
+            if plant.u[i_otf] != f:
+                plant.set_input(i_otf, f)
+        b = self.station.blower
+        p_w = 0.0
+        p1 = self.ambient["pressure_pa"]
+        if n > 0 and op.total_nm3_d > 0:
+            each = max(op.total_nm3_d / n, b.min_flow_nm3_d)
+            p_w = n * compression_power_w(each, p1, p1 + op.rise_pa, self.ambient["air_temperature_c"] + 273.15,
+                                          b.efficiency(each)) / b.motor_efficiency * self._moisture()
+        plant.aux[a.signal] = op.header_pa / 1000.0
+        self.state.update(airflow_nm3_d=op.total_nm3_d, blowers_running=float(n),
+                          discharge_pressure_pa=p1 + op.rise_pa, header_pressure_kpa=op.header_pa / 1000.0)
+        for (name, *_), q, th in zip(self.zones, op.flows_nm3_d, op.openings):
+            self.state[f"{name}.airflow_nm3_d"] = q
+            self.state[f"{name}.valve_opening"] = th
+        return p_w
+
+    def initialise_air(self, target_kpa: float | None) -> None:
+        """Set the blower speed that holds ``target_kpa`` in the header for the present demands
+        (a bumpless start for the header-pressure loop), then compute the air system."""
+        a = self.air
+        if target_kpa is not None:
+            demands = self._demands()
+            n = self._blowers_for(sum(demands))
+            self.plant.u[a.i_speed] = speed_for_header_pressure(a.curve, n, a.header_k, a.valves, a.back, demands,
+                                                                target_kpa * 1000.0)
+        self.update()
+
     @staticmethod
     def _staging(curve, system, p, q: float, n_avail: int) -> tuple[int, float]:
         """Pumps to run and their speed ratio for flow ``q`` (m3/s): without staging all
@@ -145,7 +242,7 @@ class Equipment:
             yield self.env.timeout(period)
 
     # -- checkpoints ------------------------------------------------------------------------
-    _SAVED = ("meter", "state", "pump_state", "pumps_out_of_service", "_rec_t", "_rec_e")
+    _SAVED = ("meter", "state", "pump_state", "pumps_out_of_service", "_rec_t", "_rec_e", "zone_fouling", "ambient")
 
     def checkpoint_state(self) -> dict:
         return {k: getattr(self, k) for k in self._SAVED}
@@ -158,6 +255,10 @@ class Equipment:
     def columns(self) -> list[str]:
         cols = [f"power.{a}_kW" for a in AREAS]
         cols += ["aeration.airflow_Nm3_d", "aeration.blowers_running", "aeration.discharge_pressure_Pa"]
+        if self.air is not None:
+            cols.append("aeration.header_pressure_kPa")
+            for name, *_ in self.zones:
+                cols += [f"aeration.{name}.airflow_Nm3_d", f"aeration.{name}.valve_opening"]
         for name, *_ in self.pumps:
             cols += [f"pump.{name}.speed_ratio", f"pump.{name}.flow_m3_d", f"pump.{name}.running"]
         return cols
@@ -174,8 +275,29 @@ class Equipment:
         self._rec_t = now
         self._rec_e = dict(self.meter.energy_kwh)
         row = avg + [self.state["airflow_nm3_d"], self.state["blowers_running"], self.state["discharge_pressure_pa"]]
+        if self.air is not None:
+            row.append(self.state["header_pressure_kpa"])
+            for name, *_ in self.zones:
+                row += [self.state.get(f"{name}.airflow_nm3_d", 0.0), self.state.get(f"{name}.valve_opening", 0.0)]
         for name, *_ in self.pumps:
             ps = self.pump_state[name]
             row += [ps["speed_ratio"], ps["flow_m3_d"], ps["running"]]
         return np.array(row)
 
+
+
+class _AirSystem:
+    """The air distribution of an equipment layer: blower curve, header loss, valves, back
+    pressures and the plant slots it reads and writes."""
+
+    def __init__(self, spec, cp, zones):
+        h = spec.air_header
+        b = spec.blowers
+        self.curve = BlowerCurve(b.design_flow_nm3_d, h.blower_design_rise_pa, h.blower_shutoff_ratio)
+        self.header_k = b.header_loss_pa / (b.design_flow_nm3_d * b.n_installed) ** 2
+        self.valves = [ControlValve.sized(spec.zones[name].valve_design_flow_nm3_d, h.valve_design_dp_pa,
+                                          h.valve_design_opening, h.valve_rangeability) for name, *_ in zones]
+        self.back = [grid.back_pressure_pa() for _, grid, _ in zones]
+        self.i_speed = cp.input_index[f"{h.unit}.blower_speed_ratio"]
+        self.i_otf = [cp.input_index[f"{name}.oxygen_transfer_factor"] for name, *_ in zones]
+        self.signal = f"{h.unit}.pressure_kPa"

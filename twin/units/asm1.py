@@ -313,7 +313,7 @@ def content_outlets(t, x, Q, C, ins, outs, u, p):
 def reactor_derivatives(t, x, Q, C, ins, outs, u, p, dx):
     """dC/dt = Q/V (C_in - C) + sum_j nu_ij rho_j, plus f KLa (SO_sat - SO) for oxygen."""
     V = p[_R_VOLUME]
-    so_sat = p[_R_SOSAT]
+    so_sat = p[_R_SOSAT] * u[3]
     kla = u[0] * u[1]
     i_in = ins[0]
     dil = Q[i_in] / V
@@ -390,7 +390,9 @@ class ASM1Reactor(UnitModel):
     Inputs: ``kla_per_d`` (oxygen transfer coefficient the aeration delivers with clean
     diffusers, 1/d) and ``oxygen_transfer_factor`` (dimensionless, 1 = as designed; below 1
     when diffusers foul or the alpha factor falls): the effective coefficient is their
-    product. One inlet, one outlet; the outflow equals the inflow (constant volume).
+    product; ``temperature_C``; ``so_sat_pressure_factor``: oxygen saturation relative to
+    its value at 1 atm (barometric pressure, see :mod:`twin.environment`). One inlet, one
+    outlet; the outflow equals the inflow (constant volume).
     """
 
     type_name = "asm1_reactor"
@@ -413,7 +415,8 @@ class ASM1Reactor(UnitModel):
     def inputs(self):
         return (InputVar("kla_per_d", "1/d", float(self.config.get("kla_per_d", 0.0))),
                 InputVar("oxygen_transfer_factor", "-", 1.0),
-                InputVar("temperature_C", "degC", 15.0))
+                InputVar("temperature_C", "degC", 15.0),
+                InputVar("so_sat_pressure_factor", "-", 1.0))
 
     def flow_equations(self):
         return [[FlowTerm("out", "out", 1.0), FlowTerm("in", "in", -1.0)]]

@@ -149,6 +149,11 @@ class UnitModel:
     def volume_m3(self) -> float:
         return 0.0
 
+    def external_signals(self) -> tuple[tuple[str, str], ...]:
+        """(name, unit) of measurable signals this unit has but does not compute: algebraic
+        values the equipment layer solves for and stores in ``Plant.aux`` (air header pressure)."""
+        return ()
+
     def signals(self) -> dict[str, tuple[int, str]]:
         """Named measurable signals: name -> (state index within the unit, unit)."""
         return {s.name: (i, s.unit) for i, s in enumerate(self.states())}
