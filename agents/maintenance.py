@@ -113,6 +113,8 @@ class MaintenanceAgent:
         self._parts_seq = 0
         self._waits: dict[int, object] = {}  # work order -> the crew request or part it waits for
         self.down_hours = {"planned": np.zeros(n), "unplanned": np.zeros(n)}
+        self.outages: list[tuple[int, int, int]] = []  # (asset, down since, back up) in clock ticks
+        self.process_assets: list[int] = []  # assets coupled to the process (set by the builder)
 
     # -- processes --------------------------------------------------------------------------
     def fleet_clock(self, step_s: int, wake_at: int | None = None):
@@ -284,7 +286,7 @@ class MaintenanceAgent:
 
     # -- checkpoints --------------------------------------------------------------------------
     _SAVED = ("busy", "last_renewal_s", "records", "failures", "alarms", "down_since", "_down_kind", "open_orders",
-              "pending_parts", "_seq", "_parts_seq", "down_hours", "repair_rng")
+              "pending_parts", "_seq", "_parts_seq", "down_hours", "repair_rng", "outages")
 
     def checkpoint_state(self) -> dict:
         """Everything a resumed run needs, including where each open order waits in the crews'
@@ -324,11 +326,25 @@ class MaintenanceAgent:
         if self.fleet.s.asset_up[i]:
             return 0.0
         since = self.down_since.pop(i, self.env.now)
+        self.outages.append((i, since, self.env.now))
         hours = (self.env.now - since) / 3600.0
         self.down_hours[self._down_kind.pop(i, "unplanned")][i] += hours
         self.fleet.s.asset_up[i] = True
         self.on_up(i)
         return hours
+
+    def outage_intervals(self, assets, end_s: int) -> list[tuple[int, int]]:
+        """Merged intervals (ticks) when at least one of ``assets`` was out of service."""
+        wanted = set(assets)
+        iv = sorted([(a, b) for i, a, b in self.outages if i in wanted]
+                    + [(a, end_s) for i, a in self.down_since.items() if i in wanted])
+        merged: list[tuple[int, int]] = []
+        for a, b in iv:
+            if merged and a <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+            else:
+                merged.append((a, b))
+        return merged
 
     # -- KPIs ---------------------------------------------------------------------------------
     def kpis(self, horizon_s: int, alarm_horizon_h: float) -> dict:

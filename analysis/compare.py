@@ -37,6 +37,15 @@ def compare_runs(run_a: Path, run_b: Path) -> dict:
                            f"(unplanned {m['unplanned_downtime_avoided_h']:.1f} h)",
                            f"failures avoided: {m['failures_avoided']}",
                            f"maintenance cost saved: {m['maintenance_cost_saved']:.0f}"]
+    pa = a.get("maintenance", {}).get("process_consequences")
+    pb = b.get("maintenance", {}).get("process_consequences")
+    if pa and pb:
+        out["process_consequences"] = {
+            "outage_hours_avoided": pb["outage_hours"] - pa["outage_hours"],
+            "violation_hours_during_outages_avoided": pb["violation_hours_during_outages"]
+            - pa["violation_hours_during_outages"]}
+        out["summary"].append("hours in violation during process-equipment outages avoided: "
+                              f"{out['process_consequences']['violation_hours_during_outages_avoided']:.1f}")
     ea, eb = a.get("energy"), b.get("energy")
     if ea and eb:
         out["energy"] = {"kWh_saved": eb["total_kWh"] - ea["total_kWh"], "cost_saved": eb["total_cost"] - ea["total_cost"]}

@@ -49,6 +49,7 @@ class Checkpointing:
     resume: bool = False
     halt_after: int | None = None  # stop after this many checkpoints written (tests)
     kill: bool = False  # ... by SIGKILL to this process instead of raising Halted
+    on_save: Any = None  # called with (number, saved state) after each checkpoint
 
 
 def _version() -> str:
@@ -157,6 +158,8 @@ class Checkpointer:
             os.fsync(fh.fileno())
         os.replace(tmp, self.folder / "state.pkl")
         self.written += 1
+        if self.spec.on_save is not None:
+            self.spec.on_save(self.written, state)
         if self.spec.halt_after is not None and self.written >= self.spec.halt_after:
             if self.spec.kill:
                 os.kill(os.getpid(), signal.SIGKILL)

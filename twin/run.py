@@ -383,7 +383,15 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
         if equipment is not None:
             kpis["energy"] = energy_block(scenario, times, columns, values, metadata, base_dir)
         if agent is not None:
+            from analysis.maintenance import outage_consequences
+
+            outages = [(a - main_start, b - main_start)
+                       for a, b in agent.outage_intervals(agent.process_assets, env.now)]
             kpis["maintenance"] = agent.kpis(total, scenario.fleet.alarm_horizon_h)
+            ev0, ev1 = scenario.evaluation_window_s()
+            bypass = [cp.stream_names[cp.outs[n][1]] for n, u in cp.units.items() if u.type_name == "wet_well"]
+            kpis["maintenance"]["process_consequences"] = outage_consequences(
+                times, columns, values, metadata, ev0, ev1, outages, bypass)
         if loops:
             kpis["control"] = {lp.name: control_kpis(lp) for lp in loops}
     kpis["run"] = {"simulated_days": scenario.duration_s / TICKS_PER_DAY,
@@ -435,26 +443,55 @@ def build_fleet(env, spec, base_dir: Path | None, plant: Plant | None = None, cp
     fleet.s.asset_load[:] = spec.load
     stations: dict[str, list[int]] = {}
     grids: dict[str, list[int]] = {}
+    blowers: list[int] = []
+    valves: dict[str, list[int]] = {}
     for i, a in enumerate(assets):
         kind, _, target = a.function.partition(":")
         if kind == "pump" and equipment is not None and target in equipment.spec.pumps:
             stations.setdefault(target, []).append(i)
         elif kind == "aeration_grid" and cp is not None and f"{target}.oxygen_transfer_factor" in cp.input_index:
             grids.setdefault(target, []).append(i)
+        elif kind == "blower" and equipment is not None and equipment.spec.blowers is not None:
+            blowers.append(i)
+        elif kind == "air_valve" and equipment is not None and equipment.air is not None \
+                and target in equipment.valve_capacity:
+            valves.setdefault(target, []).append(i)
+    coupled = {i for idx in [*stations.values(), blowers, *valves.values()] for i in idx}
 
-    def update_stations():
+    def wear(i: int, mode: str) -> float:
+        """Condition factor exp(-c D) of asset i from the degradation of its mode ``mode``."""
+        rows = [r for r in fleet.rows_of(i) if fleet.s.row_mode[r][1] == mode]
+        d = float(np.sum((fleet.s.age_h[rows] / fleet.s.scale_h[rows]) ** fleet.s.shape[rows])) if rows else 0.0
+        return math.exp(-spec.wear_condition_loss * d)
+
+    def update_machines():
+        """Failed machines leave their station; worn ones lower its condition: a pump station's
+        impeller condition and the blowers' efficiency are the means over the machines in
+        service; a zone's air valves pass the share of its drop legs in service."""
+        up = fleet.s.asset_up
         for name, idx in stations.items():
-            n_up = int(np.sum(fleet.s.asset_up[idx]))
-            equipment.pumps_out_of_service[name] = max(0, equipment.spec.pumps[name].n_parallel - n_up)
+            on = [i for i in idx if up[i]]
+            equipment.pumps_out_of_service[name] = max(0, equipment.spec.pumps[name].n_parallel - len(on))
+            if on:
+                equipment.pump_condition[name] = equipment.spec.pumps[name].condition * float(
+                    np.mean([wear(i, spec.impeller_mode) for i in on]))
+        if blowers:
+            on = [i for i in blowers if up[i]]
+            equipment.blowers_out_of_service = max(0, equipment.station.n_installed - len(on))
+            equipment.blower_condition = float(np.mean([wear(i, spec.blower_efficiency_mode) for i in on])) if on else 1.0
+        for zone, idx in valves.items():
+            equipment.valve_capacity[zone] = float(np.mean(up[idx]))
 
     def changed(i, *_):
         if plant is not None:
             plant.sync()
-        if any(i in idx for idx in stations.values()):
-            update_stations()
+        if i in coupled:
+            update_machines()
             equipment.update()
 
     agent = MaintenanceAgent(env, fleet, spec, on_down=changed, on_up=changed)
+    #: assets whose outage changes the process (for the outage consequences in the KPIs)
+    agent.process_assets = sorted(coupled | {i for idx in grids.values() for i in idx})
     scenario = env.scenario
     for k, ev in enumerate(getattr(scenario, "events", []) or []):
         for ident in ev.fail:
@@ -483,6 +520,15 @@ def build_fleet(env, spec, base_dir: Path | None, plant: Plant | None = None, cp
                         fleet.s.asset_load[i] = r if k < running else 0.0
                 yield env.timeout(step)
         env.start("fleet.station_load", station_load)
+    if coupled:
+        def machines(wake_at=None):
+            """Wear moves the machines' condition as the fleet ages (every fleet step)."""
+            first = step if wake_at is None else wake_at - env.now
+            while True:
+                yield env.timeout(first)
+                first = step
+                update_machines()
+        env.start("fleet.machines", machines)
     if grids and plant is not None:
         def fouling_rows(i: int) -> np.ndarray:
             kinds = {m.name: m.kind for m in types[assets[i].type].modes}

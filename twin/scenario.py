@@ -374,6 +374,11 @@ class FleetSpec(_Strict):
     planned_hours: tuple[float, float] = (0.0, 24.0)  # hours of day when planned work may start
     alarm_horizon_h: float = Field(720.0, gt=0)
     fouling_transfer_loss: float = Field(0.3, ge=0)  # aeration grid: factor = exp(-c D_fouling)
+    #: worn machines: condition = exp(-c D) of the named mode (pump impeller: head and
+    #: efficiency; blower: efficiency)
+    wear_condition_loss: float = Field(0.1, ge=0)
+    impeller_mode: str = "impeller_wear"
+    blower_efficiency_mode: str = "efficiency_loss"
 
     _v = field_validator("step")(_duration)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -106,3 +107,59 @@ def test_standby_lift_pumps_do_not_age():
     assert age["LP-01"] > 1.0
     assert age["LP-04"] == 0.0
     assert age["V-01"] > 1.0  # assets not tied to a machine of the process age at the fleet's load
+
+
+def _fleet_run(fail):
+    s = _reference()
+    s["fleet"] = {"file": "fleets/reference.yaml", "policies": {"default": {"kind": "rtf"}}}
+    if fail:
+        s["events"] = [{"at": "1h", "fail": fail, "note": "what-if"}]
+    return run_scenario(validate_scenario(s, "ref6h"), ROOT / "scenarios")
+
+
+def test_machines_follow_the_fleet():
+    """Worn impellers lower their station's condition (mean of exp(-c D) over the pumps in
+    service), failed blowers leave the station, failed air valves take their share of the
+    zone's valve capacity."""
+    import math
+
+    import numpy as np
+
+    from twin.run import build_equipment, build_fleet, prepare
+
+    s = _reference()
+    s["fleet"] = {"file": "fleets/reference.yaml", "policies": {"default": {"kind": "rtf"}}}
+    scen = validate_scenario(s, "ref6h")
+    st = prepare(scen, ROOT / "scenarios")
+    eq = build_equipment(st.env, st.plant, st.cp, scen.equipment)
+    agent = build_fleet(st.env, scen.fleet, ROOT / "scenarios", st.plant, st.cp, eq)
+    fleet = agent.fleet
+    i = fleet.index["IRP-01"]
+    rows = [r for r in fleet.rows_of(i) if fleet.s.row_mode[r][1] == "impeller_wear"]
+    fleet.s.age_h[rows] = 0.5 * fleet.s.scale_h[rows]
+    d = float(0.5 ** fleet.s.shape[rows[0]])
+    agent.on_up(i)  # any change of a coupled machine refreshes the station
+    base = scen.equipment.pumps["internal_recycle"].condition
+    assert eq.pump_condition["internal_recycle"] == pytest.approx(base * (math.exp(-0.1 * d) + 1.0) / 2)
+    agent.fail(int(fleet.rows_of(fleet.index["B-01"])[0]))
+    assert eq.blowers_out_of_service == 1
+    agent.fail(int(fleet.rows_of(fleet.index["AV3-01"])[0]))
+    assert eq.valve_capacity["reactor3"] == pytest.approx(0.75)
+    assert eq.valve_capacity["reactor4"] == 1.0
+    assert np.isclose(eq.blower_condition, 1.0)
+
+
+def test_blower_station_failure_stops_aeration_and_shows_in_the_effluent():
+    """The three aeration blowers trip at 1 h: no air (the header loses pressure), DO falls to
+    zero, ammonia breaks through; the consequences are counted against the outage."""
+    healthy, failed = _fleet_run([]), _fleet_run(["B-01", "B-02", "B-03"])
+    c = failed.columns
+    so5 = failed.values[:, c.index("reactor5_out.SO_g_m3")]
+    assert so5[-1] < 0.05 and healthy.values[-1, c.index("reactor5_out.SO_g_m3")] > 1.5
+    assert np.all(failed.values[failed.times_s >= 3600 + 900, c.index("aeration.airflow_Nm3_d")] == 0.0)
+    kh, kf = healthy.kpis, failed.kpis
+    assert kf["bsm1"]["effluent_avg"]["SNH"] > 2 * kh["bsm1"]["effluent_avg"]["SNH"]
+    pc = kf["maintenance"]["process_consequences"]
+    assert pc["outage_hours"] > 4.0
+    assert pc["violation_hours"] > 0 and pc["violation_hours_during_outages"] == pc["violation_hours"]
+    assert kh["maintenance"]["process_consequences"]["violation_hours"] == 0.0

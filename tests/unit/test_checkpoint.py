@@ -50,17 +50,36 @@ CONGESTED = ["fleet.process_model=false", "duration=1000d", "evaluation.end=1000
              "fleet.crews.shift_end_h=12"]
 
 
-@pytest.mark.parametrize(("halt_after", "stage"), [(115, "window"), (118, "working"), (200, "part")])
-def test_fleet_run_resumed_mid_queue_equals_uninterrupted(tmp_path, halt_after, stage):
-    """Checkpoints every 77 h (not a multiple of a day, so they fall inside shifts); the three stops
-    were picked where orders wait for a crew while another waits for ``stage``."""
+@pytest.fixture(scope="module")
+def congested():
+    """The congested fleet run, and the checkpoint numbers (every 77 h: not a multiple of a day,
+    so they fall inside shifts too) at which orders wait for a crew while another waits for a
+    planned-work window, a part or the end of its work."""
     scenario, path = load_scenario(SCEN / "reference_10y.yaml", CONGESTED)
     plain = run_scenario(scenario, path.parent)
-    saved, resumed = _stop_and_resume(scenario, path.parent, tmp_path / "ck", "77h", halt_after)
+    first: dict[str, int] = {}
+
+    def seen(n, state):
+        agent = state["parts"]["agent"]
+        stages = {wo.stage for wo in agent["attrs"]["open_orders"].values()}
+        if agent["crew_queue"] and agent["attrs"]["pending_parts"]:
+            for stage in stages - {"queued"}:
+                first.setdefault(stage, n)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        run_scenario(scenario, path.parent, checkpoint=Checkpointing(Path(d), parse_duration("77h"), on_save=seen))
+    return scenario, path, plain, first
+
+
+@pytest.mark.parametrize("stage", ["window", "part", "working"])
+def test_fleet_run_resumed_mid_queue_equals_uninterrupted(tmp_path, congested, stage):
+    scenario, path, plain, first = congested
+    assert stage in first, f"no checkpoint caught an order in stage '{stage}' (caught: {first})"
+    saved, resumed = _stop_and_resume(scenario, path.parent, tmp_path / "ck", "77h", first[stage])
     agent = saved["parts"]["agent"]
     stages = {wo.stage for wo in agent["attrs"]["open_orders"].values()}
     assert agent["crew_queue"] and {"queued", stage} <= stages
-    assert agent["attrs"]["pending_parts"]
     assert _kpis(resumed) == _kpis(plain)
     assert _events(resumed) == _events(plain)
     assert plain.kpis["maintenance"]["by_type"]["total"]["failures"] > 20

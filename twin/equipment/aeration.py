@@ -120,7 +120,7 @@ class BlowerStation:
     header_loss_pa_at_design: float = 2000.0  # pipe and valve losses at the station's design flow
 
     def power_w(self, total_flow_nm3_d: float, back_pressure_pa: float, p_atm_pa: float = 101325.0,
-                t_inlet_c: float = 20.0) -> tuple[float, int, float]:
+                t_inlet_c: float = 20.0, n_available: int | None = None) -> tuple[float, int, float]:
         """(electrical W, blowers running, discharge pressure Pa) for a total airflow.
 
         The fewest blowers that keep each within its maximum run, sharing equally; a flow below
@@ -130,7 +130,7 @@ class BlowerStation:
             return 0.0, 0, p_atm_pa + back_pressure_pa
         b = self.blower
         n = max(1, math.ceil(total_flow_nm3_d / b.max_flow_nm3_d)) if math.isfinite(b.max_flow_nm3_d) else 1
-        n = min(n, self.n_installed)
+        n = min(n, self.n_installed if n_available is None else max(n_available, 1))
         each = max(total_flow_nm3_d / n, b.min_flow_nm3_d)
         design_total = b.design_flow_nm3_d * self.n_installed
         header = self.header_loss_pa_at_design * (total_flow_nm3_d / design_total) ** 2

@@ -96,6 +96,13 @@ class Equipment:
         self.pump_state = {name: {"speed_ratio": 0.0, "flow_m3_d": 0.0, "running": 0} for name, *_ in self.pumps}
         #: pumps of a station that are failed or under maintenance (set by the fleet, later)
         self.pumps_out_of_service: dict[str, int] = {}
+        #: condition of the machines (set by the fleet): impeller condition per pump station
+        #: (1 new), blowers' efficiency factor and how many are out of service, the share of
+        #: each zone's air-valve capacity in service
+        self.pump_condition = {name: p.condition for name, *_, p, _ in self.pumps}
+        self.blower_condition = 1.0
+        self.blowers_out_of_service = 0
+        self.valve_capacity = {name: 1.0 for name in spec.zones}
         self._rec_t = env.now
         self._rec_e = dict(self.meter.energy_kwh)
         #: air at the blower inlets (the scenario's environment updates it; no humidity: dry air)
@@ -124,8 +131,9 @@ class Equipment:
                 airflow += grid.airflow_for_kla(u[i_kla], 1.0, s.water_temperature_c)
                 back = max(back, grid.back_pressure_pa())
             amb = self.ambient
-            p_w, n_on, p2 = self.station.power_w(airflow, back, amb["pressure_pa"], amb["air_temperature_c"])
-            p_w *= self._moisture()
+            p_w, n_on, p2 = self.station.power_w(airflow, back, amb["pressure_pa"], amb["air_temperature_c"],
+                                                 self.station.n_installed - self.blowers_out_of_service)
+            p_w *= self._moisture() / self.blower_condition
             self.state.update(airflow_nm3_d=airflow, blowers_running=float(n_on), discharge_pressure_pa=p2)
         pump_w = 0.0
         for name, curve, system, p, i_q in self.pumps:
@@ -134,17 +142,18 @@ class Equipment:
                 self.pump_state[name] = {"speed_ratio": 0.0, "flow_m3_d": 0.0, "running": 0}
                 continue
             n_avail = max(0, p.n_parallel - self.pumps_out_of_service.get(name, 0))
-            n, r = self._staging(curve, system, p, q, n_avail)
+            w = self.pump_condition[name]
+            n, r = self._staging(curve, system, p, q, n_avail, w)
             if n == 0:
                 plant.set_input(i_q, 0.0)
                 q, w, r = 0.0, 0.0, 0.0
             elif r > p.max_speed_ratio or r < p.min_speed_ratio:
                 r = min(max(r, p.min_speed_ratio), p.max_speed_ratio)
-                op = operating_point(curve, system, r, n, p.condition)
+                op = operating_point(curve, system, r, n, w)
                 plant.set_input(i_q, op.flow_m3_s * 86400.0)
                 q, w = op.flow_m3_s, op.electrical_w
             else:
-                _, _, _, w1 = power(curve, q / n, system.head_m(q), r, p.condition)
+                _, _, _, w1 = power(curve, q / n, system.head_m(q), r, w)
                 w = n * w1
             pump_w += w
             self.pump_state[name] = {"speed_ratio": r, "flow_m3_d": q * 86400.0, "running": n}
@@ -165,6 +174,11 @@ class Equipment:
         t = self.spec.water_temperature_c
         return [grid.airflow_for_kla(self.plant.u[i_kla], 1.0, t) for _, grid, i_kla in self.zones]
 
+    def _valves(self) -> list[ControlValve]:
+        """The zones' valves, their capacity reduced by drop legs out of service."""
+        return [ControlValve(v.cv * self.valve_capacity[name], v.rangeability)
+                for (name, *_), v in zip(self.zones, self.air.valves)]
+
     def _blowers_for(self, total_nm3_d: float) -> int:
         """Blowers to run for an airflow: one more when the running ones would exceed their
         maximum, one fewer only when the others could carry the flow with the staging dead
@@ -178,14 +192,14 @@ class Equipment:
             n = n_min
         elif n > 1 and total_nm3_d < (n - 1) * b.max_flow_nm3_d * (1.0 - self.spec.air_header.staging_deadband):
             n -= 1
-        return min(max(n, 1), self.station.n_installed)
+        return min(max(n, 1), max(self.station.n_installed - self.blowers_out_of_service, 0))
 
     def _air_update(self) -> float:
         """Air distribution at the blowers' speed; returns the blowers' electrical power (W)."""
         a, s, plant = self.air, self.spec, self.plant
         demands = self._demands()
         n = self._blowers_for(sum(demands))
-        op = solve_air_system(a.curve, n, a.header_k, a.valves, a.back, demands, float(plant.u[a.i_speed]))
+        op = solve_air_system(a.curve, n, a.header_k, self._valves(), a.back, demands, float(plant.u[a.i_speed]))
         for (name, grid, _), i_otf, q, d in zip(self.zones, a.i_otf, op.flows_nm3_d, demands):
             t = s.water_temperature_c
             ratio = grid.kla_per_d(q, 1.0, t) / grid.kla_per_d(d, 1.0, t) if d > 0 else 1.0
@@ -198,7 +212,8 @@ class Equipment:
         if n > 0 and op.total_nm3_d > 0:
             each = max(op.total_nm3_d / n, b.min_flow_nm3_d)
             p_w = n * compression_power_w(each, p1, p1 + op.rise_pa, self.ambient["air_temperature_c"] + 273.15,
-                                          b.efficiency(each)) / b.motor_efficiency * self._moisture()
+                                          b.efficiency(each)) / b.motor_efficiency * self._moisture() \
+                / self.blower_condition
         plant.aux[a.signal] = op.header_pa / 1000.0
         self.state.update(airflow_nm3_d=op.total_nm3_d, blowers_running=float(n),
                           discharge_pressure_pa=p1 + op.rise_pa, header_pressure_kpa=op.header_pa / 1000.0)
@@ -214,24 +229,24 @@ class Equipment:
         if target_kpa is not None:
             demands = self._demands()
             n = self._blowers_for(sum(demands))
-            self.plant.u[a.i_speed] = speed_for_header_pressure(a.curve, n, a.header_k, a.valves, a.back, demands,
+            self.plant.u[a.i_speed] = speed_for_header_pressure(a.curve, n, a.header_k, self._valves(), a.back, demands,
                                                                 target_kpa * 1000.0)
         self.update()
 
     @staticmethod
-    def _staging(curve, system, p, q: float, n_avail: int) -> tuple[int, float]:
+    def _staging(curve, system, p, q: float, n_avail: int, w: float) -> tuple[int, float]:
         """Pumps to run and their speed ratio for flow ``q`` (m3/s): without staging all
         available pumps share the flow; with staging, the fewest that stay within the maximum
         speed (duty/standby), all of them when even that is not enough."""
         if n_avail <= 0:
             return 0, 0.0
         if not p.staging:
-            return n_avail, speed_for_flow(curve, system, q, n_avail, p.condition)
+            return n_avail, speed_for_flow(curve, system, q, n_avail, w)
         for n in range(1, n_avail + 1):
-            r = speed_for_flow(curve, system, q, n, p.condition)
+            r = speed_for_flow(curve, system, q, n, w)
             if r <= p.max_speed_ratio:
                 return n, r
-        return n_avail, speed_for_flow(curve, system, q, n_avail, p.condition)
+        return n_avail, speed_for_flow(curve, system, q, n_avail, w)
 
     def process(self, wake_at: int | None = None):
         period = parse_duration(self.spec.sample_time)
@@ -242,7 +257,8 @@ class Equipment:
             yield self.env.timeout(period)
 
     # -- checkpoints ------------------------------------------------------------------------
-    _SAVED = ("meter", "state", "pump_state", "pumps_out_of_service", "_rec_t", "_rec_e", "zone_fouling", "ambient")
+    _SAVED = ("meter", "state", "pump_state", "pumps_out_of_service", "_rec_t", "_rec_e", "zone_fouling", "ambient",
+              "pump_condition", "blower_condition", "blowers_out_of_service", "valve_capacity")
 
     def checkpoint_state(self) -> dict:
         return {k: getattr(self, k) for k in self._SAVED}
