@@ -72,6 +72,7 @@ class TuneOutcome:
     applied: bool
     reason: str
     relay: object | None = None
+    k_max: float = math.inf  # the gain limit the measured noise set
 
 
 def _criteria(spec) -> Criteria:
@@ -161,8 +162,9 @@ def identify_and_tune(env, loop, plant, spec, reason: str, live: bool = True):
     loop.tuning = tuning
     loop.model = model
     loop.retunes += 1
+    loop.adapt["k_max"] = k_max
     env.log("retune", loop.name, f"{spec.rule} design applied ({reason})", new_gains=new, notes=tuning.notes, **data)
-    return TuneOutcome(model, tuning, True, reason, relay)
+    return TuneOutcome(model, tuning, True, reason, relay, k_max)
 
 
 def _implausible(model, data, noise_sd: float, K_now: float) -> str:
@@ -228,6 +230,93 @@ def adaptive_monitor(env, loop, plant, spec, adaptive):
                 yield env.process(identify_and_tune(env, loop, plant, spec, reason))
             loop.busy = False
             last_tune = env.now
+
+
+def gain_indicator(loop, t_from: int, t_to: int, y_sat: float) -> tuple[float, int]:
+    """Mean of (y_sat - y) / u over the loop's samples in [t_from, t_to) with u > 0: the static
+    gain of a transfer-limited process up to a constant (see :func:`model_gain_monitor`)."""
+    vals = [(y_sat - y) / u for t, y, u in loop.io_log if t_from <= t < t_to and u > 0]
+    return (sum(vals) / len(vals) if vals else math.nan), len(vals)
+
+
+def model_gain_monitor(env, loop, plant, spec, adaptive, wake_at: int | None = None):
+    """SimPy process: re-identify the process gain of a transfer-limited loop from routine data
+    and retune on it.
+
+    For dissolved oxygen, dS_O/dt = f KLa (S_sat - S_O) - OUR - D S_O: linearised around an
+    operating point, the static gain from KLa to S_O is f (S_sat - S_O) / (f KLa + D), which is
+    (S_sat - S_O) / KLa when dilution is small against transfer. So when the oxygen transfer
+    falls (f: fouling) the loop needs a higher KLa for the same uptake and its gain falls in the
+    same proportion; and the gain moves with the load the same way (gain scheduling on
+    airflow, as in Lindberg and Carlsson 1996). The time constant 1 / (f KLa + D) stays put at
+    equal uptake. Every ``check_every`` the monitor averages (S_sat - y) / u over the last
+    ``gain_window`` (measurement noise averages out) and compares it with its value when the
+    loop's model was identified; when the ratio has moved by more than ``min_change`` since the
+    last design (and not sooner than ``min_interval``, and not while the actuator was saturated
+    for more than ``saturation_fraction`` of the window), the model's gain is scaled by the
+    ratio (at most ``max_change`` at once), the loop's rule designs new gains on it, and
+    python-control verifies them before they are applied. Its state lives in ``loop.adapt``."""
+    every = parse_duration(adaptive.check_every)
+    window = parse_duration(adaptive.gain_window)
+    min_gap = parse_duration(adaptive.min_interval)
+    y_sat = float(adaptive.saturation_value)
+    a = loop.adapt
+    if wake_at is None:
+        if loop.model is None:
+            env.log("adaptive_check", loop.name, "no identified model: model-gain adaptation needs the loop's "
+                    "autotune (at: initial)")
+            return
+        u0 = float(plant.u[loop.act])
+        y0 = float(loop.read())
+        a.update(model=loop.model, g0=(y_sat - y0) / u0 if u0 > 0 else math.nan, ratio=1.0, last=env.now)
+        first = every
+    else:
+        first = wake_at - env.now
+    while True:
+        yield env.timeout(first)
+        first = every
+        now = env.now
+        g, n = gain_indicator(loop, now - window, now, y_sat)
+        if not (n > 0 and math.isfinite(g) and math.isfinite(a["g0"]) and a["g0"] > 0 and g > 0):
+            continue
+        ratio = g / a["g0"]
+        change = ratio / a["ratio"]
+        if abs(math.log(change)) < math.log(1.0 + adaptive.min_change) or now - a["last"] < min_gap:
+            continue
+        sat = loop.saturated_fraction(now - window, now)
+        if sat > adaptive.saturation_fraction:
+            env.log("saturation", loop.name, f"actuator saturated {100 * sat:.0f} % of the last window: "
+                    "gain estimate not used", fraction=sat)
+            continue
+        change = min(max(change, 1.0 / adaptive.max_change), adaptive.max_change)
+        ratio = a["ratio"] * change
+        m0 = a["model"]
+        model = type(m0)(**{**m0.__dict__, "k": m0.k * ratio})
+        pid = loop.ctrl
+        s = pid.settings
+        reason = (f"process gain estimated from the last {window / 3600:g} h of routine data: {ratio:.3g} x the "
+                  f"identified gain")
+        data = {"old_gains": {"K": s.K, "Ti_d": s.Ti_d, "Td_d": s.Td_d}, "model": model.describe(),
+                "rule": spec.rule, "reason": reason, "gain_ratio": ratio, "samples": n}
+        try:
+            tuning = tune(spec.rule, model if spec.controller == "PID" else model.as_fopdt(), pid.Ts_d,
+                          criteria=_criteria(spec), verify_with=model, k_max=a.get("k_max", math.inf),
+                          pm_target_deg=spec.pm_target_deg)
+        except ValueError as exc:
+            env.log("tuning_failed", loop.name, f"tuning rule failed: {exc}", **data)
+            continue
+        data["margins"] = tuning.verification.as_dict()
+        new = {"K": tuning.K, "Ti_d": tuning.Ti, "Td_d": tuning.Td}
+        if not tuning.accepted:
+            env.log("tuning_refused", loop.name, "design refused, gains kept: " + "; ".join(tuning.verification.reasons),
+                    proposed_gains=new, **data)
+            a["last"] = now
+            continue
+        pid.retune(tuning.K, tuning.Ti, tuning.Td, None)
+        loop.tuning, loop.model = tuning, model
+        loop.retunes += 1
+        a.update(ratio=ratio, last=now)
+        env.log("retune", loop.name, f"{spec.rule} design applied ({reason})", new_gains=new, **data)
 
 
 def relay_rescale(env, loop, spec, adaptive, reason: str):

@@ -4,6 +4,7 @@ that samples, computes and writes the actuator."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,10 @@ class Loop:
     model: Any = None
     ku_ref: float | None = None  # ultimate gain of the last relay test (adaptive rescaling)
     sat_log: list = field(default_factory=list)
+    #: (time, measurement, actuator value applied) of recent samples, for adaptive monitors
+    io_log: deque = field(default_factory=lambda: deque(maxlen=20_000))
+    #: state of the adaptive monitor (model_gain): reference gain indicator, ratio applied, last retune
+    adapt: dict = field(default_factory=dict)
 
     _WIRING = ("name", "spec", "read", "act")
 
@@ -58,11 +63,13 @@ def loop_process(env, plant, loop: Loop, wake_at: int | None = None):
         y = loop.sensor.measure(y_true) if loop.sensor is not None else y_true
         loop.last_measurement = y
         u = ctrl.step(y)
-        plant.set_input(loop.act, loop.actuator.measure(u) if loop.actuator is not None else u)
+        u_applied = loop.actuator.measure(u) if loop.actuator is not None else u
+        plant.set_input(loop.act, u_applied)
         sat = ctrl.last["saturated"]
         if loop.stats is not None:
             loop.stats.observe(env.now, ctrl.setpoint, y_true, sat)
         if loop.stats is None or loop.stats.keep_recent:
+            loop.io_log.append((env.now, y, u_applied))
             loop.sat_log.append((env.now, sat))
             if len(loop.sat_log) > 200_000:
                 del loop.sat_log[:100_000]

@@ -83,7 +83,7 @@ def _flatten(d, prefix=""):
 def check_supported(scenario) -> None:
     """Refuse, before running, a scenario whose processes cannot be saved."""
     for name, c in scenario.controllers.items():
-        if c.enabled and c.adaptive.enabled:
+        if c.enabled and c.adaptive.enabled and c.adaptive.method != "model_gain":
             raise ConfigError(f"outputs.checkpoint_every: loop '{name}' retunes adaptively "
                               f"(controllers.{name}.adaptive), which cannot be checkpointed")
         if c.enabled and c.autotune.enabled and c.autotune.at != "initial":

@@ -230,7 +230,7 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
     if scenario.fleet is not None and not scenario.fleet.process_model:
         return run_fleet_only(scenario, base_dir, progress, checkpoint, saved)
     wall0 = time.perf_counter()
-    from controllers.autotune import adaptive_monitor, identify_and_tune
+    from controllers.autotune import adaptive_monitor, identify_and_tune, model_gain_monitor
     from controllers.loop import loop_process
 
     # phases (their influent first: the initial steady state is found at the first temperature)
@@ -259,6 +259,7 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
                 lp.ctrl.retune(o.tuning.K, o.tuning.Ti, o.tuning.Td, None)
                 lp.ctrl.initialise(plant.u[lp.act], lp.read())
                 lp.tuning, lp.model = o.tuning, o.model
+                lp.adapt["k_max"] = o.k_max
                 lp.retunes += 1
 
     # processes (created in a fixed order, so events at equal times run in a fixed order)
@@ -279,7 +280,10 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
         if lp.spec.autotune.enabled and lp.spec.autotune.at != "initial":
             env.start(f"autotune.{lp.name}", lambda w, lp=lp: _autotune_at(env, lp, plant, parse_duration(
                 lp.spec.autotune.at), identify_and_tune, w))
-        if lp.spec.adaptive.enabled:
+        if lp.spec.adaptive.enabled and lp.spec.adaptive.method == "model_gain":
+            env.start(f"adaptive.{lp.name}", lambda w, lp=lp: model_gain_monitor(env, lp, plant, lp.spec.autotune,
+                                                                                lp.spec.adaptive, w))
+        elif lp.spec.adaptive.enabled:
             env.process(adaptive_monitor(env, lp, plant, lp.spec.autotune, lp.spec.adaptive))
     if scenario.environment is not None:
         weather = build_weather(scenario.environment, total, base_dir, child_rng(scenario.seed, "environment"))

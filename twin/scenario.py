@@ -143,8 +143,13 @@ class AdaptiveSpec(_Strict):
     min_interval: Duration = "12h"
     saturation_fraction: float = Field(0.5, gt=0, le=1)
     # "reidentify": repeat the autotune test and rule; "relay_rescale": a short relay test
-    # rescales the gain by the change of the ultimate gain since a reference relay test
-    method: Literal["reidentify", "relay_rescale"] = "reidentify"
+    # rescales the gain by the change of the ultimate gain since a reference relay test;
+    # "model_gain": re-estimate the process gain of a transfer-limited loop from routine data,
+    # K ~ (saturation_value - y) / u (see controllers.autotune.model_gain_monitor), and retune
+    # the identified model's gain with the loop's rule
+    method: Literal["reidentify", "relay_rescale", "model_gain"] = "reidentify"
+    saturation_value: float | None = None  # model_gain: y at which the transfer stops (DO saturation)
+    gain_window: Duration = "2h"  # model_gain: averaging window of the gain estimate
     reference_at: Duration = "1h"  # when the reference relay test runs (relay_rescale)
     relay_amplitude: float | None = None  # actuator units; default 5 % of the range
     hysteresis: float = Field(0.0, ge=0)
@@ -153,7 +158,15 @@ class AdaptiveSpec(_Strict):
     min_change: float = Field(0.2, ge=0)  # relay_rescale: ignore ultimate-gain changes below this fraction
     max_change: float = Field(2.0, gt=1)  # relay_rescale: largest gain factor applied at once
 
-    _v = field_validator("window", "check_every", "min_interval", "reference_at", "relay_duration")(_duration)
+    _v = field_validator("window", "check_every", "min_interval", "reference_at", "relay_duration",
+                         "gain_window")(_duration)
+
+    @model_validator(mode="after")
+    def _model_gain(self):
+        if self.enabled and self.method == "model_gain" and self.saturation_value is None:
+            raise ValueError("adaptive.saturation_value: needed by method 'model_gain' (for DO: the oxygen "
+                             "saturation concentration, 8 g/m3 in BSM1)")
+        return self
 
 
 class ControllerSpec(_Strict):

@@ -147,3 +147,17 @@ def test_cli_run_killed_then_resumed(tmp_path):
     # no checkpoint to resume from: a clear error, exit code 2
     again = subprocess.run(cmd + ["--out", str(tmp_path / "c"), "--resume"], capture_output=True, text=True, env=env)
     assert again.returncode == 2 and "no checkpoint" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_adaptive_model_gain_loop_resumes_exactly(tmp_path, dry_file):
+    """A loop that retunes itself from routine data keeps its adaptation state across a resume."""
+    sets = [f"warmup.0.influent.file={dry_file}", f"influent.file={dry_file}", "duration=6d", "evaluation.start=1d", "evaluation.end=6d",
+            "controllers.do_reactor5.adaptive.enabled=true", "controllers.do_reactor5.adaptive.method=model_gain",
+            "controllers.do_reactor5.adaptive.saturation_value=8.0"]
+    scenario, path = load_scenario(SCEN / "bsm1_closedloop_dry_autotuned.yaml", sets)
+    plain = run_scenario(scenario, path.parent)
+    saved, resumed = _stop_and_resume(scenario, path.parent, tmp_path / "ck", "2d", 9)
+    assert saved["parts"]["loop.do_reactor5"]["retunes"] > 1  # it had retuned before the stop
+    assert _kpis(resumed) == _kpis(plain)
+    assert np.array_equal(resumed.values, plain.values, equal_nan=True)
+    assert _events(resumed) == _events(plain)

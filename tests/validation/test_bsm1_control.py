@@ -33,3 +33,29 @@ def test_autotuned_loops_are_no_worse_than_bsm1_defaults(default_and_tuned, loop
     assert tuned[loop]["retunes"] == 1
     assert tuned[loop]["margins"]["accepted"]
     assert tuned[loop]["IAE"] <= default[loop]["IAE"]
+
+
+def test_adaptive_do_loop_beats_fixed_gains_after_oxygen_transfer_drops(dry_file):
+    """Oxygen transfer in tank 5 falls by 40 % at day 7 (diffuser fouling). The auto-tuned DO loop
+    with model-gain adaptation re-estimates its process gain from routine data ((S_sat - S_O) /
+    KLa, which falls with the transfer) and retunes; over the following two days its IAE is
+    lower than the same loop's with its gains fixed. Same seed, same noise."""
+    def run(adaptive: bool):
+        sets = [f"warmup.0.influent.file={dry_file}", f"influent.file={dry_file}",
+                "events=[{at: 7d, set: {reactor5.oxygen_transfer_factor: 0.6}}]",
+                "evaluation.start=7d", "evaluation.end=9d"]
+        if adaptive:
+            sets += ["controllers.do_reactor5.adaptive.enabled=true",
+                     "controllers.do_reactor5.adaptive.method=model_gain",
+                     "controllers.do_reactor5.adaptive.saturation_value=8.0"]
+        s, p = load_scenario(SCEN / "bsm1_closedloop_dry_autotuned.yaml", sets)
+        return run_scenario(s, p.parent)
+    fixed, adaptive = run(False), run(True)
+    drop_s = 21 * 86400  # day 7 of the test period, after the 14-day warm-up
+    after = [e for e in adaptive.events.records if e["kind"] == "retune" and e["source"] == "do_reactor5"
+             and drop_s < e["time_s"] <= drop_s + 2 * 86400]
+    assert after, "the adaptive loop did not retune after the drop"
+    # the gain estimate saw the drop: about 0.6 x its level at the same hour before the drop
+    assert min(e["data"]["gain_ratio"] for e in after) < 0.7
+    assert all(e["data"]["margins"]["accepted"] for e in after)
+    assert adaptive.kpis["control"]["do_reactor5"]["IAE"] < fixed.kpis["control"]["do_reactor5"]["IAE"]
