@@ -3,8 +3,8 @@ that samples, computes and writes the actuator."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
