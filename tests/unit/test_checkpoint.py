@@ -151,7 +151,8 @@ def test_cli_run_killed_then_resumed(tmp_path):
 
 def test_adaptive_model_gain_loop_resumes_exactly(tmp_path, dry_file):
     """A loop that retunes itself from routine data keeps its adaptation state across a resume."""
-    sets = [f"warmup.0.influent.file={dry_file}", f"influent.file={dry_file}", "duration=6d", "evaluation.start=1d", "evaluation.end=6d",
+    sets = [f"warmup.0.influent.file={dry_file}", f"influent.file={dry_file}", "duration=6d",
+            "evaluation.start=1d", "evaluation.end=6d",
             "controllers.do_reactor5.adaptive.enabled=true", "controllers.do_reactor5.adaptive.method=model_gain",
             "controllers.do_reactor5.adaptive.saturation_value=8.0"]
     scenario, path = load_scenario(SCEN / "bsm1_closedloop_dry_autotuned.yaml", sets)
