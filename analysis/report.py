@@ -91,6 +91,34 @@ def write_report(path, result) -> None:
         parts.append(f"<table>{head}{''.join(rows)}</table>")
         if mt.get("alarms"):
             parts.append(_table([(f"alarms: {n}", v) for n, v in mt["alarms"].items()]))
+        pc = mt.get("process_consequences")
+        if pc:
+            parts.append("<h3>Process consequences of outages</h3><p>Coincidence of effluent violations and "
+                         "bypass with outages of process-coupled machines; compare with a baseline run for "
+                         "causation.</p>")
+            parts.append(_table([(k.replace("_", " "), v) for k, v in pc.items() if isinstance(v, (int, float))]))
+        types_ = [t for t in mt["by_type"] if t != "total"]
+        if types_:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+
+            fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 0.35 * len(types_) + 1.5))
+            av = [mt["by_type"][t]["availability"] or 0.0 for t in types_]
+            ax1.barh(types_, [100 * a for a in av])
+            ax1.set_xlim(min(100 * min(av) - 1, 99), 100)
+            ax1.set_xlabel("availability [%]")
+            left = np.zeros(len(types_))
+            for part in ("labour", "parts", "downtime"):
+                vals = np.array([mt["by_type"][t]["cost"][part] for t in types_])
+                ax2.barh(types_, vals, left=left, label=part)
+                left += vals
+            ax2.set_xlabel("maintenance cost")
+            ax2.set_yticks([])
+            ax2.legend(fontsize=8)
+            parts.append(f"<img src='data:image/png;base64,{_png(fig)}'>")
+            plt.close(fig)
         fails = [e for e in result.events.records if e["kind"] == "failure"]
         if fails:
             import matplotlib
@@ -143,6 +171,17 @@ def write_report(path, result) -> None:
                 ax2.legend(loc="upper right", fontsize=8)
             axes[-1, 0].set_xlabel("time [d]")
             parts.append(f"<h2>Control loops</h2><img src='data:image/png;base64,{_png(fig)}'>")
+            plt.close(fig)
+
+        sensors = meta.get("sensors") or {}
+        if sensors:
+            fig, axes = plt.subplots(len(sensors), 1, figsize=(9, 2.2 * len(sensors)), sharex=True, squeeze=False)
+            for ax, (name, info) in zip(axes[:, 0], sensors.items()):
+                ax.plot(t_d, col(name), lw=0.8, label=f"{name} ({info['signal']})")
+                ax.set_ylabel(info["unit"], fontsize=8)
+                ax.legend(loc="upper right", fontsize=8)
+            axes[-1, 0].set_xlabel("time [d]")
+            parts.append(f"<h2>Instruments</h2><img src='data:image/png;base64,{_png(fig)}'>")
             plt.close(fig)
 
         fig, ax = plt.subplots(figsize=(9, 3))
