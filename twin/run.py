@@ -449,6 +449,8 @@ def build_fleet(env, spec, base_dir: Path | None, plant: Plant | None = None, cp
     grids: dict[str, list[int]] = {}
     blowers: list[int] = []
     valves: dict[str, list[int]] = {}
+    exchangers: list[int] = []
+    mixers: dict[str, list[int]] = {}
     for i, a in enumerate(assets):
         kind, _, target = a.function.partition(":")
         if kind == "pump" and equipment is not None and target in equipment.spec.pumps:
@@ -460,13 +462,20 @@ def build_fleet(env, spec, base_dir: Path | None, plant: Plant | None = None, cp
         elif kind == "air_valve" and equipment is not None and equipment.air is not None \
                 and target in equipment.valve_capacity:
             valves.setdefault(target, []).append(i)
-    coupled = {i for idx in [*stations.values(), blowers, *valves.values()] for i in idx}
+        elif kind == "heat_exchanger" and equipment is not None and equipment.spec.heating.exchanger is not None:
+            exchangers.append(i)
+        elif kind == "mixer" and equipment is not None and target in equipment.spec.mixers:
+            mixers.setdefault(target, []).append(i)
+    coupled = {i for idx in [*stations.values(), blowers, *valves.values(), exchangers, *mixers.values()] for i in idx}
+
+    def deg(i: int, mode: str) -> float:
+        """Degradation D (cumulative hazard) of asset i's mode ``mode`` (0 if it has none)."""
+        rows = [r for r in fleet.rows_of(i) if fleet.s.row_mode[r][1] == mode]
+        return float(np.sum((fleet.s.age_h[rows] / fleet.s.scale_h[rows]) ** fleet.s.shape[rows])) if rows else 0.0
 
     def wear(i: int, mode: str) -> float:
         """Condition factor exp(-c D) of asset i from the degradation of its mode ``mode``."""
-        rows = [r for r in fleet.rows_of(i) if fleet.s.row_mode[r][1] == mode]
-        d = float(np.sum((fleet.s.age_h[rows] / fleet.s.scale_h[rows]) ** fleet.s.shape[rows])) if rows else 0.0
-        return math.exp(-spec.wear_condition_loss * d)
+        return math.exp(-spec.wear_condition_loss * deg(i, mode))
 
     def update_machines():
         """Failed machines leave their station; worn ones lower its condition: a pump station's
@@ -485,6 +494,13 @@ def build_fleet(env, spec, base_dir: Path | None, plant: Plant | None = None, cp
             equipment.blower_condition = float(np.mean([wear(i, spec.blower_efficiency_mode) for i in on])) if on else 1.0
         for zone, idx in valves.items():
             equipment.valve_capacity[zone] = float(np.mean(up[idx]))
+        if exchangers:  # parallel exchangers: the UA in service, each lowered by its fouling
+            fouling = [m.name for m in types[assets[exchangers[0]].type].modes if m.kind == "fouling"]
+            equipment.exchanger_condition = float(np.mean(
+                [math.exp(-spec.fouling_transfer_loss * sum(deg(i, m) for m in fouling)) if up[i] else 0.0
+                 for i in exchangers]))
+        for zone, idx in mixers.items():
+            equipment.mixers_out_of_service[zone] = int(np.sum(~up[idx]))
 
     def changed(i, *_):
         if plant is not None:
@@ -607,6 +623,10 @@ def build_equipment(env, plant: Plant, cp: CompiledPlant, spec):
         input_slot(cp, p.input, f"equipment.pumps.{name}.input")
     for k, name in enumerate(spec.heating.tanks):
         input_slot(cp, f"{name}.heat_W", f"equipment.heating.tanks[{k}]")
+    for name in spec.mixers:
+        if name not in cp.units or cp.units[name].type_name != "asm1_reactor":
+            from twin.units.base import did_you_mean
+            raise ConfigError(f"equipment.mixers.{name}: not a tank of the plant{did_you_mean(name, cp.units)}")
     if spec.air_header is not None:
         u = spec.air_header.unit
         if u not in cp.units or cp.units[u].type_name != "air_header":

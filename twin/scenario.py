@@ -255,9 +255,32 @@ class TariffSpec(_Strict):
     per: Literal["MWh", "kWh"] = "MWh"
 
 
+class ExchangerSpec(_Strict):
+    """Hot-water heat exchanger of a heated tank: it can deliver at most UA (T_hot - T_tank)
+    (hot water held at T_hot by the boiler; the log-mean temperature difference taken as the
+    difference to the hot water, the usual simplification for a recirculated sludge loop).
+    Fouling (from the fleet's heat exchangers) lowers UA."""
+
+    ua_w_k: float = Field(gt=0)
+    hot_water_temperature_c: float = 70.0
+
+
 class HeatingSpec(_Strict):
     tanks: list[str] = Field(default_factory=list)  # heated_tank units whose heat input is metered
     efficiency: float = Field(0.9, gt=0)  # heat delivered per unit of energy drawn
+    exchanger: ExchangerSpec | None = None
+
+
+class MixerSpec(_Strict):
+    """Submersible mixers of an unaerated zone: shaft power P = Np rho N^3 D^5 (turbulent
+    regime, constant power number; Metcalf & Eddy 2014, eq. 5-14), drawn at the motor's
+    efficiency."""
+
+    speed_rpm: float = Field(ge=0, le=1500)
+    impeller_diameter_m: float = Field(gt=0)
+    power_number: float = Field(0.3, gt=0)  # hydrofoil propellers about 0.3
+    count: int = Field(1, ge=1)
+    motor_efficiency: float = Field(0.9, gt=0, le=1)
 
 
 class AirHeaderSpec(_Strict):
@@ -316,7 +339,8 @@ class EquipmentSpec(_Strict):
     blowers: BlowerSpec | None = None
     air_header: AirHeaderSpec | None = None
     pumps: dict[str, PumpSpec] = Field(default_factory=dict)
-    mixing_w_per_m3: float = Field(5.0, ge=0)
+    mixing_w_per_m3: float = Field(5.0, ge=0)  # zones without a mixers entry
+    mixers: dict[str, MixerSpec] = Field(default_factory=dict)  # per unaerated zone
     heating: HeatingSpec = Field(default_factory=HeatingSpec)
     water_temperature_c: float = 15.0
     air_temperature_c: float = 20.0

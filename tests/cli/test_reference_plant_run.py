@@ -147,6 +147,38 @@ def test_machines_follow_the_fleet():
     assert eq.valve_capacity["reactor3"] == pytest.approx(0.75)
     assert eq.valve_capacity["reactor4"] == 1.0
     assert np.isclose(eq.blower_condition, 1.0)
+    # fouled heat exchangers: the UA in service is the mean of exp(-c D_fouling); a failed one adds 0
+    hx = [fleet.index[f"HX-0{k}"] for k in range(1, 9)]
+    r = [r for r in fleet.rows_of(hx[0]) if fleet.s.row_mode[r][1] == "fouling"]
+    fleet.s.age_h[r] = fleet.s.scale_h[r]  # D = 1
+    agent.fail(int(fleet.rows_of(hx[1])[0]))
+    assert eq.exchanger_condition == pytest.approx((math.exp(-0.3) + 0 + 6) / 8)
+    agent.fail(int(fleet.rows_of(fleet.index["MX2-01"])[0]))
+    assert eq.mixers_out_of_service == {"reactor1": 0, "reactor2": 1}
+
+
+def test_mixer_power_follows_the_power_number_law():
+    """P = Np rho N^3 D^5 / motor efficiency for each running mixer of the unaerated zones
+    (Metcalf & Eddy 2014, eq. 5-14): the metered mixing energy over 6 h equals it."""
+    k = run_scenario(validate_scenario(_reference(), "ref6h"), ROOT / "scenarios").kpis
+    def p_w(n, rpm, d):
+        return n * 0.3 * 998.0 * (rpm / 60.0) ** 3 * d**5 / 0.9
+    expected_kwh = (p_w(2, 37, 2.0) + p_w(3, 32, 2.0)) / 1000.0 * 6.0
+    assert k["energy"]["by_area"]["mixing"]["kWh"] == pytest.approx(expected_kwh, rel=1e-9)
+
+
+def test_a_small_heat_exchanger_limits_the_sludge_tank_heating():
+    """With UA 5 kW/K the exchanger can pass at most 5000 (70 - T) W, less than the tank needs:
+    the heat input is held at exactly that cap, and the tank cools below its 35 degC setpoint."""
+    s = _reference()
+    s["equipment"]["heating"]["exchanger"]["ua_w_k"] = 5000.0
+    r = run_scenario(validate_scenario(s, "ref6h"), ROOT / "scenarios")
+    c = r.columns
+    heat = r.values[1:, c.index("sludge_tank.heat_W")]
+    t_tank = r.values[1:, c.index("control.sludge_tank_temperature.measurement")]  # no sensor model: true value
+    np.testing.assert_allclose(heat, 5000.0 * (70.0 - t_tank), rtol=1e-9)
+    assert t_tank[-1] < 35.0 - 0.1
+    assert r.kpis["energy"]["by_area"]["heating"]["kWh"] < 6 * 5000 * (70 - 30) / 0.9 / 1000
 
 
 def test_blower_station_failure_stops_aeration_and_shows_in_the_effluent():

@@ -37,6 +37,7 @@ import numpy as np
 
 from twin.durations import parse_duration
 from twin.equipment.aeration import (
+    RHO_WATER,
     Blower,
     BlowerCurve,
     BlowerStation,
@@ -89,7 +90,7 @@ class Equipment:
             q_design = bep * p.n_parallel
             k = (p.bep_head_m - p.static_head_m) / q_design**2 if p.bep_head_m > p.static_head_m else 0.0
             self.pumps.append((name, curve, SystemCurve(p.static_head_m, k), p, cp.input_index[p.input]))
-        self.heated = [cp.input_index[f"{n}.heat_W"] for n in spec.heating.tanks]
+        self.heated = [(n, cp.input_index[f"{n}.heat_W"], cp.state_index[f"{n}.T_C"]) for n in spec.heating.tanks]
         self.mixed = [(n, u.volume_m3(), cp.input_index[f"{n}.kla_per_d"]) for n, u in cp.units.items()
                       if u.type_name == "asm1_reactor"]
         self.state = {"airflow_nm3_d": 0.0, "blowers_running": 0.0, "discharge_pressure_pa": 0.0}
@@ -101,6 +102,8 @@ class Equipment:
         #: each zone's air-valve capacity in service
         self.pump_condition = {name: p.condition for name, *_, p, _ in self.pumps}
         self.blower_condition = 1.0
+        self.exchanger_condition = 1.0  # UA factor of the heat exchangers (fouling)
+        self.mixers_out_of_service: dict[str, int] = {}
         self.blowers_out_of_service = 0
         self.valve_capacity = {name: 1.0 for name in spec.zones}
         self._rec_t = env.now
@@ -157,10 +160,30 @@ class Equipment:
                 w = n * w1
             pump_w += w
             self.pump_state[name] = {"speed_ratio": r, "flow_m3_d": q * 86400.0, "running": n}
-        mix_w = sum(s.mixing_w_per_m3 * v for _, v, i in self.mixed if u[i] < MIXING_KLA_THRESHOLD_PER_D)
-        heat_w = sum(max(u[i], 0.0) for i in self.heated) / s.heating.efficiency
+        mix_w = sum(self._mixing_w(n, v) for n, v, i in self.mixed if u[i] < MIXING_KLA_THRESHOLD_PER_D)
+        ex = s.heating.exchanger
+        heat = 0.0
+        for _, i, i_t in self.heated:
+            q = max(u[i], 0.0)
+            if ex is not None:  # the exchanger limits what the tank can receive
+                cap = max(ex.ua_w_k * self.exchanger_condition * (ex.hot_water_temperature_c - plant.x[i_t]), 0.0)
+                if q > cap:
+                    plant.set_input(i, cap)
+                    q = cap
+            heat += q
+        heat_w = heat / s.heating.efficiency
         self.meter.power_kw.update(aeration=p_w / 1000.0, pumping=pump_w / 1000.0, mixing=mix_w / 1000.0,
                                    heating=heat_w / 1000.0)
+
+    def _mixing_w(self, zone: str, volume_m3: float) -> float:
+        """Electrical power of a zone's mixers (power-number law) or, without a mixers entry,
+        the power per volume of the scenario."""
+        m = self.spec.mixers.get(zone)
+        if m is None:
+            return self.spec.mixing_w_per_m3 * volume_m3
+        n_rps = m.speed_rpm / 60.0
+        running = max(m.count - self.mixers_out_of_service.get(zone, 0), 0)
+        return running * m.power_number * RHO_WATER * n_rps**3 * m.impeller_diameter_m**5 / m.motor_efficiency
 
     def _moisture(self) -> float:
         amb = self.ambient
@@ -258,7 +281,8 @@ class Equipment:
 
     # -- checkpoints ------------------------------------------------------------------------
     _SAVED = ("meter", "state", "pump_state", "pumps_out_of_service", "_rec_t", "_rec_e", "zone_fouling", "ambient",
-              "pump_condition", "blower_condition", "blowers_out_of_service", "valve_capacity")
+              "pump_condition", "blower_condition", "blowers_out_of_service", "valve_capacity", "exchanger_condition",
+              "mixers_out_of_service")
 
     def checkpoint_state(self) -> dict:
         return {k: getattr(self, k) for k in self._SAVED}
