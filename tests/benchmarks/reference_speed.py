@@ -2,7 +2,8 @@
 
 Run:  OPENBLAS_NUM_THREADS=1 python tests/benchmarks/reference_speed.py [--days 365]
 
-Runs ``scenarios/reference_year.yaml`` (reference plant, six loops, equipment layer) and the
+Runs ``scenarios/reference_year.yaml`` (reference plant, eight loops, equipment, instruments, weather,
+fleet and maintenance agent) and the
 BSM1 closed loop with default control on the same synthetic influent for the same number of
 days, each as a fresh process with a warm numba cache, and prints simulated days per wall
 second for both and their ratio.
