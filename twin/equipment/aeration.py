@@ -220,14 +220,21 @@ def solve_air_system(curve: BlowerCurve, n_running: int, header_k: float, valves
     def zone_flows(p: float) -> list[float]:
         return [min(d, v.max_flow(p - b)) for v, b, d in zip(valves, back_pa, demands_nm3_d)]
 
-    lo, hi = min(back_pa), top
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        if sum(zone_flows(mid)) - math.sqrt((top - mid) / c) > 0:
-            hi = mid
-        else:
-            lo = mid
-    p = 0.5 * (lo + hi)
+    # the usual case: every valve can pass its demand, so the blowers deliver the total demand
+    # and the header pressure follows from their curve directly
+    q = sum(demands_nm3_d)
+    p = top - c * q * q
+    if not all(d <= 0 or (p > b and v.max_flow(p - b) >= d) for v, b, d in zip(valves, back_pa, demands_nm3_d)):
+        lo, hi = min(back_pa), top  # some valve is fully open: bisection
+        for _ in range(100):
+            if hi - lo <= 1e-12 * top:
+                break
+            mid = 0.5 * (lo + hi)
+            if sum(zone_flows(mid)) - math.sqrt((top - mid) / c) > 0:
+                hi = mid
+            else:
+                lo = mid
+        p = 0.5 * (lo + hi)
     flows = zone_flows(p)
     total = sum(flows)
     openings = [v.opening_for(f, p - b) for v, b, f in zip(valves, back_pa, flows)]
