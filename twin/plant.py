@@ -53,6 +53,12 @@ class Plant:
         self.rhs_evals = 0
         #: algebraic signals solved outside the ODE (see UnitModel.external_signals), by name
         self.aux: dict[str, float] = {}
+        #: reuse stream values between changes of the state or inputs (switched on once a run's
+        #: setup, which writes x and u directly, is over)
+        self.cache_streams = False
+        self._version = 0
+        self._cache_key: tuple | None = None
+        self._cache = None
 
     # -- time ---------------------------------------------------------------------------
     def sync(self) -> None:
@@ -73,6 +79,7 @@ class Plant:
         self.u = self.u + (t1 - t0) * self.du
         self.h = h
         self.t_sync = now
+        self._version += 1
 
     _SAVED = ("x", "u", "du", "t_sync", "h", "steps", "rhs_evals", "aux")
 
@@ -84,6 +91,18 @@ class Plant:
     def restore_state(self, state: dict) -> None:
         for k, v in state.items():
             setattr(self, k, v)
+        self._version += 1
+
+    def streams(self) -> tuple[np.ndarray, np.ndarray]:
+        """Flows (m3/d) and concentrations of every stream now (read-only arrays)."""
+        self.sync()
+        key = (self.env.now, self._version)
+        if self.cache_streams and self._cache_key == key:
+            return self._cache
+        Q, C = self.cp.stream_values(self.env.now_d, self.x, self.u)
+        if self.cache_streams:
+            self._cache_key, self._cache = key, (Q, C)
+        return Q, C
 
     def _fail(self, status: int, bad: int, t_d: float) -> None:
         what = STATUS_MESSAGES.get(status, f"status {status}")
@@ -104,11 +123,13 @@ class Plant:
         self.sync()
         self.u[index] = value
         self.du[index] = slope_per_d
+        self._version += 1
 
     def set_inputs(self, index: np.ndarray, values: np.ndarray, slopes_per_d: np.ndarray | None = None) -> None:
         self.sync()
         self.u[index] = values
         self.du[index] = 0.0 if slopes_per_d is None else slopes_per_d
+        self._version += 1
 
     # -- signals ---------------------------------------------------------------------------
     def signal_reader(self, name: str):
@@ -129,8 +150,7 @@ class Plant:
             solids = [IDX[n] for n in ("XI", "XS", "XBH", "XBA", "XP")]
 
             def read():
-                self.sync()
-                Q, C = cp.stream_values(self.env.now_d, self.x, self.u)
+                Q, C = self.streams()
                 if comp == "Q":
                     return Q[k]
                 if comp == "TSS":
@@ -174,8 +194,7 @@ class Plant:
         layers_arr = np.array(layers, dtype=np.int64)
 
         def probe() -> np.ndarray:
-            self.sync()
-            Q, C = cp.stream_values(self.env.now_d, self.x, self.u)
+            Q, C = self.streams()
             tss = TSS_PER_COD * C[:, solids].sum(axis=1)
             block = np.concatenate([Q[:, None], C, tss[:, None]], axis=1).ravel()
             return np.concatenate([block, self.u[inputs_arr], self.x[layers_arr], [self.solids_inventory_kg()]])

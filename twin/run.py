@@ -362,6 +362,7 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
             prog.start(env.now)
 
     failed = None
+    plant.cache_streams = True
     try:
         run_clock(env, total + 1, ck)
         plant.sync()
@@ -468,10 +469,14 @@ def build_fleet(env, spec, base_dir: Path | None, plant: Plant | None = None, cp
             mixers.setdefault(target, []).append(i)
     coupled = {i for idx in [*stations.values(), blowers, *valves.values(), exchangers, *mixers.values()] for i in idx}
 
+    mode_rows: dict[tuple[int, str], list[int]] = {}
+    for r, i in enumerate(fleet.s.row_asset):
+        mode_rows.setdefault((int(i), fleet.s.row_mode[r][1]), []).append(r)
+
     def deg(i: int, mode: str) -> float:
         """Degradation D (cumulative hazard) of asset i's mode ``mode`` (0 if it has none)."""
-        rows = [r for r in fleet.rows_of(i) if fleet.s.row_mode[r][1] == mode]
-        return float(np.sum((fleet.s.age_h[rows] / fleet.s.scale_h[rows]) ** fleet.s.shape[rows])) if rows else 0.0
+        s = fleet.s
+        return sum((s.age_h[r] / s.scale_h[r]) ** s.shape[r] for r in mode_rows.get((i, mode), ()))
 
     def wear(i: int, mode: str) -> float:
         """Condition factor exp(-c D) of asset i from the degradation of its mode ``mode``."""
