@@ -109,7 +109,10 @@ def _dew_point(t_c: float, rh: float) -> float:
 def _read_file(spec, base: Path | None) -> WeatherTable:
     from twin.influent import resolve_path
 
-    path = resolve_path(spec.file, base)
+    try:
+        path = resolve_path(spec.file, base)
+    except ConfigError as exc:
+        raise ConfigError(str(exc).replace("influent.file", "environment.file")) from None
     import csv
 
     try:

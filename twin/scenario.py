@@ -326,7 +326,8 @@ class EnvironmentSpec(_Strict):
     @model_validator(mode="after")
     def _file(self):
         if self.kind == "file" and not self.file:
-            raise ValueError("environment.file: a weather file is needed for kind 'file'")
+            raise ValueError("'file' is needed for kind 'file' (a CSV with time_h, air_temperature_C, "
+                             "relative_humidity, pressure_Pa)")
         return self
 
 

@@ -100,3 +100,8 @@ def test_weather_file_is_read_and_checked(tmp_path):
     with pytest.raises(ConfigError, match="relative_humidity must be a fraction"):
         _run(env, hours=6)
     assert math.isfinite(_kwh(r, "heating"))
+
+
+def test_missing_weather_file_names_the_field(tmp_path):
+    with pytest.raises(ConfigError, match=r"environment.file: .*nope.csv: file not found"):
+        _run({"kind": "file", "file": str(tmp_path / "nope.csv")})
