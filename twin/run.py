@@ -124,22 +124,31 @@ def influent_process(env, plant: Plant, index: np.ndarray, table: InfluentTable,
     times = table.times_s
     vals = table.values
     n = times.size
-    k0 = 0
-    if wake_at is not None:
-        k0 = int(np.searchsorted(start_s + times, wake_at))
-        yield env.timeout(wake_at - env.now)
-    for k in range(k0, n):
-        t_k = start_s + int(times[k])
-        if t_k >= end_s:
-            break
-        if t_k > env.now:
-            yield env.timeout(t_k - env.now)
+
+    def apply(k: int) -> None:
         slope = None
         if table.interpolation == "linear" and k + 1 < n:
             slope = (vals[k + 1] - vals[k]) / ((times[k + 1] - times[k]) / TICKS_PER_DAY)
         plant.set_inputs(index, vals[k], slope)
         if temperature_index is not None and table.temperature_degC is not None and temperature_index.size:
             plant.set_inputs(temperature_index, np.full(temperature_index.size, table.temperature_degC[k]))
+    yield from replay(env, start_s + times, apply, wake_at, end_s)
+
+
+def replay(env, times_s: np.ndarray, apply, wake_at: int | None = None, end_s: int | None = None):
+    """SimPy process body: ``apply(k)`` at each time ``times_s[k]`` (ticks, ascending) that has
+    not passed, until ``end_s``; ``wake_at`` resumes a saved run at the sample due then."""
+    k0 = 0
+    if wake_at is not None:
+        k0 = int(np.searchsorted(times_s, wake_at))
+        yield env.timeout(wake_at - env.now)
+    for k in range(k0, times_s.size):
+        t_k = int(times_s[k])
+        if end_s is not None and t_k >= end_s:
+            break
+        if t_k > env.now:
+            yield env.timeout(t_k - env.now)
+        apply(k)
 
 
 def environment_process(env, plant: Plant, cp: CompiledPlant, table, equipment, water_temperature_c: float | None,
@@ -151,14 +160,8 @@ def environment_process(env, plant: Plant, cp: CompiledPlant, table, equipment, 
     reactors = [(cp.input_index[f"{n}.so_sat_pressure_factor"], cp.input_index[f"{n}.temperature_C"])
                 for n, u in cp.units.items() if u.type_name == "asm1_reactor"]
     tanks = [cp.input_index[f"{n}.ambient_temperature_C"] for n, u in cp.units.items() if u.type_name == "heated_tank"]
-    times = table.times_s
-    k0 = 0
-    if wake_at is not None:
-        k0 = int(np.searchsorted(times, wake_at))
-        yield env.timeout(wake_at - env.now)
-    for k in range(k0, times.size):
-        if times[k] > env.now:
-            yield env.timeout(int(times[k]) - env.now)
+
+    def apply(k: int) -> None:
         t_air, rh, p = (float(v) for v in table.values[k])
         if equipment is not None:
             equipment.ambient.update(air_temperature_c=t_air, relative_humidity=rh, pressure_pa=p)
@@ -167,6 +170,7 @@ def environment_process(env, plant: Plant, cp: CompiledPlant, table, equipment, 
             plant.set_input(i_f, so_sat_pressure_factor(p, tw))
         for i in tanks:
             plant.set_input(i, t_air)
+    yield from replay(env, table.times_s, apply, wake_at)
 
 
 @dataclass
