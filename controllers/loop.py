@@ -52,7 +52,8 @@ class Loop:
 
 def loop_process(env, plant, loop: Loop, wake_at: int | None = None):
     """Every sample time: measure (through the sensor model if any), step the PID, apply the
-    output (through the actuator model if any) and record the loop's statistics. ``wake_at``:
+    output (through the actuator model if any) and record the loop's statistics. Without a
+    measurement (a signal that is not available, NaN) the loop holds its actuator. ``wake_at``:
     resume a saved run at the loop's next sample."""
     period = parse_duration(loop.spec.sample_time)
     ctrl = loop.ctrl
@@ -60,6 +61,9 @@ def loop_process(env, plant, loop: Loop, wake_at: int | None = None):
         yield env.timeout(wake_at - env.now)
     while True:
         y_true = loop.read()
+        if y_true != y_true:  # no measurement (signal not available): hold the actuator
+            yield env.timeout(period)
+            continue
         y = loop.sensor.measure(y_true) if loop.sensor is not None else y_true
         loop.last_measurement = y
         u = ctrl.step(y)

@@ -749,6 +749,11 @@ def tune_in_initial_state(scenario: Scenario, cp: CompiledPlant, x: np.ndarray, 
         lp.ctrl.initialise(plant.u[lp.act], lp.read())
         env.process(loop_process(env, plant, lp))
     outcomes = {}
+    for lp in loops:
+        if lp.name in names and not math.isfinite(lp.read()):
+            raise ConfigError(f"controllers.{lp.name}: its measurement '{lp.spec.measurement}' comes from the "
+                              "equipment layer, which the initial-state test does not run; tune it in the "
+                              "scenario (autotune.at: a time) or by hand")
 
     def sequence():
         for lp in loops:

@@ -74,3 +74,15 @@ def test_twin_tune_prints_models_and_margins(tmp_path, capsys):
     table = capsys.readouterr().out
     assert "do_reactor5" in table and "nitrate_reactor2" in table and "model:" in table
     assert main(["tune", str(p), "--loop", "nope"]) == 2
+
+
+def test_tune_on_the_reference_plant(capsys):
+    """The reference plant's DO loop tunes in the initial state (the header-pressure loop holds
+    its blowers: its signal comes from the equipment layer, which that test does not run); asking
+    for the header-pressure loop itself is a clear error."""
+    ref = str(ROOT / "scenarios" / "reference_24h.yaml")
+    assert main(["tune", ref, "--loop", "do_reactor3", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows["do_reactor3"]["accepted"] and rows["do_reactor3"]["model"]
+    assert main(["tune", ref, "--loop", "header_pressure"]) == 2
+    assert "comes from the equipment layer" in capsys.readouterr().err
