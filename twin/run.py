@@ -534,19 +534,36 @@ def build_fleet(env, spec, base_dir: Path | None, plant: Plant | None = None, cp
     env.start("fleet.clock", lambda w: agent.fleet_clock(step, w))
     for t in sorted(types):
         env.start(f"fleet.policy.{t}", lambda w, t=t: agent.policy_process(t, spec.policy_for(t), w))
-    if stations:
+    duty_grids = {z: idx for z, idx in grids.items()
+                   if equipment is not None and z in equipment.spec.zones
+                   and equipment.spec.zones[z].valve_design_flow_nm3_d is not None}
+    if stations or blowers or duty_grids:
         def station_load(wake_at=None):
-            """Pumps of a station age with their duty: the running ones at their speed ratio (the
-            first available in identity order run), standby pumps not at all."""
+            """Machines age with their duty (load 1 = design point): running pumps at their speed
+            ratio and blowers at their flow over the design flow (the first available in identity
+            order run; standby machines do not age); a zone's diffuser grids at its airflow over
+            the valve design flow."""
             if wake_at is not None:
                 yield env.timeout(wake_at - env.now)
+            up_all = fleet.s.asset_up
             while True:
                 for name, idx in stations.items():
                     running = int(equipment.pump_state[name]["running"])
                     r = float(equipment.pump_state[name]["speed_ratio"])
-                    up = [i for i in idx if fleet.s.asset_up[i]]
+                    up = [i for i in idx if up_all[i]]
                     for k, i in enumerate(up):
                         fleet.s.asset_load[i] = r if k < running else 0.0
+                if blowers:
+                    running = int(equipment.state["blowers_running"])
+                    each = equipment.state["airflow_nm3_d"] / running if running else 0.0
+                    up = [i for i in blowers if up_all[i]]
+                    for k, i in enumerate(up):
+                        fleet.s.asset_load[i] = each / equipment.station.blower.design_flow_nm3_d if k < running else 0.0
+                if duty_grids:
+                    demands = dict(zip((z for z, *_ in equipment.zones), equipment.zone_airflow_demands()))
+                    for zone, idx in duty_grids.items():
+                        q = equipment.state.get(f"{zone}.airflow_nm3_d", demands[zone])
+                        fleet.s.asset_load[idx] = q / equipment.spec.zones[zone].valve_design_flow_nm3_d
                 yield env.timeout(step)
         env.start("fleet.station_load", station_load)
     if coupled:

@@ -107,6 +107,13 @@ def test_standby_lift_pumps_do_not_age():
     assert age["LP-01"] > 1.0
     assert age["LP-04"] == 0.0
     assert age["V-01"] > 1.0  # assets not tied to a machine of the process age at the fleet's load
+    # blowers: two run at dry-weather flow, the third stands by
+    assert age["B-01"] > 1.0 and age["B-03"] == 0.0
+    # a zone's grids age at its airflow over the valve design flow, sampled at each fleet step
+    c = res.columns
+    hourly = res.values[np.isin(res.times_s, np.arange(6) * 3600), c.index("aeration.reactor3.airflow_Nm3_d")]
+    grid_rows = [r for r in fleet.rows_of(fleet.index["AG3-01"])]
+    assert np.allclose(fleet.s.age_h[grid_rows], np.sum(hourly / 53700.0), rtol=1e-9)
 
 
 def _fleet_run(fail):

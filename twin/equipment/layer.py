@@ -193,7 +193,8 @@ class Equipment:
 
         return moist_air_power_factor(amb["air_temperature_c"], amb["relative_humidity"], amb["pressure_pa"])
 
-    def _demands(self) -> list[float]:
+    def zone_airflow_demands(self) -> list[float]:
+        """Airflow (Nm3/d) each aerated zone's KLa demand needs with clean diffusers."""
         t = self.spec.water_temperature_c
         return [grid.airflow_for_kla(self.plant.u[i_kla], 1.0, t) for _, grid, i_kla in self.zones]
 
@@ -220,7 +221,7 @@ class Equipment:
     def _air_update(self) -> float:
         """Air distribution at the blowers' speed; returns the blowers' electrical power (W)."""
         a, s, plant = self.air, self.spec, self.plant
-        demands = self._demands()
+        demands = self.zone_airflow_demands()
         n = self._blowers_for(sum(demands))
         op = solve_air_system(a.curve, n, a.header_k, self._valves(), a.back, demands, float(plant.u[a.i_speed]))
         for (name, grid, _), i_otf, q, d in zip(self.zones, a.i_otf, op.flows_nm3_d, demands):
@@ -250,7 +251,7 @@ class Equipment:
         (a bumpless start for the header-pressure loop), then compute the air system."""
         a = self.air
         if target_kpa is not None:
-            demands = self._demands()
+            demands = self.zone_airflow_demands()
             n = self._blowers_for(sum(demands))
             self.plant.u[a.i_speed] = speed_for_header_pressure(a.curve, n, a.header_k, self._valves(), a.back, demands,
                                                                 target_kpa * 1000.0)
