@@ -138,9 +138,9 @@ class TwinEnvironment(simpy.Environment):
         where = {id(e): (t, prio, eid) for t, prio, eid, e in self._queue}
         out: list[tuple[int | None, int, int, str]] = []
         seen = set()
+        for key in [k for k, (p, _, _) in self._tracked.items() if not p.is_alive]:
+            del self._tracked[key]  # finished work orders and deliveries
         for key, (p, _, stateless) in self._tracked.items():
-            if not p.is_alive:
-                continue
             seen.add(id(p))
             if stateless:
                 continue
