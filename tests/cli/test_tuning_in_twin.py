@@ -86,3 +86,15 @@ def test_tune_on_the_reference_plant(capsys):
     assert rows["do_reactor3"]["accepted"] and rows["do_reactor3"]["model"]
     assert main(["tune", ref, "--loop", "header_pressure"]) == 2
     assert "comes from the equipment layer" in capsys.readouterr().err
+
+
+def test_tune_all_loops_skips_equipment_signals(tmp_path, capsys):
+    """`twin tune` over all loops tests what it can and lists the header-pressure loop as not tested."""
+    s = yaml.safe_load((ROOT / "scenarios" / "reference_24h.yaml").read_text())
+    s["controllers"] = {k: v for k, v in s["controllers"].items() if k in ("do_reactor3", "header_pressure")}
+    p = tmp_path / "ref.yaml"
+    p.write_text(yaml.safe_dump(s))
+    assert main(["tune", str(p), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows["do_reactor3"]["accepted"]
+    assert rows["header_pressure"]["skipped"] and not rows["header_pressure"]["accepted"]
