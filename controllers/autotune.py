@@ -20,7 +20,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-from controllers.identify import fit_step, relay_test, step_test
+from controllers.identify import FitBounds, fit_step, instrument_lags, known_delay, relay_test, step_test
 from controllers.models import FOPDT
 from controllers.tuning import tune
 from controllers.verify import Criteria, verify
@@ -84,7 +84,7 @@ def identify_and_tune(env, loop, plant, spec, reason: str, live: bool = True):
     pid = loop.ctrl
     s = pid.settings
     Ts_ticks = parse_duration(loop.spec.sample_time)
-    u0 = float(plant.u[loop.act])
+    u0 = float(pid.operating_output()) if not pid.manual else float(plant.u[loop.act])
     lo, hi = s.u_min, s.u_max
     span = (hi - lo) if math.isfinite(hi - lo) else max(abs(u0), 1.0)
     pid.set_manual(u0)
@@ -97,19 +97,35 @@ def identify_and_tune(env, loop, plant, spec, reason: str, live: bool = True):
         pid.manual_output = min(max(u, lo), hi)
 
     yield env.timeout(Ts_ticks)  # let the loop take one sample in manual
-    model = relay = None
+    model = relay = record = None
     noise_sd = 0.0
+    ident = None
     if spec.method == "step":
+        bounds = fit_bounds(loop.spec)
         du = spec.step_size if spec.step_size is not None else 0.1 * span
-        if u0 + du > hi or (spec.pattern == "doublet" and u0 - du < lo):
-            du = -du
-        data = yield env.process(step_test(env, read, write, u0, du, parse_duration(spec.duration), Ts_ticks,
-                                           pattern=spec.pattern))
+        du = _step_direction(du, u0, lo, hi, spec, s.K, loop.last_measurement, bounds.y_range)
+
+        last_fit = {}
+
+        def enough(record):
+            try:
+                last_fit[record.t.size] = fit_step(record, allow_sopdt=spec.allow_sopdt, drift=spec.drift and live,
+                                                   bounds=bounds)
+            except ValueError:
+                return False
+            return not last_fit[record.t.size].determined(spec.max_gain_ci, spec.max_lag_ci)
+
+        most = max(spec.repeats, spec.max_repeats or spec.repeats)
+        record = yield env.process(step_test(env, read, write, u0, du, parse_duration(spec.duration), Ts_ticks,
+                                             pattern=spec.pattern, repeats=most, min_repeats=spec.repeats,
+                                             enough=enough if most > spec.repeats else None))
         try:
-            ident = fit_step(data, allow_sopdt=spec.allow_sopdt, drift=spec.drift and live)
+            ident = last_fit.get(record.t.size) or fit_step(record, allow_sopdt=spec.allow_sopdt,
+                                                            drift=spec.drift and live, bounds=bounds)
             model = ident.model
-            noise_sd = ident.rms_sopdt if ident.chosen == "SOPDT" else ident.rms_fopdt
-            problem = _implausible(model, data, noise_sd, s.K)
+            fit_rms = ident.rms_sopdt if ident.chosen == "SOPDT" else ident.rms_fopdt
+            noise_sd = record.noise_sd if math.isfinite(record.noise_sd) and record.noise_sd > 0 else fit_rms
+            problem = _implausible(model, record, noise_sd, s.K) or ident.determined(spec.max_gain_ci, spec.max_lag_ci)
             if problem:
                 note, model = problem, None
         except (ValueError, RuntimeError) as exc:
@@ -133,7 +149,9 @@ def identify_and_tune(env, loop, plant, spec, reason: str, live: bool = True):
             # and for model-based rules: gain sign from the loop, phase -180 deg at w_u
             model = _fopdt_from_ultimate(relay.Ku, relay.Pu, direction)
     k_max = math.inf
-    if noise_sd > 0 and math.isfinite(span) and spec.noise_fraction > 0:
+    if spec.noise_fraction == "current":
+        k_max = abs(s.K) if s.K != 0 else math.inf
+    elif noise_sd > 0 and math.isfinite(span) and spec.noise_fraction > 0:
         k_max = spec.noise_fraction * span / noise_sd
     if model is not None:
         kw = {"Ku": relay.Ku, "Pu": relay.Pu} if relay is not None else {}
@@ -149,7 +167,16 @@ def identify_and_tune(env, loop, plant, spec, reason: str, live: bool = True):
             "gain_limit_for_noise": k_max if math.isfinite(k_max) else None}
     if relay is not None:
         data["relay"] = {"Ku": relay.Ku, "Pu_d": relay.Pu, "amplitude": relay.amplitude}
+    if ident is not None:
+        data["identification"] = {"chosen": ident.chosen, "fopdt": ident.fopdt.describe(),
+                                  "sopdt": ident.sopdt.describe() if ident.sopdt is not None else None,
+                                  "ci95_relative": ident.rel_ci, "sopdt_p_value": ident.structure_p,
+                                  "readings_used": ident.n_used, "repetitions": record.repeats}
     if tuning is None:
+        if ident is not None and model is None and note:
+            data["model"] = ident.model.describe()
+            env.log("tuning_kept", loop.name, f"gains kept: {note}", **data)
+            return TuneOutcome(None, None, False, note, relay)
         env.log("tuning_failed", loop.name, f"no design: {note}", **data)
         return TuneOutcome(model, None, False, note, relay)
     data["margins"] = tuning.verification.as_dict()
@@ -165,6 +192,39 @@ def identify_and_tune(env, loop, plant, spec, reason: str, live: bool = True):
     loop.adapt["k_max"] = k_max
     env.log("retune", loop.name, f"{spec.rule} design applied ({reason})", new_gains=new, notes=tuning.notes, **data)
     return TuneOutcome(model, tuning, True, reason, relay, k_max)
+
+
+def fit_bounds(cspec) -> FitBounds:
+    """What a loop's scenario entry says about its identification: the least dead time and the
+    least time constant its instruments' lags allow (see :func:`controllers.identify.known_delay`),
+    and the sensor's measuring range."""
+    s, a = cspec.sensor, cspec.actuator_dynamics
+    lags = instrument_lags(s.T90_min / 1440.0, s.order, a.T90_min / 1440.0, a.order)
+    Ts_d = parse_duration(cspec.sample_time) / TICKS_PER_DAY
+    return FitBounds(theta_min=known_delay(lags), tau_min=max([Ts_d / 2] + lags),
+                     y_range=tuple(s.range) if s.range is not None else None)
+
+
+def _step_direction(du: float, u0: float, lo: float, hi: float, spec, K_now: float, y_now: float,
+                    y_range) -> float:
+    """The sign of the test step. A doublet goes both ways: it only has to fit the actuator's
+    limits. A step or pulse goes, with ``direction: auto``, towards the side where the
+    measurement has more room inside its range (the loop's gain sign says which way the
+    measurement moves), so the response is not clipped at a range end (nitrate at 1 g/m3 near
+    zero); ``up``/``down`` force the actuator's direction. Then the actuator's limits decide."""
+    du = abs(du)
+    if spec.pattern == "doublet":
+        return -du if (u0 + du > hi or u0 - du < lo) else du
+    sign = 1.0
+    if spec.direction == "down":
+        sign = -1.0
+    elif spec.direction == "auto" and y_range is not None and K_now != 0 and math.isfinite(y_now):
+        room_up, room_down = y_range[1] - y_now, y_now - y_range[0]
+        y_sign = 1.0 if room_up >= room_down else -1.0
+        sign = y_sign * math.copysign(1.0, K_now)
+    if u0 + sign * du > hi or u0 + sign * du < lo:
+        sign = -sign
+    return sign * du
 
 
 def _implausible(model, data, noise_sd: float, K_now: float) -> str:

@@ -89,6 +89,18 @@ class PID:
         self.r_prev = self.setpoint
         self.u_prev = u_now
 
+    def operating_output(self) -> float:
+        """The output the loop holds on average: in position form the offset plus the integral
+        state (plus the setpoint-weight term), which carries the loop's low-frequency output,
+        without the proportional kick of the last noisy sample. Where to hold the actuator when
+        the loop goes to manual for a test: the last output of a loop with a noisy sensor can sit
+        thousands of m3/d off its mean, and the plant then drifts to another operating point
+        during the test."""
+        s = self.settings
+        if s.form == "velocity" or self.u_prev is None:
+            return self._limit(self.u_prev if self.u_prev is not None else s.offset)
+        return self._limit(s.offset + self.integral + s.K * (s.b - 1.0) * self.setpoint)
+
     def set_manual(self, output: float) -> None:
         self.manual = True
         self.manual_output = output

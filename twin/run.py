@@ -255,7 +255,7 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
     if initial_tuning and saved is None:
         outcomes, side_log = tune_in_initial_state(scenario, cp, plant.x, plant.u, initial_tuning)
         for rec in side_log.records:
-            if rec["kind"] in ("retune", "tuning_refused", "tuning_failed"):
+            if rec["kind"] in ("retune", "tuning_refused", "tuning_failed", "tuning_kept"):
                 env.log(rec["kind"], rec["source"], rec["message"] + " (initial-state test)", **rec.get("data", {}))
         for lp in loops:
             o = outcomes.get(lp.name)

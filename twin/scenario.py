@@ -107,7 +107,15 @@ class AutotuneSpec(_Strict):
     at: Duration = "initial"  # "initial": on the plant in its initial steady state before the run;
     # or a duration counted from the start of the run (warm-up phases included)
     method: Literal["step", "relay"] = "step"
-    pattern: Literal["step", "doublet"] = "step"  # step test input: one step, or +du / -du / back
+    # step test input: one step; +du / -du / back (doublet); +du / back (pulse)
+    pattern: Literal["step", "doublet", "pulse"] = "step"
+    direction: Literal["auto", "up", "down"] = "auto"  # step or pulse: auto goes where the sensor has room
+    repeats: int = Field(1, ge=1, le=20)  # doublet or pulse: repetitions averaged in one record
+    max_repeats: int | None = Field(None, ge=1, le=20)  # then more, up to this, until the model is determined
+    # the model is used only when its 95 % intervals are this narrow (relative): gain, and the
+    # dominant time constant; otherwise the gains are kept and the event log says why
+    max_gain_ci: float = Field(0.25, gt=0)
+    max_lag_ci: float = Field(0.5, gt=0)
     rule: Literal["simc", "amigo", "imc", "pidtune", "zn_step", "zn_ultimate", "tyreus_luyben"] = "pidtune"
     step_size: float | None = None  # actuator units; default 10 % of the actuator range
     relay_amplitude: float | None = None  # actuator units; default 10 % of the range
@@ -119,7 +127,8 @@ class AutotuneSpec(_Strict):
     controller: Literal["PI", "PID"] = "PI"  # PI is the safe choice with noisy sensors
     # largest actuator noise the design may cause, as a fraction of the actuator range:
     # |K| <= noise_fraction x range / sd(measurement noise), the noise estimated from the test
-    noise_fraction: float = Field(0.05, ge=0)
+    # ("current": no larger than the loop's gain before the test, i.e. no noisier actuator than now)
+    noise_fraction: float | Literal["current"] = 0.05
     pm_target_deg: float = Field(60.0, gt=0, lt=90)  # the pidtune-like rule's phase margin
     gm_min: float = Field(2.0, gt=1)
     pm_min_deg: float = Field(45.0, gt=0, lt=90)

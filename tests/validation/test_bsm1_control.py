@@ -17,22 +17,37 @@ from twin.scenario import load_scenario
 SCEN = Path(__file__).resolve().parents[2] / "scenarios"
 
 
-def _control(name, dry_file):
-    s, p = load_scenario(SCEN / name, [f"warmup.0.influent.file={dry_file}", f"influent.file={dry_file}"])
-    return run_scenario(s, p.parent).kpis["control"]
+SEEDS = (1, 2, 3, 4, 5)
 
 
-@pytest.fixture(scope="module")
-def default_and_tuned(dry_file):
-    return _control("bsm1_closedloop_dry.yaml", dry_file), _control("bsm1_closedloop_dry_autotuned.yaml", dry_file)
+def _run(name, dry_file, seed):
+    s, p = load_scenario(SCEN / name, [f"warmup.0.influent.file={dry_file}", f"influent.file={dry_file}",
+                                       "outputs.timeseries=false", "outputs.report=false"], seed=seed)
+    return run_scenario(s, p.parent)
+
+
+@pytest.fixture(scope="module", params=SEEDS)
+def default_and_tuned(request, dry_file):
+    seed = request.param
+    return _run("bsm1_closedloop_dry.yaml", dry_file, seed), _run("bsm1_closedloop_dry_autotuned.yaml", dry_file, seed)
 
 
 @pytest.mark.parametrize("loop", ["do_reactor5", "nitrate_reactor2"])
 def test_autotuned_loops_are_no_worse_than_bsm1_defaults(default_and_tuned, loop):
+    """On each of five seeds the auto-tuned loop's IAE is within 2 % of the BSM1 default tuning's
+    or better. An identification that does not determine the model well enough keeps the
+    default gains (the event log says why), which also satisfies this; an applied design must
+    have passed verification."""
     default, tuned = default_and_tuned
-    assert tuned[loop]["retunes"] == 1
-    assert tuned[loop]["margins"]["accepted"]
-    assert tuned[loop]["IAE"] <= default[loop]["IAE"]
+    decisions = [e for e in tuned.events.records if e["source"] == loop
+                 and e["kind"] in ("retune", "tuning_kept", "tuning_refused", "tuning_failed")]
+    assert len(decisions) == 1
+    c = tuned.kpis["control"][loop]
+    if decisions[0]["kind"] == "retune":
+        assert c["retunes"] == 1 and c["margins"]["accepted"]
+    else:
+        assert c["retunes"] == 0 and decisions[0]["message"]
+    assert c["IAE"] <= 1.02 * default.kpis["control"][loop]["IAE"]
 
 
 def test_adaptive_do_loop_beats_fixed_gains_after_oxygen_transfer_drops(dry_file):
