@@ -53,6 +53,9 @@ class Recorder:
         self._times: list[int] = []
         self._rows: list[np.ndarray] = []
         self.active = False
+        #: only these columns are recorded (a headless fork); None: every column
+        self.selected: list[str] | None = None
+        self._plan: list[tuple[Callable[[], np.ndarray], np.ndarray]] | None = None
 
     def add_probe(self, names: list[str], fn: Callable[[], np.ndarray]) -> None:
         if self._times:
@@ -61,9 +64,42 @@ class Recorder:
 
     @property
     def columns(self) -> list[str]:
+        if self.selected is not None:
+            return list(self.selected)
         return [n for names, _ in self._probes for n in names]
 
+    def select(self, names: list[str]) -> None:
+        """Record only ``names`` from now on (earlier samples are dropped): only the probes that
+        give them are called. Unknown names are a KeyError."""
+        known = [n for names_, _ in self._probes for n in names_]
+        missing = [n for n in names if n not in known]
+        if missing:
+            from twin.units.base import did_you_mean
+
+            raise KeyError(f"no recorder column '{missing[0]}'{did_you_mean(missing[0], known)}")
+        where = {}
+        for k, (names_, _) in enumerate(self._probes):
+            for j, n in enumerate(names_):
+                where.setdefault(n, (k, j))
+        plan: dict[int, list[int]] = {}
+        order = []
+        for n in names:
+            k, j = where[n]
+            plan.setdefault(k, []).append(j)
+            order.append((k, len(plan[k]) - 1))
+        self._plan = [(self._probes[k][1], np.array(js, dtype=np.int64)) for k, js in plan.items()]
+        keys = list(plan)
+        offsets = np.cumsum([0] + [len(plan[k]) for k in keys])
+        self._order = np.array([offsets[keys.index(k)] + i for k, i in order], dtype=np.int64)
+        self.selected = list(names)
+        self._times, self._rows = [], []
+
     def sample(self, time_s: int) -> None:
+        if self._plan is not None:
+            row = np.concatenate([np.asarray(fn(), dtype=float)[js] for fn, js in self._plan])[self._order]
+            self._times.append(int(time_s))
+            self._rows.append(row)
+            return
         row = np.concatenate([np.asarray(fn(), dtype=float) for _, fn in self._probes])
         self._times.append(int(time_s))
         self._rows.append(row)
@@ -172,6 +208,14 @@ class TwinEnvironment(simpy.Environment):
         for key, (make, stateless) in deferred.items():
             if stateless:
                 self._tracked[key] = (self.process(make(None)), make, True)
+
+    def settle(self) -> None:
+        """Run the processes started just now up to their first wait (their ``Initialize``
+        events at the head of the queue), as the first ``run`` would do before anything else:
+        after that every process waits somewhere a snapshot can see."""
+        init = simpy.events.Initialize
+        while self._queue and self._queue[0][0] == self._now and isinstance(self._queue[0][3], init):
+            self.step()
 
     def child_rng(self, name: str) -> np.random.Generator:
         """An independent generator for one component, stable whatever else draws numbers.

@@ -18,9 +18,8 @@ import numpy as np
 import yaml
 
 from twin.checkpoint import Checkpointer, Checkpointing, check_supported, run_clock
-from twin.clock import TwinEnvironment, child_rng
+from twin.clock import TwinEnvironment
 from twin.durations import TICKS_PER_DAY, parse_duration
-from twin.environment import build_weather
 from twin.errors import ConfigError, SolverError
 from twin.flowsheet import CompiledPlant, Flowsheet
 from twin.influent import COLUMNS, InfluentTable, build_table
@@ -223,8 +222,11 @@ def prepare(scenario: Scenario, base_dir: Path | None, initial_temperature_c: fl
 
 def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: bool = False,
                  checkpoint: Checkpointing | None = None) -> RunResult:
-    """Run a scenario. With ``checkpoint``, save the run's state every ``checkpoint.every_s``
-    of simulated time and/or resume from the last saved state (see :mod:`twin.checkpoint`)."""
+    """Run a scenario: build its :class:`twin.twin.Twin`, advance it to the end, compute the
+    results. With ``checkpoint``, save the run's state every ``checkpoint.every_s`` of
+    simulated time and/or resume from the last saved state (see :mod:`twin.checkpoint`)."""
+    from twin.twin import Shared, Twin
+
     saved = None
     if checkpoint is not None:
         if checkpoint.every_s:
@@ -234,157 +236,26 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
     if scenario.fleet is not None and not scenario.fleet.process_model:
         return run_fleet_only(scenario, base_dir, progress, checkpoint, saved)
     wall0 = time.perf_counter()
-    from controllers.autotune import adaptive_monitor, identify_and_tune, model_gain_monitor
-    from controllers.loop import loop_process
+    tw = Twin(Shared.build(scenario, base_dir), progress=progress, checkpoint=checkpoint, saved=saved)
+    tw.run_to_end()
+    tw.wall_s = time.perf_counter() - wall0
+    return build_result(tw)
 
-    # phases (their influent first: the initial steady state is found at the first temperature)
-    phases = [(p.influent, parse_duration(p.duration), "warmup") for p in scenario.warmup]
-    phases.append((scenario.influent, scenario.duration_s, "main"))
-    tables = [build_table(spec, dur, base_dir, child_rng(scenario.seed, f"influent.{i}"))
-              for i, (spec, dur, _) in enumerate(phases)]
-    t0 = tables[0].temperature_degC
-    st = prepare(scenario, base_dir, float(t0[0]) if t0 is not None else None)
-    fs, cp, env, plant, loops, infl_index = st.fs, st.cp, st.env, st.plant, st.loops, st.infl_index
-    if saved is not None:
-        env.deferred = {}  # build the processes, start them from the saved state
 
-    main_start = sum(d for _, d, _ in phases[:-1])
-    total = main_start + scenario.duration_s
-
-    initial_tuning = [lp.name for lp in loops if lp.spec.autotune.enabled and lp.spec.autotune.at == "initial"]
-    if initial_tuning and saved is None:
-        outcomes, side_log = tune_in_initial_state(scenario, cp, plant.x, plant.u, initial_tuning)
-        for rec in side_log.records:
-            if rec["kind"] in ("retune", "tuning_refused", "tuning_failed", "tuning_kept"):
-                env.log(rec["kind"], rec["source"], rec["message"] + " (initial-state test)", **rec.get("data", {}))
-        for lp in loops:
-            o = outcomes.get(lp.name)
-            if o is not None and o.applied:
-                lp.ctrl.retune(o.tuning.K, o.tuning.Ti, o.tuning.Td, None)
-                lp.ctrl.initialise(plant.u[lp.act], lp.read())
-                lp.tuning, lp.model = o.tuning, o.model
-                lp.adapt["k_max"] = o.k_max
-                lp.retunes += 1
-
-    # processes (created in a fixed order, so events at equal times run in a fixed order)
-    start = 0
-    temp_index = np.array([cp.input_index[f"{n}.temperature_C"] for n, u in cp.units.items()
-                           if u.type_name == "asm1_reactor"], dtype=np.int64)
-    for k, ((_, dur, kind), table) in enumerate(zip(phases, tables)):
-        env.start(f"influent.{k}", lambda w, tb=table, a=start, b=start + dur:
-                  influent_process(env, plant, infl_index, tb, a, b, temp_index, w))
-        env.log("phase", "scenario", f"{kind} phase: influent {table.source} for {dur / TICKS_PER_DAY:g} d",
-                start_s=start)
-        start += dur
-    eval_start, eval_end = scenario.evaluation_window_s()
-    for lp in loops:
-        lp.stats.window_s = (main_start + eval_start, main_start + eval_end)
-        env.start(f"loop.{lp.name}", lambda w, lp=lp: loop_process(env, plant, lp, w))
-    for lp in loops:
-        if lp.spec.autotune.enabled and lp.spec.autotune.at != "initial":
-            env.start(f"autotune.{lp.name}", lambda w, lp=lp: _autotune_at(env, lp, plant, parse_duration(
-                lp.spec.autotune.at), identify_and_tune, w))
-        if lp.spec.adaptive.enabled and lp.spec.adaptive.method == "model_gain":
-            env.start(f"adaptive.{lp.name}", lambda w, lp=lp: model_gain_monitor(env, lp, plant, lp.spec.autotune,
-                                                                                lp.spec.adaptive, w))
-        elif lp.spec.adaptive.enabled:
-            env.process(adaptive_monitor(env, lp, plant, lp.spec.autotune, lp.spec.adaptive))
-    if scenario.environment is not None:
-        weather = build_weather(scenario.environment, total, base_dir, child_rng(scenario.seed, "environment"))
-        if weather.times_s[-1] < total and weather.times_s.size > 1:
-            raise ConfigError(f"environment.file: {weather.source} covers {weather.times_s[-1] / 86400:g} d but the "
-                              f"run lasts {total / 86400:g} d")
-    instruments = make_instruments(env, plant, scenario)
-    equipment = None
-    if scenario.equipment is not None and scenario.equipment.enabled:
-        equipment = build_equipment(env, plant, cp, scenario.equipment)
-    if scenario.environment is not None:  # before the machines and loops: weather first at each instant
-        env.start("environment", lambda w: environment_process(env, plant, cp, weather, equipment,
-                                                                scenario.environment.water_temperature_c, w))
-    for ins in instruments:
-        env.start(f"sensor.{ins.name}", lambda w, ins=ins: ins.process(env, w))
-    if equipment is not None:
-        if equipment.air is not None:
-            # the blowers start at the speed that holds the header-pressure setpoint (bumpless)
-            hold = [lp for lp in loops if lp.spec.measurement == equipment.air.signal and lp.act == equipment.air.i_speed]
-            equipment.initialise_air(hold[0].spec.setpoint if hold else None)
-            for lp in hold:
-                lp.ctrl.initialise(plant.u[lp.act], lp.read())
-        env.start("equipment", equipment.process)
-    agent = None
-    if scenario.fleet is not None:
-        agent = build_fleet(env, scenario.fleet, base_dir, plant, cp, equipment, main_start)
-    for i, ev in enumerate(scenario.events):
-        for name in ev.set:
-            input_slot(cp, name, f"events[{i}].set.{name}")
-        if ev.fail and agent is None:
-            raise ConfigError(f"events[{i}].fail: the scenario has no fleet")
-        if not ev.set:
-            continue
-        env.start(f"event.{i}", lambda w, ev=ev: _scheduled_event(env, plant, cp, main_start + parse_duration(ev.at),
-                                                                  ev, w))
-
-    rec = env.recorder
-    cols, probe = plant.recorder_columns(scenario.outputs.record_settler_layers)
-    rec.add_probe(cols, probe)
-    if equipment is not None:
-        rec.add_probe(equipment.columns(), equipment.probe)
-    for lp in loops:
-        rec.add_probe([f"control.{lp.name}.setpoint", f"control.{lp.name}.measurement", f"control.{lp.name}.output"],
-                      lambda lp=lp: np.array([lp.ctrl.setpoint, lp.ctrl.last["y"], plant.u[lp.act]]))
-    if instruments:
-        rec.add_probe([f"sensor.{ins.name}" for ins in instruments],
-                      lambda: np.array([ins.value for ins in instruments]))
-    interval = parse_duration(scenario.outputs.sample_interval)
-
-    def recorder_process(wake_at=None):
-        if wake_at is not None:
-            yield env.timeout(wake_at - env.now)
-        elif main_start > env.now:
-            yield env.timeout(main_start - env.now)
-        while True:
-            rec.sample(env.now)
-            if env.now >= total:
-                return
-            yield env.timeout(min(interval, total - env.now))
-
-    env.start("recorder", recorder_process)
-    prog = Progress(total, progress)
-    if progress:
-        env.start("progress", lambda w: prog.process(env), stateless=True)
-    ck = None
-    if checkpoint is not None:
-        parts: dict[str, Any] = {"plant": plant, **{f"loop.{lp.name}": lp for lp in loops},
-                                 **{f"sensor.{ins.name}": ins for ins in instruments}}
-        if equipment is not None:
-            parts["equipment"] = equipment
-        if agent is not None:
-            parts.update(fleet=agent.fleet, agent=agent)
-        ck = Checkpointer(checkpoint, scenario, env, parts)
-        if saved is not None:
-            ck.restore(saved)
-            prog.start(env.now)
-
-    failed = None
-    plant.cache_streams = True
-    try:
-        run_clock(env, total + 1, ck)
-        plant.sync()
-    except SolverError as exc:
-        failed = exc
-        env.log("solver_failure", exc.unit or "plant", str(exc))
-    prog.show(env.now if failed is None else (failed.time_s or env.now), final=True)
-
-    times, columns, values = rec.table()
+def build_result(tw) -> RunResult:
+    """KPIs and series of a twin at the end of its run (times from the start of the main period)."""
+    scenario, sh = tw.scenario, tw.shared
+    env, plant, cp, loops, equipment, agent = tw.env, tw.plant, tw.cp, tw.loops, tw.equipment, tw.agent
+    main_start, total, base_dir, failed = sh.main_start, sh.total, sh.base_dir, tw.failed
+    times, columns, values = env.recorder.table()
     times = times - main_start
-    metadata = plant_metadata(cp, fs)
+    metadata = plant_metadata(cp, sh.fs)
     metadata["controllers"] = {lp.name: {"measurement": lp.spec.measurement, "actuator": lp.spec.actuator,
                                          "measurement_unit": _signal_unit(cp, lp.spec.measurement),
                                          "actuator_unit": _signal_unit(cp, lp.spec.actuator)}
                                for lp in loops}
     metadata["sensors"] = {f"sensor.{n}": {"signal": sp.signal, "unit": _signal_unit(cp, sp.signal)}
                            for n, sp in scenario.sensors.items()}
-    wall = time.perf_counter() - wall0
     stats = {"integrator_steps": int(plant.steps), "rhs_evaluations": int(plant.rhs_evals)}
     kpis: dict[str, Any] = {}
     if failed is None:
@@ -405,7 +276,7 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None, progress: boo
             kpis["control"] = {lp.name: control_kpis(lp) for lp in loops}
     kpis["run"] = {"simulated_days": scenario.duration_s / TICKS_PER_DAY,
                    "total_simulated_days": total / TICKS_PER_DAY,
-                   "wall_s": round(wall, 3), "seed": scenario.seed, **stats}
+                   "wall_s": round(tw.wall_s, 3), "seed": scenario.seed, **stats}
     return RunResult(scenario, times, columns, values, env.events, kpis, metadata, failed, stats,
                      agent.fleet if agent is not None else None)
 
@@ -426,18 +297,22 @@ def _signal_unit(cp: CompiledPlant, name: str) -> str:
 
 
 def build_fleet(env, spec, base_dir: Path | None, plant: Plant | None = None, cp: CompiledPlant | None = None,
-                equipment=None, main_start_s: int = 0):
+                equipment=None, main_start_s: int = 0, loaded: tuple | None = None):
     """The fleet, the maintenance agent and (with a process model) the couplings: failed pumps
-    take capacity from their station, fouled aeration grids lower their zone's oxygen transfer."""
+    take capacity from their station, fouled aeration grids lower their zone's oxygen transfer.
+    ``loaded``: the fleet file as already loaded, (path, types, assets)."""
     from agents.maintenance import MaintenanceAgent
     from twin.fleet.model import Fleet, load_fleet
     from twin.influent import resolve_path
 
-    try:
-        path = resolve_path(spec.file, base_dir)
-    except ConfigError as exc:
-        raise ConfigError(str(exc).replace("influent.file", "fleet.file")) from None
-    types, assets = load_fleet(path)
+    if loaded is not None:
+        path, types, assets = loaded
+    else:
+        try:
+            path = resolve_path(spec.file, base_dir)
+        except ConfigError as exc:
+            raise ConfigError(str(exc).replace("influent.file", "fleet.file")) from None
+        types, assets = load_fleet(path)
     for t in spec.policies:
         if t != "default" and t not in types:
             from twin.units.base import did_you_mean
@@ -793,14 +668,6 @@ def _autotune_at(env, loop, plant, at: int, identify_and_tune, wake_at: int | No
     loop.busy = True
     yield env.process(identify_and_tune(env, loop, plant, loop.spec.autotune, "scheduled auto-tuning"))
     loop.busy = False
-
-
-def _scheduled_event(env, plant, cp, at: int, ev, wake_at: int | None = None):
-    if wake_at is not None or at > env.now:
-        yield env.timeout(at - env.now)
-    for name, value in ev.set.items():
-        plant.set_input(cp.input_index[name], value)
-    env.log("scenario_event", "scenario", ev.note or "inputs changed", set=dict(ev.set))
 
 
 def plant_metadata(cp: CompiledPlant, fs: Flowsheet) -> dict[str, Any]:

@@ -437,7 +437,9 @@ class FleetSpec(_Strict):
 
 
 class EventSpec(_Strict):
-    """A scheduled change of plant inputs, ``at`` counted from the start of the main period."""
+    """A scheduled change, ``at`` counted from the start of the main period: plant inputs
+    (``reactor3.kla_per_d``) and loop settings (``controllers.do_reactor5.setpoint``, ``.K``,
+    ``.Ti_d``, ``.Td_d``) in ``set``; assets that fail in ``fail``."""
 
     at: Duration
     set: dict[str, float] = Field(default_factory=dict)
@@ -445,6 +447,38 @@ class EventSpec(_Strict):
     note: str = ""
 
     _v = field_validator("at")(_duration)
+
+
+class ScheduleSpec(_Strict):
+    """A repeating schedule of one target (a loop setting such as
+    ``controllers.do_reactor5.setpoint``, or a plant input): ``values[k]`` holds during block
+    ``k`` of every ``period``, blocks of ``block`` each, from ``start`` (counted from the start
+    of the main period) to ``end`` (default: the end of the run). ``values`` must fill the
+    period: len(values) x block = period."""
+
+    target: str
+    values: list[float] = Field(min_length=1)
+    block: Duration = "1h"
+    period: Duration = "1d"
+    start: Duration = "0s"
+    end: Duration | None = None
+    note: str = ""
+
+    _v = field_validator("block", "period", "start")(_duration)
+
+    @field_validator("end")
+    @classmethod
+    def _end(cls, v):
+        return None if v is None else _duration(v)
+
+    @model_validator(mode="after")
+    def _fills(self):
+        from twin.durations import parse_duration
+
+        b, p = parse_duration(self.block), parse_duration(self.period)
+        if b <= 0 or len(self.values) * b != p:
+            raise ValueError(f"{len(self.values)} values of {self.block} do not fill the period of {self.period}")
+        return self
 
 
 class InitialSpec(_Strict):
@@ -514,6 +548,7 @@ class Scenario(_Strict):
     controllers: dict[str, ControllerSpec] = Field(default_factory=dict)
     sensors: dict[str, InstrumentSpec] = Field(default_factory=dict)
     events: list[EventSpec] = Field(default_factory=list)
+    schedules: dict[str, ScheduleSpec] = Field(default_factory=dict)
     equipment: EquipmentSpec | None = None
     environment: EnvironmentSpec | None = None
     fleet: FleetSpec | None = None
@@ -601,25 +636,84 @@ def parse_value(text: str) -> Any:
         return text
 
 
+#: mappings whose keys are signal names with dots in them (``reactor3.kla_per_d``)
+DOTTED_KEY_SECTIONS = (("inputs",), ("events", "*", "set"))
+
+
+def split_override_key(dotted: str) -> list[str]:
+    """``a.b[c.d].e`` -> ``["a", "b", "c.d", "e"]``: a part in square brackets is one key, dots
+    and all."""
+    parts: list[str] = []
+    buf, i = "", 0
+    while i < len(dotted):
+        ch = dotted[i]
+        if ch == "[":
+            j = dotted.find("]", i)
+            if j < 0:
+                raise ConfigError(f"--set {dotted}: '[' without ']'")
+            if buf:
+                parts.append(buf)
+            parts.append(dotted[i + 1:j])
+            buf, i = "", j + 1
+            if i < len(dotted) and dotted[i] == ".":
+                i += 1
+            continue
+        if ch == ".":
+            parts.append(buf)
+            buf = ""
+        else:
+            buf += ch
+        i += 1
+    if buf or (dotted and dotted[-1] == "."):
+        parts.append(buf)
+    return parts
+
+
+def _in_dotted_section(path: list[str]) -> bool:
+    return any(len(path) == len(sec) and all(s == "*" or s == p for s, p in zip(sec, path))
+               for sec in DOTTED_KEY_SECTIONS)
+
+
 def apply_override(data: dict[str, Any], dotted: str, value: Any, source: str) -> None:
-    """Set ``data[a][b][c] = value`` for ``dotted = "a.b.c"``; numeric parts index lists."""
-    parts = dotted.split(".")
-    if not all(parts):
+    """Set ``data[a][b][c] = value`` for ``dotted = "a.b.c"``; numeric parts index lists.
+
+    Keys with dots in them: a part in square brackets is one key (``inputs[reactor3.kla_per_d]``);
+    inside a mapping of signal names (``inputs``, ``events.N.set``) the rest of the path is the
+    key (``inputs.reactor3.kla_per_d``); elsewhere an existing key that spans several parts is
+    used whole."""
+    parts = split_override_key(dotted)
+    if not parts or not all(parts):
         raise ConfigError(f"--set {dotted}: expected a dotted key such as influent.file")
     cur: Any = data
-    for i, part in enumerate(parts[:-1]):
+    path: list[str] = []
+    i = 0
+    while i < len(parts) - 1:
+        part = parts[i]
         if isinstance(cur, list):
             if not part.isdigit() or int(part) >= len(cur):
                 raise ConfigError(f"--set {dotted}: '{'.'.join(parts[:i])}' is a list; "
                                   f"'{part}' is not an index below {len(cur)}")
             cur = cur[int(part)]
+            path.append("*")
+            i += 1
             continue
+        if _in_dotted_section(path):
+            parts = parts[:i] + [".".join(parts[i:])]
+            break
+        span = next((j for j in range(len(parts), i + 1, -1) if ".".join(parts[i:j]) in cur), None)
+        if span is not None and span > i + 1:
+            parts = parts[:i] + [".".join(parts[i:span])] + parts[span:]
+            part = parts[i]
+            if i == len(parts) - 1:
+                break
         nxt = cur.get(part)
         if nxt is None:
             nxt = cur[part] = {}
         if not isinstance(nxt, (dict, list)):
             raise ConfigError(f"--set {dotted}: '{'.'.join(parts[: i + 1])}' is a value, not a section")
         cur = nxt
+        path.append(part)
+        i += 1
     last = parts[-1]
     if isinstance(cur, list):
         if not last.isdigit() or int(last) >= len(cur):

@@ -1,0 +1,113 @@
+"""Changes to a running twin as data: one-off events and repeating schedules.
+
+A target is a loop setting, ``controllers.NAME.ATTR`` with ATTR one of ``setpoint``, ``K``,
+``Ti_d``, ``Td_d``, or a plant input (``reactor3.kla_per_d``). Every applied change is an event
+in the log with the old and new values and its reason. Targets are checked when the twin is
+built, before anything runs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from twin.durations import parse_duration
+from twin.errors import ConfigError
+
+LOOP_SETTINGS = ("setpoint", "K", "Ti_d", "Td_d")
+LOOP_READINGS = ("output", "measurement")
+
+
+def loop_attribute(tw, target: str, field: str | None = None, readable: bool = True):
+    """(loop, attribute) of a ``controllers.NAME.ATTR`` target; ConfigError naming ``field``."""
+    from twin.units.base import did_you_mean
+
+    where = field or target
+    parts = target.split(".")
+    if len(parts) != 3 or parts[0] != "controllers":
+        raise ConfigError(f"{where}: expected controllers.NAME.ATTR, got '{target}'")
+    _, name, attr = parts
+    loops = {lp.name: lp for lp in tw.loops}
+    if name not in loops:
+        raise ConfigError(f"{where}: no enabled loop '{name}'{did_you_mean(name, loops)}")
+    allowed = LOOP_SETTINGS + (LOOP_READINGS if readable else ())
+    if attr not in allowed:
+        raise ConfigError(f"{where}: a loop has no setting '{attr}'{did_you_mean(attr, allowed)} "
+                          f"(settings: {', '.join(allowed)})")
+    return loops[name], attr
+
+
+def check_target(tw, target: str, field: str) -> None:
+    """Refuse a target the twin cannot change (ConfigError naming ``field``)."""
+    from twin.run import input_slot
+
+    if target.startswith("controllers."):
+        loop_attribute(tw, target, field, readable=False)
+    else:
+        input_slot(tw.cp, target, field)
+
+
+def validate_targets(tw) -> None:
+    s = tw.scenario
+    for i, ev in enumerate(s.events):
+        for name in ev.set:
+            check_target(tw, name, f"events[{i}].set.{name}")
+    for name, sc in s.schedules.items():
+        check_target(tw, sc.target, f"schedules.{name}.target")
+
+
+def apply(tw, target: str, value: Any, reason: str, source: str) -> None:
+    """Apply one change now and log it."""
+    from twin.run import input_slot
+
+    value = float(value)
+    if target.startswith("controllers."):
+        lp, attr = loop_attribute(tw, target, readable=False)
+        pid = lp.ctrl
+        s = pid.settings
+        if attr == "setpoint":
+            old = pid.setpoint
+            pid.setpoint = value
+        else:
+            if attr == "Ti_d" and not value > 0:
+                raise ConfigError(f"{target}: the integral time must be positive, got {value}")
+            old = getattr(s, attr)
+            gains = {"K": s.K, "Ti_d": s.Ti_d, "Td_d": s.Td_d}
+            gains[attr] = value
+            pid.retune(gains["K"], gains["Ti_d"], gains["Td_d"], s.Tt_d)
+    else:
+        i = input_slot(tw.cp, target, target)
+        old = float(tw.plant.u[i])
+        tw.plant.set_input(i, value)
+    tw.env.log("set", source, reason, target=target, old=float(old) if math.isfinite(old) else None, new=value)
+
+
+def event_process(tw, at: int, ev, wake_at: int | None = None):
+    env = tw.env
+    if wake_at is not None or at > env.now:
+        yield env.timeout(at - env.now)
+    for name, value in ev.set.items():
+        apply(tw, name, value, ev.note or "scenario event", source="scenario")
+
+
+def schedule_process(tw, name: str, sc, wake_at: int | None = None):
+    """Every block boundary from the schedule's start to its end: set the block's value. Its
+    position is derived from the clock, so a restarted process needs no saved state."""
+    env = tw.env
+    block = parse_duration(sc.block)
+    start = tw.main_start_s + parse_duration(sc.start)
+    end = tw.main_start_s + (parse_duration(sc.end) if sc.end is not None else tw.scenario.duration_s)
+    n = len(sc.values)
+    if wake_at is not None:
+        yield env.timeout(wake_at - env.now)
+    elif start > env.now:
+        yield env.timeout(start - env.now)
+    else:  # joined late: wait for the next boundary
+        k = -(-(env.now - start) // block)
+        nxt = start + k * block
+        if nxt > env.now:
+            yield env.timeout(nxt - env.now)
+    while env.now < end:
+        k = ((env.now - start) // block) % n
+        apply(tw, sc.target, sc.values[k], sc.note or f"schedule {name}, block {k}", source=f"schedule.{name}")
+        yield env.timeout(block)
