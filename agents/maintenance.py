@@ -350,9 +350,11 @@ class MaintenanceAgent:
     def kpis(self, horizon_s: int, alarm_horizon_h: float) -> dict:
         fleet = self.fleet
         now = self.env.now
-        for i, since in list(self.down_since.items()):  # still down at the end
-            self.down_hours[self._down_kind.get(i, "unplanned")][i] += (now - since) / 3600.0
-            self.down_since[i] = now
+        # assets still down count up to now, on copies: the KPIs can be read mid-run (a twin,
+        # a fork) without changing the agent
+        down_hours = {k: v.copy() for k, v in self.down_hours.items()}
+        for i, since in self.down_since.items():
+            down_hours[self._down_kind.get(i, "unplanned")][i] += (now - since) / 3600.0
         out = {"by_type": {}, "units": {"time": "h", "cost": "currency of the cost data"}}
         total_h = horizon_s / 3600.0
         types = sorted({a.type for a in fleet.assets})
@@ -363,8 +365,8 @@ class MaintenanceAgent:
             recs = [r for r in self.records if t in ("total", r["type"])]
             corr = [r for r in recs if r["kind"] == "corrective"]
             prev = [r for r in recs if r["kind"] == "preventive"]
-            planned = float(np.sum(self.down_hours["planned"][idx]))
-            unplanned = float(np.sum(self.down_hours["unplanned"][idx]))
+            planned = float(np.sum(down_hours["planned"][idx]))
+            unplanned = float(np.sum(down_hours["unplanned"][idx]))
             by_mode: dict[str, int] = {}
             for f in fails:
                 by_mode[f["mode"]] = by_mode.get(f["mode"], 0) + 1
