@@ -92,7 +92,18 @@ class Recorder:
         offsets = np.cumsum([0] + [len(plan[k]) for k in keys])
         self._order = np.array([offsets[keys.index(k)] + i for k, i in order], dtype=np.int64)
         self.selected = list(names)
+        self._full_index = np.array([known.index(n) for n in names], dtype=np.int64)
         self._times, self._rows = [], []
+
+    def load(self, times: list[int], rows: list[np.ndarray], since: int) -> None:
+        """Put recorded samples back (a restored snapshot): all of them, or for a headless
+        recorder those at or after ``since`` (the sample already taken now), cut to its columns."""
+        if self.selected is None:
+            self._times, self._rows = list(times), list(rows)
+            return
+        keep = [k for k, t in enumerate(times) if t >= since]
+        self._times = [times[k] for k in keep]
+        self._rows = [np.asarray(rows[k])[self._full_index] for k in keep]
 
     def sample(self, time_s: int) -> None:
         if self._plan is not None:

@@ -42,14 +42,67 @@ def _changes(candidate: Candidate) -> list[tuple[int, str, float]]:
     return sorted(out, key=lambda c: c[0])
 
 
-def payload_of(tw, record: list[str] | None) -> bytes:
-    """What a worker needs, pickled once: the scenario, its folder and the twin's state (without
-    the recorded history when the forks are headless)."""
+def payload_of(tw, record: list[str] | None, forecast: dict | None = None) -> bytes:
+    """What a worker needs, pickled once: the scenario, its folder, the twin's state (without
+    the recorded history when the forks are headless) and the forecast that replaces the
+    future of the influent and weather (None: the twin's own future, a perfect forecast)."""
     snap = tw.snapshot()
-    if record is not None:
-        snap["rec_times"], snap["rec_rows"] = [], []
+    if record is not None:  # headless forks keep only the sample already taken now
+        keep = [k for k, t in enumerate(snap["rec_times"]) if t >= snap["now"]]
+        snap["rec_times"] = [snap["rec_times"][k] for k in keep]
+        snap["rec_rows"] = [snap["rec_rows"][k] for k in keep]
     return pickle.dumps({"scenario": tw.scenario.to_dict(), "base_dir": str(tw.shared.base_dir or ""),
-                         "snapshot": snap, "record": record}, protocol=pickle.HIGHEST_PROTOCOL)
+                         "snapshot": snap, "record": record, "forecast": forecast},
+                        protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def persistence(shared, from_s: int, horizon_s: int, period_s: int):
+    """The shared parts with the influent and weather of ``[from_s, from_s + horizon_s]``
+    replaced by what was seen ``period_s`` earlier (a persistence forecast: the same hours of the
+    last day or week); before the data start, the earliest values are used."""
+    import copy
+
+    import numpy as np
+
+    new = copy.copy(shared)
+    new.tables = []
+    start = 0
+    end = from_s + horizon_s
+    for (_, dur, _), table in zip(shared.phases, shared.tables):
+        t_abs = start + table.times_s
+        sel = (t_abs >= from_s) & (t_abs <= end)
+        if np.any(sel):
+            t2 = copy.copy(table)
+            t2.values = table.values.copy()
+            src = np.maximum(t_abs[sel] - period_s, t_abs[0])
+            for j in range(table.values.shape[1]):
+                t2.values[sel, j] = np.interp(src, t_abs, table.values[:, j])
+            if table.temperature_degC is not None:
+                t2.temperature_degC = table.temperature_degC.copy()
+                t2.temperature_degC[sel] = np.interp(src, t_abs, table.temperature_degC)
+            new.tables.append(t2)
+        else:
+            new.tables.append(table)
+        start += dur
+    w = shared.weather
+    if w is not None and w.times_s.size > 1:
+        sel = (w.times_s >= from_s) & (w.times_s <= end)
+        if np.any(sel):
+            w2 = copy.copy(w)
+            w2.values = w.values.copy()
+            src = np.maximum(w.times_s[sel] - period_s, w.times_s[0])
+            for j in range(w.values.shape[1]):
+                w2.values[sel, j] = np.interp(src, w.times_s, w.values[:, j])
+            new.weather = w2
+    return new
+
+
+def forecast_shared(shared, forecast: dict | None):
+    if not forecast or forecast.get("kind", "perfect") == "perfect":
+        return shared
+    if forecast["kind"] == "persistence":
+        return persistence(shared, forecast["from_s"], forecast["horizon_s"], forecast["period_s"])
+    raise ValueError(f"unknown forecast kind '{forecast['kind']}'")
 
 
 class _Base:
@@ -65,12 +118,14 @@ class _Base:
         if shared is None:
             scenario = validate_scenario(d["scenario"], "scenario")
             shared = Shared.build(scenario, Path(d["base_dir"]) if d["base_dir"] else None)
-        self.shared = shared
+        self.shared = forecast_shared(shared, d.get("forecast"))
 
     def run(self, candidate: Candidate, horizon_s: int, objective: Callable) -> Any:
         from twin.twin import Twin
 
         fork = Twin(self.shared, snapshot=self.snapshot, record=self.record)
+        if fork.plan is not None:
+            fork.plan.changes = []  # the candidate is the plan
         t0 = fork.now
         for off, target, value in _changes(candidate):
             if off > horizon_s:
@@ -101,55 +156,92 @@ def _dask_run(payload: bytes, key: str, candidate, horizon_s: int, objective) ->
     return base.run(candidate, horizon_s, objective)
 
 
+class Evaluator:
+    """Evaluations of candidates from one state, with the workers (and the state in them) kept
+    for as many batches as needed: ``with Evaluator(tw, horizon, objective) as ev:
+    ev.map(candidates)``. The state is sent to each worker once."""
+
+    def __init__(self, tw, horizon: str | int, objective: Callable, executor: str = "process",
+                 workers: int | None = None, record: list[str] | None = None, scheduler: str | None = None,
+                 client: Any = None, forecast: dict | None = None) -> None:
+        from twin.durations import parse_duration
+
+        if executor not in EXECUTORS:
+            raise ValueError(f"unknown executor '{executor}'; known: {', '.join(EXECUTORS)}")
+        self.horizon_s = parse_duration(horizon) if isinstance(horizon, str) else int(horizon)
+        if self.horizon_s <= 0:
+            raise ValueError("the horizon must be positive")
+        if tw.now + self.horizon_s > tw.end_s:
+            raise ValueError(f"the horizon ends at {(tw.now + self.horizon_s) / 86400:g} d, after the scenario's "
+                             f"end ({tw.end_s / 86400:g} d)")
+        self.objective = objective
+        self.executor = executor
+        self.workers = workers or os.cpu_count() or 1
+        self.payload = payload_of(tw, record, forecast)
+        self.tw = tw
+        self.scheduler, self.client = scheduler, client
+        self._pool = self._own = self._cluster = self._shared = None
+        self._base = None
+
+    def __enter__(self) -> Evaluator:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+        if self._own is not None:
+            self._own.close()
+            if self._cluster is not None:
+                self._cluster.close()
+            self._own = self._cluster = None
+
+    def map(self, candidates: Sequence[Candidate]) -> list:
+        jobs = [(c, self.horizon_s, self.objective) for c in candidates]
+        if not jobs:
+            return []
+        if self.executor == "serial":
+            if self._base is None:
+                self._base = _Base(self.payload, shared=self.tw.shared)
+            return [self._base.run(*j) for j in jobs]
+        if self.executor == "process":
+            if self._pool is None:
+                import multiprocessing as mp
+                from concurrent.futures import ProcessPoolExecutor
+
+                ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+                self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
+                                                 initializer=_init_worker, initargs=(self.payload,))
+            n = self.workers
+            return list(self._pool.map(_run_in_worker, jobs, chunksize=max(1, len(jobs) // (4 * n))))
+        if self.client is None:
+            try:
+                from distributed import Client, LocalCluster
+            except ImportError:
+                raise RuntimeError("the dask executor needs dask.distributed: pip install -e '.[dask]'") from None
+            if self.scheduler:
+                self.client = self._own = Client(self.scheduler)
+            else:
+                self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                             dashboard_address=None)
+                self.client = self._own = Client(self._cluster)
+        if self._shared is None:
+            self._key = hashlib.sha256(self.payload).hexdigest()
+            self._shared = self.client.scatter(self.payload, broadcast=True)
+        futures = [self.client.submit(_dask_run, self._shared, self._key, c, h, o, pure=False) for c, h, o in jobs]
+        return self.client.gather(futures)
+
+
 def evaluate(tw, candidates: Sequence[Candidate], horizon: str | int, objective: Callable,
              executor: str = "process", workers: int | None = None, record: list[str] | None = None,
-             scheduler: str | None = None, client: Any = None) -> list:
+             scheduler: str | None = None, client: Any = None, forecast: dict | None = None) -> list:
     """Evaluate every candidate on a fork of ``tw`` over ``horizon`` (a duration string or
     seconds) and return the objectives in the candidates' order."""
-    from twin.durations import parse_duration
-
-    if executor not in EXECUTORS:
-        raise ValueError(f"unknown executor '{executor}'; known: {', '.join(EXECUTORS)}")
-    horizon_s = parse_duration(horizon) if isinstance(horizon, str) else int(horizon)
-    if horizon_s <= 0:
-        raise ValueError("the horizon must be positive")
-    if tw.now + horizon_s > tw.end_s:
-        raise ValueError(f"the horizon ends at {(tw.now + horizon_s) / 86400:g} d, after the scenario's end "
-                         f"({tw.end_s / 86400:g} d)")
-    payload = payload_of(tw, record)
-    jobs = [(c, horizon_s, objective) for c in candidates]
-    if executor == "serial" or not jobs:
-        base = _Base(payload, shared=tw.shared)
-        return [base.run(*j) for j in jobs]
-    if executor == "process":
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        n = min(workers or os.cpu_count() or 1, len(jobs))
-        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-        with ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(payload,)) as pool:
-            return list(pool.map(_run_in_worker, jobs, chunksize=max(1, len(jobs) // (4 * n))))
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError:
-        raise RuntimeError("the dask executor needs dask.distributed: pip install -e '.[dask]'") from None
-    own = None
-    if client is None:
-        if scheduler:
-            client = own = Client(scheduler)
-        else:
-            cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                                   processes=True, dashboard_address=None)
-            client = own = Client(cluster)
-    try:
-        key = hashlib.sha256(payload).hexdigest()
-        shared = client.scatter(payload, broadcast=True)
-        futures = [client.submit(_dask_run, shared, key, c, h, o, pure=False) for c, h, o in jobs]
-        return client.gather(futures)
-    finally:
-        if own is not None:
-            cluster = getattr(own, "cluster", None)
-            own.close()
-            if cluster is not None:
-                cluster.close()
+    if not candidates:
+        return []
+    with Evaluator(tw, horizon, objective, executor, min(workers or os.cpu_count() or 1, len(candidates)), record,
+                   scheduler, client, forecast) as ev:
+        return ev.map(candidates)

@@ -481,6 +481,70 @@ class ScheduleSpec(_Strict):
         return self
 
 
+class VariableSpec(_Strict):
+    """A decision variable of the optimiser: a loop setting planned per block of the horizon."""
+
+    target: str
+    bounds: tuple[float, float]
+    block: Duration = "4h"
+
+    _v = field_validator("block")(_duration)
+
+    @model_validator(mode="after")
+    def _bounds(self):
+        if not self.bounds[0] < self.bounds[1]:
+            raise ValueError(f"bounds [{self.bounds[0]}, {self.bounds[1]}] must be increasing")
+        return self
+
+
+class OptimiserSpec(_Strict):
+    """The energy optimiser (see agents.energy). GA defaults: the plant specification's
+    (population 80, 40 generations, tournament selection, uniform crossover, Gaussian mutation,
+    the 10 best kept)."""
+
+    enabled: bool = True
+    every: Duration = "1d"
+    first_at: Duration = "0s"  # from the start of the main period
+    horizon: Duration = "24h"
+    forecast: Literal["perfect", "persistence_day", "persistence_week"] = "persistence_day"
+    variables: list[VariableSpec] = Field(min_length=1)
+    population: int = Field(80, ge=2)
+    generations: int = Field(40, ge=0)
+    tournament: int = Field(3, ge=2)
+    elite: int = Field(10, ge=0)
+    crossover_probability: float = Field(0.7, ge=0, le=1)
+    crossover_indpb: float = Field(0.5, ge=0, le=1)
+    mutation_probability: float = Field(0.3, ge=0, le=1)
+    mutation_indpb: float = Field(0.2, ge=0, le=1)
+    mutation_sigma_fraction: float = Field(0.1, gt=0)  # Gaussian sd as a fraction of each variable's range
+    # effluent limits (g/m3) whose exceedance hours must not grow: BSM1's by default
+    limits: dict[str, float] = Field(default_factory=lambda: {"SNH": 4.0, "Ntot": 18.0, "TSS": 30.0})
+    # weights on flow-weighted effluent means (currency per g/m3 over the horizon): SNH, SNO, Ntot
+    weights: dict[str, float] = Field(default_factory=dict)
+    executor: Literal["serial", "process"] = "serial"
+    workers: int | None = Field(None, ge=1)
+
+    _v = field_validator("every", "first_at", "horizon")(_duration)
+
+    @model_validator(mode="after")
+    def _check(self):
+        from twin.durations import parse_duration
+
+        h = parse_duration(self.horizon)
+        for k, v in enumerate(self.variables):
+            if h % parse_duration(v.block):
+                raise ValueError(f"variables[{k}].block {v.block} does not divide the horizon {self.horizon}")
+        if self.elite >= self.population:
+            raise ValueError("elite must be smaller than the population")
+        for k in self.limits:
+            if k not in ("SNH", "Ntot", "TSS", "CODt", "BOD5"):
+                raise ValueError(f"limits.{k}: not an effluent quantity (SNH, Ntot, TSS, CODt, BOD5)")
+        for k in self.weights:
+            if k not in ("SNH", "SNO", "Ntot"):
+                raise ValueError(f"weights.{k}: weights apply to SNH, SNO or Ntot")
+        return self
+
+
 class InitialSpec(_Strict):
     """Initial plant state: ``steady_state`` under an influent (BSM1 protocol) or the units' defaults.
 
@@ -549,6 +613,7 @@ class Scenario(_Strict):
     sensors: dict[str, InstrumentSpec] = Field(default_factory=dict)
     events: list[EventSpec] = Field(default_factory=list)
     schedules: dict[str, ScheduleSpec] = Field(default_factory=dict)
+    optimiser: OptimiserSpec | None = None
     equipment: EquipmentSpec | None = None
     environment: EnvironmentSpec | None = None
     fleet: FleetSpec | None = None

@@ -215,6 +215,19 @@ class Twin:
                                 loaded=sh.fleet_file)
         self.instruments, self.equipment, self.agent = instruments, equipment, agent
         self._start_schedules()
+        self.plan = self.optimiser = None
+        if scenario.optimiser is not None and scenario.optimiser.enabled:
+            from agents.energy import Optimiser, PlanBook, plan_process
+            from twin.schedules import check_target
+
+            for k, v in enumerate(scenario.optimiser.variables):
+                check_target(self, v.target, f"optimiser.variables[{k}].target")
+            if equipment is None:
+                raise ConfigError("optimiser: the optimiser prices electricity: the scenario needs its equipment: section")
+            self.plan = PlanBook()
+            self.optimiser = Optimiser(scenario.optimiser, scenario.seed)
+            tick = min(parse_duration(v.block) for v in scenario.optimiser.variables)
+            env.start("plan", lambda w: plan_process(self, self.plan, tick, w))
 
         rec = env.recorder
         cols, probe = plant.recorder_columns(scenario.outputs.record_settler_layers)
@@ -253,6 +266,8 @@ class Twin:
             self.parts["equipment"] = equipment
         if agent is not None:
             self.parts.update(fleet=agent.fleet, agent=agent)
+        if self.plan is not None:
+            self.parts.update(plan=self.plan, optimiser=self.optimiser)
         self.checkpointer = Checkpointer(checkpoint, scenario, env, self.parts) if checkpoint is not None else None
         if saved is not None:
             self.checkpointer.restore(saved)
@@ -433,9 +448,7 @@ class Twin:
         for name, obj in self.parts.items():
             obj.restore_state(parts[name])
         env.events.records = list(snap["events"])
-        rec = env.recorder
-        if rec.selected is None:
-            rec._times, rec._rows = list(snap["rec_times"]), list(snap["rec_rows"])
+        env.recorder.load(snap["rec_times"], snap["rec_rows"], snap["now"])
         self.failed = snap.get("failed")
         env.restart(snap["now"], snap["pending"])
 
@@ -457,7 +470,15 @@ class Twin:
 
     # -- the end of a run -----------------------------------------------------------------
     def run_to_end(self) -> Twin:
-        """Advance past the end of the main period (its last sample included)."""
+        """Advance past the end of the main period (its last sample included), stopping at the
+        optimiser's decision times for it to plan on forks."""
+        if self.optimiser is not None:
+            for t in self.optimiser.decision_times(self):
+                if t < self.now or self.failed is not None:
+                    continue
+                self.advance_to(t)
+                if self.failed is None:
+                    self.optimiser.decide(self)
         self.advance_to(self.end_s + 1)
         if self.failed is None:
             self.plant.sync()

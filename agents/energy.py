@@ -1,0 +1,338 @@
+"""The energy optimiser: a genetic algorithm (DEAP) that plans the next horizon's setpoint
+schedule on forks of the running twin.
+
+At each decision time (``optimiser.every`` from ``optimiser.first_at``, counted from the start
+of the main period) the optimiser
+
+1. takes the twin's state and a forecast of the horizon (``perfect``: the twin's own future
+   influent and weather, the only mode that reads it; ``persistence``: the same hours of the
+   last day or week, see :func:`twin.evaluate.persistence`);
+2. searches a schedule: one value per decision variable (a loop setpoint) per block of the
+   horizon, within the variable's bounds. The default search is the plant specification's GA:
+   population 80, 40 generations, tournament selection, uniform crossover, Gaussian mutation,
+   the 10 best kept (every parameter a scenario setting). Candidates are scored on headless
+   forks through :class:`twin.evaluate.Evaluator` (serial or a process pool), cached by
+   candidate, and the first population is seeded with the current setpoints and the previous
+   plan shifted by the time elapsed (warm start);
+3. scores a schedule feasibility first (DEAP compares fitness tuples lexicographically): hours
+   above the effluent limits beyond those of keeping the current setpoints, then electricity
+   cost under the scenario's tariff plus the weighted effluent terms. Heat is not counted:
+   no variable here changes it;
+4. applies the best schedule through a plan that sets each block's values at its start (the
+   ``plan`` part of the twin, saved with it), and logs the decision (``optimiser_plan``: the
+   schedule, the predicted figures, per-generation statistics, ``wall_s``); at the next decision
+   it logs the realised figures of the same window beside the predicted ones
+   (``optimiser_realised``).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from deap import base, tools
+
+from twin.durations import parse_duration
+
+#: decimals kept in a planned value: a candidate is evaluated and applied with exactly these
+#: digits, and equal candidates share one evaluation (the cache key)
+RESOLUTION = 6
+
+
+class PlanFitness(base.Fitness):
+    """(excess violation hours, cost): both minimised, compared in that order."""
+
+    weights = (-1.0, -1.0)
+
+
+class Schedule(list):
+    """One candidate: variable-major values, ``n_blocks`` per variable."""
+
+    def __init__(self, values=()):
+        super().__init__(values)
+        self.fitness = PlanFitness()
+
+
+@dataclass
+class PlanObjective:
+    """Figures of a fork's window: electricity (kWh, cost under the tariff), hours above each
+    effluent limit, flow-weighted effluent means; and the score (excess violation hours, cost +
+    weighted effluent terms). Picklable, pure (reads the recorded window only)."""
+
+    tariff: Any  # analysis.energy.Tariff
+    main_start_s: int
+    limits: dict[str, float]
+    weights: dict[str, float]
+    base_violation_h: float = 0.0
+    electric_columns: tuple[str, ...] = ()
+    effluent_stream: str = "effluent"
+    asm: tuple[float, float, float] = (0.08, 0.08, 0.06)  # f_P, i_XB, i_XP of the plant
+
+    COMPONENTS = ("SI", "SS", "XI", "XS", "XBH", "XBA", "XP", "SO", "SNO", "SNH", "SND", "XND")
+
+    @property
+    def columns(self) -> list[str]:
+        eff = [f"{self.effluent_stream}.{c}_g_m3" for c in self.COMPONENTS] + [f"{self.effluent_stream}.Q_m3_d"]
+        return list(self.electric_columns) + eff
+
+    def figures(self, fork, start_s: int, end_s: int) -> dict[str, float]:
+        from analysis.bsm1 import effluent_quantities
+
+        t, cols, v = fork.series(self.columns, start_s, end_s)
+        if t.size < 2:
+            raise ValueError("the window holds fewer than two samples")
+        index = {c: i for i, c in enumerate(cols)}
+        dt_h = np.diff(t) / 3600.0
+        rows = slice(1, None)  # power columns: the mean over the interval ending at the row
+        t_mid_d = (0.5 * (t[:-1] + t[1:]) - self.main_start_s) / 86400.0
+        price = self.tariff.price_at(t_mid_d)
+        kw = np.zeros(t.size - 1)
+        for c in self.electric_columns:
+            kw += v[rows, index[c]]
+        kwh = float(np.sum(kw * dt_h))
+        cost = float(np.sum(kw * dt_h * price))
+        eff = effluent_quantities(lambda n: v[:-1, index[n]], self.effluent_stream, *self.asm)
+        q = eff["Q"] * dt_h
+        out = {"electricity_kWh": kwh, "electricity_cost": cost}
+        viol = 0.0
+        for name, limit in self.limits.items():
+            h = float(np.sum(dt_h[eff[name] > limit]))
+            out[f"hours_above_{name}"] = h
+            viol += h
+            out[f"mean_{name}_g_m3"] = float(np.sum(eff[name] * q) / np.sum(q))
+        for name in ("SNH", "SNO", "Ntot"):
+            out.setdefault(f"mean_{name}_g_m3", float(np.sum(eff[name] * q) / np.sum(q)))
+        out["violation_h"] = viol
+        return out
+
+    def score(self, fig: dict[str, float]) -> tuple[float, float]:
+        excess = max(0.0, fig["violation_h"] - self.base_violation_h)
+        penalty = sum(w * fig[f"mean_{k}_g_m3"] for k, w in self.weights.items())
+        return (round(excess, 9), fig["electricity_cost"] + penalty)
+
+    def __call__(self, fork, start_s: int, end_s: int) -> dict[str, float]:
+        """Figures of the samples in ``[start_s, end_s)``: at a decision time the running twin
+        has not yet recorded the sample at ``end_s``, and predicted and realised figures must
+        cover the same samples."""
+        return self.figures(fork, start_s, end_s - 1)
+
+
+class PlanBook:
+    """The schedule being applied: (time, target, value) changes not yet made. A twin part
+    (saved in snapshots and checkpoints); the ``plan`` process applies due changes."""
+
+    def __init__(self) -> None:
+        self.changes: list[tuple[int, str, float]] = []
+
+    def replace_from(self, t_s: int, changes: list[tuple[int, str, float]]) -> None:
+        self.changes = [c for c in self.changes if c[0] < t_s] + sorted(changes)
+
+    def due(self, now: int) -> list[tuple[int, str, float]]:
+        out = [c for c in self.changes if c[0] <= now]
+        self.changes = [c for c in self.changes if c[0] > now]
+        return out
+
+    def checkpoint_state(self) -> dict:
+        return {"changes": list(self.changes)}
+
+    def restore_state(self, state: dict) -> None:
+        self.changes = list(state["changes"])
+
+
+def plan_process(tw, book: PlanBook, tick_s: int, wake_at: int | None = None):
+    """Every ``tick_s`` (aligned to the main period's start): apply the plan's due changes."""
+    from twin.schedules import apply
+
+    env = tw.env
+    if wake_at is not None:
+        yield env.timeout(wake_at - env.now)
+    else:
+        k = max(0, -(-(env.now - tw.main_start_s) // tick_s))
+        yield env.timeout(tw.main_start_s + k * tick_s - env.now)
+    while True:
+        for _t, target, value in book.due(env.now):
+            apply(tw, target, value, "optimiser plan", source="optimiser")
+        yield env.timeout(tick_s)
+
+
+@dataclass
+class Optimiser:
+    """The optimiser's settings (from the scenario) and its memory between decisions."""
+
+    spec: Any
+    seed: int
+    last_plan: dict | None = None
+    stats: list = field(default_factory=list)
+
+    def decision_times(self, tw) -> list[int]:
+        s = self.spec
+        every, first = parse_duration(s.every), parse_duration(s.first_at)
+        horizon = parse_duration(s.horizon)
+        out, t = [], tw.main_start_s + first
+        while t + horizon <= tw.end_s:
+            out.append(t)
+            t += every
+        return out
+
+    def checkpoint_state(self) -> dict:
+        return {"last_plan": self.last_plan}
+
+    def restore_state(self, state: dict) -> None:
+        self.last_plan = state["last_plan"]
+
+    # -- one decision ---------------------------------------------------------------------
+    def objective(self, tw, base_violation_h: float = 0.0) -> PlanObjective:
+        from analysis.energy import Tariff, load_price_file
+        from twin.influent import resolve_path
+        from twin.run import plant_metadata
+
+        eq = tw.scenario.equipment
+        if eq is None or not eq.enabled:
+            raise ValueError("the optimiser needs the scenario's equipment (power and tariff)")
+        t = eq.tariff
+        tariff = (load_price_file(resolve_path(t.file, tw.shared.base_dir), t.per) if t.kind == "file"
+                  else Tariff(kind=t.kind, price_per_kwh=t.price_per_kwh, bands=t.bands))
+        meta = plant_metadata(tw.cp, tw.shared.fs)
+        electric = tuple(c for c in tw.series()[1] if c.startswith("power.") and c.endswith("_kW")
+                         and c != "power.heating_kW")
+        return PlanObjective(tariff, tw.main_start_s, dict(self.spec.limits), dict(self.spec.weights),
+                             base_violation_h, electric, meta["effluent_stream"],
+                             (meta["f_P"], meta["i_XB"], meta["i_XP"]))
+
+    def blocks(self) -> list[tuple[str, float, float, int]]:
+        """(target, low, high, block length s) per variable."""
+        return [(v.target, v.bounds[0], v.bounds[1], parse_duration(v.block)) for v in self.spec.variables]
+
+    def _changes(self, genes, t0: int, offset: bool) -> list[tuple[int, str, float]]:
+        horizon = parse_duration(self.spec.horizon)
+        out, k = [], 0
+        for target, _, _, block in self.blocks():
+            for b in range(horizon // block):
+                out.append(((0 if offset else t0) + b * block, target, float(genes[k])))
+                k += 1
+        return out
+
+    def decide(self, tw) -> dict:
+        """Search and apply the next horizon's schedule; returns the logged decision."""
+        from twin.evaluate import Evaluator
+
+        s = self.spec
+        w0 = time.perf_counter()
+        t0 = tw.now
+        horizon = parse_duration(s.horizon)
+        self._log_realised(tw)
+        vars_ = self.blocks()
+        n_blocks = [horizon // b for _, _, _, b in vars_]
+        lo = np.concatenate([[v[1]] * n for v, n in zip(vars_, n_blocks)])
+        hi = np.concatenate([[v[2]] * n for v, n in zip(vars_, n_blocks)])
+        current = np.round(np.concatenate([[min(max(tw.read(v[0]), v[1]), v[2])] * n
+                                           for v, n in zip(vars_, n_blocks)]), RESOLUTION)
+        forecast = None
+        if s.forecast != "perfect":
+            period = 86400 if s.forecast == "persistence_day" else 7 * 86400
+            forecast = {"kind": "persistence", "from_s": t0, "horizon_s": horizon, "period_s": period}
+        probe = self.objective(tw)
+        rng = random.Random(self.seed * 1_000_003 + t0)
+        cache: dict[tuple, dict] = {}
+        with Evaluator(tw, horizon, probe, executor=s.executor, workers=s.workers, record=probe.columns,
+                       forecast=forecast) as ev:
+            base_fig = ev.map([self._changes(current, t0, True)])[0]
+            obj = self.objective(tw, base_fig["violation_h"])
+            cache[tuple(current)] = base_fig
+
+            def evaluate_all(pop):
+                todo = {}
+                for ind in pop:
+                    key = tuple(ind)
+                    if key not in cache and key not in todo:
+                        todo[key] = ind
+                if todo:
+                    figs = ev.map([self._changes(np.array(k), t0, True) for k in todo])
+                    cache.update(zip(todo, figs))
+                for ind in pop:
+                    ind.fitness.values = obj.score(cache[tuple(ind)])
+
+            pop = [Schedule(current)]
+            if self.last_plan is not None:
+                pop.append(Schedule(np.round(self._warm(self.last_plan, t0, current), RESOLUTION)))
+            while len(pop) < s.population:
+                pop.append(Schedule([round(rng.uniform(a, b), RESOLUTION) for a, b in zip(lo, hi)]))
+            evaluate_all(pop)
+            stats = []
+            sigma = s.mutation_sigma_fraction * (hi - lo)
+            for gen in range(s.generations):
+                elite = tools.selBest(pop, s.elite)
+                chosen = tools.selTournament(pop, len(pop) - s.elite, tournsize=s.tournament)
+                off = [Schedule(ind) for ind in chosen]
+                for a, b in zip(off[::2], off[1::2]):
+                    if rng.random() < s.crossover_probability:
+                        for i in range(len(a)):
+                            if rng.random() < s.crossover_indpb:
+                                a[i], b[i] = b[i], a[i]
+                for ind in off:
+                    if rng.random() < s.mutation_probability:
+                        for i in range(len(ind)):
+                            if rng.random() < s.mutation_indpb:
+                                ind[i] = round(float(min(max(ind[i] + rng.gauss(0.0, sigma[i]), lo[i]), hi[i])),
+                                               RESOLUTION)
+                pop = [Schedule(e) for e in elite] + off
+                evaluate_all(pop)
+                best = tools.selBest(pop, 1)[0]
+                costs = [ind.fitness.values[1] for ind in pop]
+                stats.append({"gen": gen + 1, "best_excess_h": best.fitness.values[0],
+                              "best_cost": best.fitness.values[1], "mean_cost": float(np.mean(costs)),
+                              "evaluated": len(cache)})
+        best = tools.selBest(pop, 1)[0]
+        fig = cache[tuple(best)]
+        plan = self._changes(np.array(best), t0, False)
+        tw.plan.replace_from(t0, plan)
+        for _t, target, value in tw.plan.due(t0):
+            from twin.schedules import apply
+
+            apply(tw, target, value, "optimiser plan", source="optimiser")
+        wall = time.perf_counter() - w0
+        self.last_plan = {"start_s": t0, "end_s": t0 + horizon, "genes": [float(g) for g in best],
+                          "predicted": fig}
+        decision = {"schedule": [{"at_s": t, "target": tg, "value": v} for t, tg, v in plan],
+                    "predicted": fig, "baseline_current_setpoints": base_fig, "generations": stats,
+                    "forecast": s.forecast, "evaluations": len(cache), "wall_s": round(wall, 3)}
+        tw.env.log("optimiser_plan", "optimiser",
+                   f"plan for {horizon / 3600:g} h: predicted electricity cost {fig['electricity_cost']:.2f} "
+                   f"against {base_fig['electricity_cost']:.2f} keeping the current setpoints", **decision)
+        return decision
+
+    def _warm(self, last: dict, t0: int, current: np.ndarray) -> np.ndarray:
+        """The previous plan shifted by the time elapsed; blocks beyond it keep its last value."""
+        genes = np.array(current, dtype=float)
+        old = np.array(last["genes"], dtype=float)
+        k = 0
+        for _target, _, _, block in self.blocks():
+            n = parse_duration(self.spec.horizon) // block
+            shift = (t0 - last["start_s"]) // block
+            seg = old[k:k + n]
+            if seg.size == n:
+                moved = np.concatenate([seg[shift:], np.full(min(shift, n), seg[-1])])[:n]
+                genes[k:k + n] = moved
+            k += n
+        return genes
+
+    def _log_realised(self, tw) -> None:
+        last = self.last_plan
+        if last is None or last["end_s"] > tw.now:
+            return
+        obj = self.objective(tw)
+        try:
+            real = obj(tw, last["start_s"], last["end_s"])
+        except (KeyError, ValueError) as exc:
+            tw.env.log("optimiser_realised", "optimiser", f"realised figures not available: {exc}")
+            return
+        pred = last["predicted"]
+        tw.env.log("optimiser_realised", "optimiser",
+                   f"realised electricity cost {real['electricity_cost']:.2f} against {pred['electricity_cost']:.2f} "
+                   "predicted", window_s=[last["start_s"], last["end_s"]], realised=real, predicted=pred,
+                   error={k: real[k] - pred[k] for k in real if k in pred and isinstance(real[k], float)
+                          and math.isfinite(real[k])})
