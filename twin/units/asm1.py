@@ -188,6 +188,37 @@ def conservation_residuals(p: ASM1Params) -> dict[str, np.ndarray]:
     return {"COD": S @ wc + n2 * wc_n2, "N": S @ wn + n2 * wn_n2}
 
 
+def each_component() -> dict[str, np.ndarray]:
+    """Every ASM1 component as its own conserved quantity (a unit without conversion)."""
+    return {n: np.eye(NC)[i] for i, n in enumerate(NAMES)}
+
+
+def mixed_holdup(conserved: dict[str, np.ndarray], volume_m3: float, c: np.ndarray) -> dict[str, float]:
+    """Holdup (g) of each conserved quantity in a completely mixed volume of concentration ``c``."""
+    return {k: float(volume_m3 * (w @ c)) for k, w in conserved.items()}
+
+
+def invariants(p: ASM1Params) -> dict[str, np.ndarray]:
+    """Linear combinations of the 13 components that no ASM1 process changes.
+
+    Inert soluble and particulate COD; charge (alkalinity with ammonium and nitrate, mol/m3:
+    ``SALK - SNH/14 + SNO/14``); and COD plus the oxygen equivalent of nitrogen taken relative
+    to N2 (``COD + (4.57 - 2.86) N``, so that nitrate counts -2.86 g O2/g N and the N2 that
+    denitrification sends to the atmosphere counts zero). COD and N alone are not conserved in
+    the liquid because N2 leaves it; the table's balances including N2 are checked when the
+    process table loads (:func:`conservation_residuals`).
+    """
+    wc, _ = cod_weights()
+    wn, _ = nitrogen_weights(p)
+    charge = np.zeros(NC)
+    charge[IDX["SALK"]] = 1.0
+    charge[IDX["SNH"]] = -1.0 / 14.0
+    charge[IDX["SNO"]] = 1.0 / 14.0
+    comps = each_component()
+    return {"SI": comps["SI"], "XI": comps["XI"], "charge (mol)": charge,
+            "COD + N oxygen equivalent (g O2)": wc + (O2_PER_N_NITRIFIED - O2_PER_N_DENITRIFIED) * wn}
+
+
 @njit(cache=True, inline="always", error_model="numpy")
 def rates8(c, k):
     """ASM1 process rates (g/m3/d) of concentration vector ``c``; ``k`` kinetic array.
@@ -437,6 +468,14 @@ class ASM1Reactor(UnitModel):
 
     def volume_m3(self) -> float:
         return self.params.volume_m3
+
+    def conserved(self):
+        """The ASM1 invariants (:func:`invariants`). Aeration supplies oxygen (negative COD),
+        so the COD-and-nitrogen sum holds without it: the shared checks run at KLa 0."""
+        return invariants(self.params.asm1())
+
+    def holdup(self, x):
+        return mixed_holdup(self.conserved(), self.params.volume_m3, x)
 
     def solids_inventory_kg(self, x):
         return tss(x) * self.params.volume_m3 / 1000.0

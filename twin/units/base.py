@@ -12,7 +12,10 @@ A unit type is one class derived from :class:`UnitModel`. It declares
   (liquid has no storage in a unit of fixed volume, so flows are algebraic);
 * two numba kernels, pure functions of the states, streams, inputs and
   parameters: ``outlets_kernel`` (outlet concentrations) and
-  ``derivatives_kernel`` (state derivatives).
+  ``derivatives_kernel`` (state derivatives);
+* the quantities it conserves (:meth:`UnitModel.conserved`, weights over the
+  stream components) and how much of each it holds (:meth:`UnitModel.holdup`),
+  so that its mass balances can be checked (:mod:`twin.units.conformance`).
 
 Kernel signatures (all arrays float64 unless stated)::
 
@@ -148,6 +151,22 @@ class UnitModel:
 
     def volume_m3(self) -> float:
         return 0.0
+
+    def conserved(self) -> dict[str, np.ndarray]:
+        """Quantities the unit neither creates nor destroys: name -> weights over the stream
+        components (the quantity carried by a stream is ``Q * weights @ C``, g/d).
+
+        A non-reactive unit conserves each component; a reactive one linear combinations (for
+        ASM1: inert COD, charge, COD plus nitrogen's oxygen equivalent). Boundaries (an influent,
+        a sink) conserve nothing. :mod:`twin.units.conformance` checks
+        ``d holdup/dt = inflow - outflow`` for every quantity named here, at random states.
+        """
+        return {}
+
+    def holdup(self, x: np.ndarray) -> dict[str, float]:
+        """Amount of each :meth:`conserved` quantity held in the unit at state ``x`` (g for
+        weights per g/m3). Default: none (a junction that holds no liquid)."""
+        return {k: 0.0 for k in self.conserved()}
 
     def external_signals(self) -> tuple[tuple[str, str], ...]:
         """(name, unit) of measurable signals this unit has but does not compute: algebraic
