@@ -301,13 +301,19 @@ def _test_arrays(unit: UnitModel, rng: np.random.Generator, x: np.ndarray | None
 
 def _call_kernels(unit: UnitModel, arrays, compiled: bool) -> tuple[np.ndarray, np.ndarray]:
     x, Q, C, ins, outs, u, p = arrays
-    out_k = _kernel(unit, "outlets_kernel", compiled)
-    der_k = _kernel(unit, "derivatives_kernel", compiled)
     CC = C.copy()
     dx = np.full(x.size, np.nan)
-    with np.errstate(all="ignore"):
-        out_k(0.0, x.copy(), Q.copy(), CC, ins, outs, u.copy(), p.copy())
-        der_k(0.0, x.copy(), Q.copy(), CC, ins, outs, u.copy(), p.copy(), dx)
+    for kind in ("outlets_kernel", "derivatives_kernel"):
+        fn = _kernel(unit, kind, compiled)
+        args = (0.0, x.copy(), Q.copy(), CC, ins, outs, u.copy(), p.copy()) + ((dx,) if kind == "derivatives_kernel" else ())
+        try:
+            with np.errstate(all="ignore"):
+                fn(*args)
+        except IndexError as exc:
+            n = x.size
+            raise _Failed(f"{kind} indexes outside its arrays: {_describe_exception(exc)}. The unit has {n} states "
+                          f"(dx[0:{n}], x[0:{n}]), {ins.size} inlet and {outs.size} outlet streams (C[ins[k], 0:{NC}], "
+                          f"C[outs[k], 0:{NC}]), {u.size} inputs (u) and {p.size} parameters (p)") from None
     return CC, dx
 
 
@@ -315,12 +321,7 @@ def _check_kernels(unit: UnitModel, rng: np.random.Generator, compiled: bool = T
     arrays = _test_arrays(unit, rng, compiled=False)
     x, Q, C, ins, outs, u, p = arrays
     states = [s.name for s in unit.states()]
-    try:
-        CC, dx = _call_kernels(unit, arrays, compiled=False)
-    except IndexError as exc:
-        raise _Failed(f"a kernel indexes outside its arrays: {_describe_exception(exc)}. The unit has "
-                      f"{len(states)} states (dx[0:{len(states)}]), {ins.size} inlet and {outs.size} outlet streams "
-                      f"(C[outs[k], 0:{NC}]), {u.size} inputs and {p.size} parameters") from None
+    CC, dx = _call_kernels(unit, arrays, compiled=False)
     ports_out = [pt.name for pt in unit.outlets()]
     for k, o in enumerate(outs):
         missing = [COMPONENTS[i][0] for i in range(NC) if not np.isfinite(CC[o, i])]
