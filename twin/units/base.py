@@ -213,5 +213,6 @@ def did_you_mean(word: str, options) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest option, or an empty string."""
     import difflib
 
-    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    by_lower = {str(o).lower(): str(o) for o in options}
+    close = difflib.get_close_matches(str(word).lower(), list(by_lower), n=1, cutoff=0.6)
+    return f" (did you mean '{by_lower[close[0]]}'?)" if close else ""

@@ -136,6 +136,10 @@ class PrimaryClarifier(UnitModel):
     outlets_kernel = primary_outlets
     derivatives_kernel = primary_derivatives
 
+    def __init__(self, name, params, config):
+        super().__init__(name, params, config)
+        self.initial_state()  # a misspelt 'initial' entry is a flowsheet error, raised here
+
     def inlets(self):
         return (Port("in"),)
 
