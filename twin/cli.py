@@ -1,6 +1,6 @@
 """The ``twin`` command line.
 
-Exit codes: 0 success; 2 bad input (scenario, flowsheet, data file): one message, no
+Exit codes: 0 success; 1 ``twin units check``: a check failed; 2 bad input (scenario, flowsheet, data file): one message, no
 traceback, no results folder; 3 the integration failed: partial results kept in
 ``<out>.FAILED``.
 """
@@ -70,7 +70,14 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("run_a")
     c.add_argument("run_b", help="the baseline")
     c.add_argument("--out", help="where to write compare.json (default: RUN_A/compare.json)")
-    sub.add_parser("units", help="list the registered process unit types")
+    un = sub.add_parser("units", help="list the registered process unit types, or check one ('twin units check NAME')",
+                        description="Without arguments: list the registered process unit types. "
+                                    "'twin units check NAME' runs the checks every unit type must pass (declarations, "
+                                    "flow relations, kernel shapes and compilation, mass balance of every conserved "
+                                    "quantity at random states, determinism) and says what failed; 'twin units check' "
+                                    "alone checks them all. Exit 0 all passed, 1 a check failed, 2 unknown unit type.")
+    un.add_argument("action", nargs="?", choices=["list", "check"], default="list")
+    un.add_argument("names", nargs="*", metavar="NAME", help="unit type(s) to check (default: all registered)")
     sub.add_parser("plants", help="list the bundled plants")
     return p
 
@@ -83,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "validate":
             return _validate(args)
         if args.command == "units":
-            return _units()
+            return _units_check(args.names) if args.action == "check" else _units()
         if args.command == "tune":
             return _tune(args)
         if args.command == "fleet-data":
@@ -114,6 +121,29 @@ def _units() -> int:
     for name in registered_types():
         cls = unit_type(name)
         print(f"{name:16s} {cls.__module__}.{cls.__qualname__}: {cls.description}")
+    return 0
+
+
+EXIT_CHECK_FAILED = 1
+
+
+def _units_check(names: list[str]) -> int:
+    from twin.units import registered_types, unit_type
+    from twin.units.conformance import check_unit_type, format_findings
+
+    names = names or registered_types()
+    for name in names:
+        unit_type(name)  # an unknown or broken name is bad input (exit 2, with a suggestion)
+    failed = []
+    for name in names:
+        findings = check_unit_type(name)
+        print(format_findings(name, findings))
+        if not all(f.passed for f in findings):
+            failed.append(name)
+    if failed:
+        print(f"{len(failed)} of {len(names)} unit type(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return EXIT_CHECK_FAILED
+    print(f"all checks passed ({len(names)} unit type(s))")
     return 0
 
 

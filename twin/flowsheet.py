@@ -10,7 +10,9 @@ A flowsheet is read from YAML (a bundled plant such as ``bsm1`` or a user file):
     evaluation: {effluent: effluent, waste: waste, ...}
 
 Compilation checks the wiring (unknown unit type, unconnected or doubly connected
-port, stream kind mismatch, flows not determined, algebraic loop), solves the flow
+port, stream kind mismatch, flows not determined, algebraic loop) and each unit's kernels
+(one call in Python on the unit's initial state: every outlet concentration and every
+derivative written, no index outside the arrays), solves the flow
 relations once into a matrix (stream flows = M @ inputs), orders the unit kernels and
 generates one numba module holding the right-hand side and the integrator
 (:mod:`twin.integrate`). The generated module is written to a cache folder named by the
@@ -34,6 +36,7 @@ from twin.errors import ConfigError
 from twin.integrate import INTEGRATOR_TEMPLATE
 from twin.units import unit_type
 from twin.units.base import UnitModel, did_you_mean
+from twin.units.conformance import kernel_problems
 
 _CONNECTION = re.compile(r"^\s*(\w+)\.(\w+)\s*->\s*(\w+)\.(\w+)\s*(?:as\s+(\w+))?\s*$")
 
@@ -121,6 +124,10 @@ class Flowsheet:
             for p in unit.outlets():
                 if (uname, p.name) not in seen_out:
                     raise ConfigError(f"{src}: outlet port {uname}.{p.name} is not connected")
+        for uname, unit in self.units.items():
+            for problem in kernel_problems(unit):
+                raise ConfigError(f"{src}: unit '{uname}' (type '{unit.type_name}'): {problem} "
+                                  f"(run 'twin units check {unit.type_name}' for all checks)")
 
     def compile(self) -> CompiledPlant:
         self.check()

@@ -2,70 +2,77 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import textwrap
 
 import numpy as np
 import pytest
+from numba import njit
 
 from twin.units import registered_types, unit_type
-from twin.units.asm1 import NC
-from twin.units.base import UnitModel
+from twin.units.asm1 import NC, ASM1Reactor
+from twin.units.conformance import CHECKS, check_unit_type, format_findings
+from twin.units.junctions import splitter_outlets
 
 
 @pytest.mark.parametrize("name", registered_types())
 def test_registered_unit_type_contract(name):
-    cls = unit_type(name)
-    assert issubclass(cls, UnitModel) and cls.type_name == name and cls.description
-    unit = cls.from_config("u", dict(cls.example_options))
-    if cls.Params is not type(None):
-        assert dataclasses.is_dataclass(cls.Params)
-        for f in dataclasses.fields(cls.Params):
-            assert f.default is not dataclasses.MISSING, f"{name}.{f.name} has no (cited) default"
-    states = unit.states()
-    assert all(s.unit for s in states), "every state declares its unit of measure"
-    assert len({s.name for s in states}) == len(states)
-    assert all(i.unit for i in unit.inputs())
-    p = unit.param_array()
-    assert np.all(np.isfinite(p))
-    x0 = unit.initial_state()
-    assert x0.shape == (len(states),)
-    n_in, n_out = len(unit.inlets()), len(unit.outlets())
-    # flow relations refer only to declared ports and inputs
-    ports_in = {q.name for q in unit.inlets()}
-    ports_out = {q.name for q in unit.outlets()}
-    inputs = {i.name for i in unit.inputs()}
-    for eq in unit.flow_equations():
-        for term in eq:
-            assert term.name in {"in": ports_in, "out": ports_out, "u": inputs,
-                                 "q": set(unit.state_flows())}[term.where]
-    # kernels: finite, right shapes, deterministic
-    rng = np.random.default_rng(0)
-    Q = rng.uniform(100, 1000, n_in + n_out)
-    C = np.zeros((n_in + n_out, NC))
-    C[:n_in] = rng.uniform(0.1, 100, (n_in, NC))
-    ins = np.arange(n_in, dtype=np.int64)
-    outs = np.arange(n_in, n_in + n_out, dtype=np.int64)
-    u = np.array([i.default for i in unit.inputs()], dtype=float)
-    if unit.state_flows():
-        q = np.full(len(unit.state_flows()), np.nan)
-        cls.flows_kernel(0.0, x0.copy(), u, p, q)
-        assert np.all(np.isfinite(q)) and np.all(q >= 0)
-        for eq in unit.flow_equations():
-            for term in eq:
-                assert term.where != "q" or term.name in unit.state_flows()
-    results = []
-    for _ in range(2):
-        CC = C.copy()
-        dx = np.full(len(states), np.nan)
-        cls.outlets_kernel(0.0, x0.copy(), Q, CC, ins, outs, u, p)
-        cls.derivatives_kernel(0.0, x0.copy(), Q, CC, ins, outs, u, p, dx)
-        if states:
-            assert np.all(np.isfinite(dx))
-        assert np.all(np.isfinite(CC))
-        results.append((CC, dx))
-    np.testing.assert_array_equal(results[0][0], results[1][0])
+    """Every registered unit type passes the shared checks (twin.units.conformance)."""
+    findings = check_unit_type(name)
+    assert [f.check for f in findings] == list(CHECKS)
+    assert all(f.passed for f in findings), format_findings(name, findings)
+
+
+class _LeakyReactor(ASM1Reactor):
+    """An ASM1 reactor that claims to conserve ammonia on its own (ASM1 converts it)."""
+
+    type_name = "leaky"
+
+    def conserved(self):
+        return {"SNH": np.eye(NC)[9]}
+
+
+@njit(cache=False)
+def _short_outlets(t, x, Q, C, ins, outs, u, p):
+    for i in range(12):
+        C[outs[0], i] = x[i]
+
+
+class _ShortOutlets(ASM1Reactor):
+    type_name = "short"
+    outlets_kernel = _short_outlets
+
+
+class _FeedthroughUndeclared(ASM1Reactor):
+    """Outlets copy the inlet (a junction) while the class says feedthrough = False."""
+
+    type_name = "copy"
+    outlets_kernel = splitter_outlets
+
+
+def _failed(findings):
+    return {f.check: f.detail for f in findings if not f.passed}
+
+
+def test_checks_catch_an_unconserved_quantity():
+    failed = _failed(check_unit_type("leaky", _LeakyReactor))
+    assert list(failed) == ["mass balance"]
+    assert "'SNH' is not conserved" in failed["mass balance"]
+
+
+def test_checks_catch_an_outlet_concentration_left_unwritten():
+    failed = _failed(check_unit_type("short", _ShortOutlets))
+    assert "outlets_kernel leaves outlet 'out' without a finite value of SALK" in failed["kernels"]
+
+
+def test_checks_catch_undeclared_feedthrough():
+    failed = _failed(check_unit_type("copy", _FeedthroughUndeclared))
+    assert "feedthrough = False" in failed["feedthrough"]
+
+
+def test_checks_name_a_type_registered_under_another_name():
+    failed = _failed(check_unit_type("reactor", ASM1Reactor))
+    assert "type_name = 'asm1_reactor'" in failed["registration"]
 
 
 def test_a_third_party_unit_registers_through_its_entry_point(tmp_path, monkeypatch):

@@ -5,14 +5,18 @@ IAWPRC Scientific and Technical Report No. 1, in the form used by the IWA Benchm
 Simulation Model No. 1 (Alex et al. 2008, *Benchmark Simulation Model no. 1 (BSM1)*,
 IEA Lund University, section 2): 13 components, 8 processes, parameters at 15 degC.
 
-The stoichiometric matrix is data (:data:`PROCESSES`), built from the parameter set and
-checked for conservation of COD and nitrogen (:func:`conservation_residuals`). Gaseous
+The stoichiometric matrix and the rate expressions are data: the process table
+``asm1_process_table.yaml`` (read by :mod:`twin.units.process_table`, which checks every
+process for conservation of COD and nitrogen when it loads); :func:`stoichiometry` evaluates
+it for a parameter set, and the compiled rates (:func:`rates8`) implement its rate expressions
+(the tests check both against the table). Gaseous
 nitrogen produced by denitrification is a product column of the table that is not
 carried as a state (it leaves to the atmosphere); it is what closes the balances.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -106,49 +110,16 @@ O2_PER_N_DENITRIFIED = 2.86
 def stoichiometry(p: ASM1Params) -> tuple[np.ndarray, np.ndarray]:
     """The ASM1 stoichiometric matrix (processes x components) and the N2 product column.
 
-    Henze et al. (1987), Table 6.1. Returns ``(S, n2)`` where ``n2[j]`` is the gaseous
-    nitrogen (g N/m3) formed per unit of process rate ``j``.
+    Read from the process table ``asm1_process_table.yaml`` (Henze et al. 1987, Table 6.1) and
+    evaluated for ``p``; the table checks that every process conserves COD and nitrogen for
+    these parameters. Returns ``(S, n2)`` where ``n2[j]`` is the gaseous nitrogen (g N/m3)
+    formed per unit of process rate ``j``.
     """
-    S = np.zeros((NP, NC))
-    n2 = np.zeros(NP)
-    i = IDX
-    YH, YA, fP, iXB, iXP = p.Y_H, p.Y_A, p.f_P, p.i_XB, p.i_XP
-    # 1 aerobic growth of heterotrophs
-    S[0, i["SS"]] = -1 / YH
-    S[0, i["XBH"]] = 1
-    S[0, i["SO"]] = -(1 - YH) / YH
-    S[0, i["SNH"]] = -iXB
-    S[0, i["SALK"]] = -iXB / 14
-    # 2 anoxic growth of heterotrophs
-    S[1, i["SS"]] = -1 / YH
-    S[1, i["XBH"]] = 1
-    S[1, i["SNO"]] = -(1 - YH) / (O2_PER_N_DENITRIFIED * YH)
-    S[1, i["SNH"]] = -iXB
-    S[1, i["SALK"]] = (1 - YH) / (14 * O2_PER_N_DENITRIFIED * YH) - iXB / 14
-    n2[1] = (1 - YH) / (O2_PER_N_DENITRIFIED * YH)
-    # 3 aerobic growth of autotrophs
-    S[2, i["XBA"]] = 1
-    S[2, i["SO"]] = -(O2_PER_N_NITRIFIED - YA) / YA
-    S[2, i["SNO"]] = 1 / YA
-    S[2, i["SNH"]] = -iXB - 1 / YA
-    S[2, i["SALK"]] = -iXB / 14 - 1 / (7 * YA)
-    # 4, 5 decay
-    for j, x in ((3, "XBH"), (4, "XBA")):
-        S[j, i["XS"]] = 1 - fP
-        S[j, i[x]] = -1
-        S[j, i["XP"]] = fP
-        S[j, i["XND"]] = iXB - fP * iXP
-    # 6 ammonification
-    S[5, i["SND"]] = -1
-    S[5, i["SNH"]] = 1
-    S[5, i["SALK"]] = 1 / 14
-    # 7 hydrolysis of organics
-    S[6, i["SS"]] = 1
-    S[6, i["XS"]] = -1
-    # 8 hydrolysis of organic nitrogen
-    S[7, i["SND"]] = 1
-    S[7, i["XND"]] = -1
-    return S, n2
+    from twin.units.process_table import bundled_table
+
+    table = bundled_table("asm1")
+    S, gas = table.stoichiometry(dataclasses.asdict(p))
+    return S, gas[:, table.gases.index("N2")].copy()
 
 
 def cod_weights() -> tuple[np.ndarray, float]:
@@ -186,6 +157,37 @@ def conservation_residuals(p: ASM1Params) -> dict[str, np.ndarray]:
     wc, wc_n2 = cod_weights()
     wn, wn_n2 = nitrogen_weights(p)
     return {"COD": S @ wc + n2 * wc_n2, "N": S @ wn + n2 * wn_n2}
+
+
+def each_component() -> dict[str, np.ndarray]:
+    """Every ASM1 component as its own conserved quantity (a unit without conversion)."""
+    return {n: np.eye(NC)[i] for i, n in enumerate(NAMES)}
+
+
+def mixed_holdup(conserved: dict[str, np.ndarray], volume_m3: float, c: np.ndarray) -> dict[str, float]:
+    """Holdup (g) of each conserved quantity in a completely mixed volume of concentration ``c``."""
+    return {k: float(volume_m3 * (w @ c)) for k, w in conserved.items()}
+
+
+def invariants(p: ASM1Params) -> dict[str, np.ndarray]:
+    """Linear combinations of the 13 components that no ASM1 process changes.
+
+    Inert soluble and particulate COD; charge (alkalinity with ammonium and nitrate, mol/m3:
+    ``SALK - SNH/14 + SNO/14``); and COD plus the oxygen equivalent of nitrogen taken relative
+    to N2 (``COD + (4.57 - 2.86) N``, so that nitrate counts -2.86 g O2/g N and the N2 that
+    denitrification sends to the atmosphere counts zero). COD and N alone are not conserved in
+    the liquid because N2 leaves it; the table's balances including N2 are checked when the
+    process table loads (:func:`conservation_residuals`).
+    """
+    wc, _ = cod_weights()
+    wn, _ = nitrogen_weights(p)
+    charge = np.zeros(NC)
+    charge[IDX["SALK"]] = 1.0
+    charge[IDX["SNH"]] = -1.0 / 14.0
+    charge[IDX["SNO"]] = 1.0 / 14.0
+    comps = each_component()
+    return {"SI": comps["SI"], "XI": comps["XI"], "charge (mol)": charge,
+            "COD + N oxygen equivalent (g O2)": wc + (O2_PER_N_NITRIFIED - O2_PER_N_DENITRIFIED) * wn}
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -437,6 +439,14 @@ class ASM1Reactor(UnitModel):
 
     def volume_m3(self) -> float:
         return self.params.volume_m3
+
+    def conserved(self):
+        """The ASM1 invariants (:func:`invariants`). Aeration supplies oxygen (negative COD),
+        so the COD-and-nitrogen sum holds without it: the shared checks run at KLa 0."""
+        return invariants(self.params.asm1())
+
+    def holdup(self, x):
+        return mixed_holdup(self.conserved(), self.params.volume_m3, x)
 
     def solids_inventory_kg(self, x):
         return tss(x) * self.params.volume_m3 / 1000.0

@@ -12,7 +12,10 @@ A unit type is one class derived from :class:`UnitModel`. It declares
   (liquid has no storage in a unit of fixed volume, so flows are algebraic);
 * two numba kernels, pure functions of the states, streams, inputs and
   parameters: ``outlets_kernel`` (outlet concentrations) and
-  ``derivatives_kernel`` (state derivatives).
+  ``derivatives_kernel`` (state derivatives);
+* the quantities it conserves (:meth:`UnitModel.conserved`, weights over the
+  stream components) and how much of each it holds (:meth:`UnitModel.holdup`),
+  so that its mass balances can be checked (:mod:`twin.units.conformance`).
 
 Kernel signatures (all arrays float64 unless stated)::
 
@@ -149,6 +152,22 @@ class UnitModel:
     def volume_m3(self) -> float:
         return 0.0
 
+    def conserved(self) -> dict[str, np.ndarray]:
+        """Quantities the unit neither creates nor destroys: name -> weights over the stream
+        components (the quantity carried by a stream is ``Q * weights @ C``, g/d).
+
+        A non-reactive unit conserves each component; a reactive one linear combinations (for
+        ASM1: inert COD, charge, COD plus nitrogen's oxygen equivalent). Boundaries (an influent,
+        a sink) conserve nothing. :mod:`twin.units.conformance` checks
+        ``d holdup/dt = inflow - outflow`` for every quantity named here, at random states.
+        """
+        return {}
+
+    def holdup(self, x: np.ndarray) -> dict[str, float]:
+        """Amount of each :meth:`conserved` quantity held in the unit at state ``x`` (g for
+        weights per g/m3). Default: none (a junction that holds no liquid)."""
+        return {k: 0.0 for k in self.conserved()}
+
     def external_signals(self) -> tuple[tuple[str, str], ...]:
         """(name, unit) of measurable signals this unit has but does not compute: algebraic
         values the equipment layer solves for and stores in ``Plant.aux`` (air header pressure)."""
@@ -194,5 +213,6 @@ def did_you_mean(word: str, options) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest option, or an empty string."""
     import difflib
 
-    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    by_lower = {str(o).lower(): str(o) for o in options}
+    close = difflib.get_close_matches(str(word).lower(), list(by_lower), n=1, cutoff=0.6)
+    return f" (did you mean '{by_lower[close[0]]}'?)" if close else ""

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from twin.units.asm1 import COMPONENTS, NC, content_mixing, content_outlets
+from twin.units.asm1 import COMPONENTS, NC, content_mixing, content_outlets, each_component, mixed_holdup
 from twin.units.base import FlowTerm, InputVar, Port, StateVar, UnitModel
 
 RHO_CP_WATER = 998.0 * 4186.0  # J/(m3 K)
@@ -87,3 +87,9 @@ class HeatedTank(UnitModel):
 
     def volume_m3(self) -> float:
         return self.params.volume_m3
+
+    def conserved(self):
+        return each_component()
+
+    def holdup(self, x):
+        return mixed_holdup(self.conserved(), self.params.volume_m3, x[1:])

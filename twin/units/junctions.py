@@ -9,7 +9,7 @@ from __future__ import annotations
 from numba import njit
 
 from twin.errors import ConfigError
-from twin.units.asm1 import COMPONENTS
+from twin.units.asm1 import COMPONENTS, each_component
 from twin.units.base import FlowTerm, InputVar, Port, UnitModel
 
 #: BSM1 constant (steady-state) influent, Alex et al. (2008), Table 2.7 / Copp (2002).
@@ -101,6 +101,9 @@ class Mixer(UnitModel):
     def flow_equations(self):
         return [[FlowTerm("out", "out", 1.0)] + [FlowTerm("in", p.name, -1.0) for p in self.inlets()]]
 
+    def conserved(self):
+        return each_component()
+
 
 @njit(cache=True, error_model="numpy")
 def splitter_outlets(t, x, Q, C, ins, outs, u, p):
@@ -155,6 +158,9 @@ class Splitter(UnitModel):
             if v != "rest":
                 eqs.append([FlowTerm("out", k, 1.0), FlowTerm("u", f"Q_{k}_m3_d", -1.0)])
         return eqs
+
+    def conserved(self):
+        return each_component()
 
 
 class Sink(UnitModel):

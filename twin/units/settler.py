@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from twin.units.asm1 import COMPONENTS, IDX, SOLUBLES
+from twin.units.asm1 import COMPONENTS, IDX, SOLUBLES, each_component
 from twin.units.base import FlowTerm, Port, StateVar, UnitModel
 
 _SOLUBLE_IDX = np.array([IDX[n] for n in SOLUBLES], dtype=np.int64)
@@ -184,6 +184,23 @@ class TakacsSettler(UnitModel):
         x = np.ones(len(self.states()))
         x[:n] = np.linspace(10.0, 6000.0, n)
         return x
+
+    def conserved(self):
+        """Each soluble component, and suspended solids (the BSM1 settler carries solids as one
+        TSS state per layer; particulate components follow the feed's proportions)."""
+        out = {n: w for n, w in each_component().items() if n in SOLUBLES}
+        w = np.zeros(len(COMPONENTS))
+        w[_SOLIDS_IDX] = self.params.tss_per_cod
+        out["TSS"] = w
+        return out
+
+    def holdup(self, x):
+        p = self.params
+        n = p.layers
+        layer_m3 = p.area_m2 * p.height_m / n
+        out = {s: float(np.sum(x[n * (1 + j):n * (2 + j)])) * layer_m3 for j, s in enumerate(SOLUBLES)}
+        out["TSS"] = float(np.sum(x[:n])) * layer_m3
+        return out
 
     def solids_inventory_kg(self, x):
         p = self.params

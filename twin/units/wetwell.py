@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from twin.units.asm1 import COMPONENTS, NC, content_mixing, content_outlets
+from twin.units.asm1 import COMPONENTS, NC, content_mixing, content_outlets, each_component, mixed_holdup
 from twin.units.base import FlowTerm, InputVar, Port, StateVar, UnitModel
 
 G = 9.80665
@@ -119,6 +119,12 @@ class WetWell(UnitModel):
 
     def volume_m3(self) -> float:
         return self.params.area_m2 * self.params.overflow_level_m
+
+    def conserved(self):
+        return each_component()
+
+    def holdup(self, x):
+        return mixed_holdup(self.conserved(), x[0] * self.params.area_m2, x[1:])
 
     def solids_inventory_kg(self, x):
         from twin.units.asm1 import tss
