@@ -8,9 +8,11 @@ processes on the fleet.
     ``interval_h`` (age replacement);
   - ``condition``: inspect every ``inspection_interval`` and act when a sensor channel exceeds
     ``threshold``;
-  - ``predictive``: ask a predictor (any object with ``predict(history, age_h)``, see
-    :class:`WeibullHazardPredictor`) and act when the probability of failure within
-    ``horizon_h`` exceeds ``probability``.
+  - ``predictive``: ask a predictor (an object with ``probability(observation, assets, horizon_h)``
+    and ``predict(observation, asset, horizon_h)``, see :class:`WeibullHazardPredictor`) and act
+    when the probability of failure within ``horizon_h`` exceeds ``probability``. Predictors see
+    a :class:`~twin.fleet.observe.Observation` (sensors, hour meters, loads, records), never the
+    fleet's hidden state.
 * Crews are a SimPy priority resource; planned work starts only inside the shift and in
   low-load hours when ``planned_hours`` says so; corrective work starts any time.
 * Spare parts are SimPy containers per asset type under a one-for-one (base-stock) policy:
@@ -28,6 +30,7 @@ import numpy as np
 import simpy
 
 from twin.durations import TICKS_PER_DAY
+from twin.fleet.observe import Observation, observe
 
 
 @dataclass
@@ -49,24 +52,22 @@ class WorkOrder:
 
 
 class WeibullHazardPredictor:
-    """Probability of failure within a horizon from the Weibull model of each mode, given the
-    asset's effective ages (the statistical baseline predictor)."""
+    """Probability of failure within a horizon from the Weibull model of each mode (the fleet
+    file's shape and scale), given the operating hours of each mode since its last renewal (the
+    statistical baseline predictor). It reads an :class:`~twin.fleet.observe.Observation` only:
+    the effective (load-weighted) age is hidden, so the hour meter stands in for it."""
 
-    def __init__(self, fleet):
-        self.fleet = fleet
-
-    def probability(self, assets: np.ndarray, horizon_h: float) -> np.ndarray:
-        """P(failure within ``horizon_h`` | current ages) for many assets at once (series system
-        of their modes: the cumulative hazards add)."""
-        s = self.fleet.s
-        dh = ((s.age_h + horizon_h) / s.scale_h) ** s.shape - (s.age_h / s.scale_h) ** s.shape
-        per_asset = np.bincount(s.row_asset, weights=dh, minlength=len(self.fleet.assets))
+    def probability(self, obs: Observation, assets: np.ndarray, horizon_h: float) -> np.ndarray:
+        """P(failure within ``horizon_h`` | operating hours) for many assets at once (series
+        system of their modes: the cumulative hazards add)."""
+        a, eta, beta = obs.run_h, obs.weibull_scale_h, obs.weibull_shape
+        dh = ((a + horizon_h) / eta) ** beta - (a / eta) ** beta
+        per_asset = np.bincount(obs.row_asset, weights=dh, minlength=len(obs.asset_ids))
         return 1.0 - np.exp(-per_asset[assets])
 
-    def predict(self, asset: int, horizon_h: float) -> tuple[float, float, tuple[float, float]]:
-        s = self.fleet.s
-        rows = self.fleet.rows_of(asset)
-        a, eta, beta = s.age_h[rows], s.scale_h[rows], s.shape[rows]
+    def predict(self, obs: Observation, asset: int, horizon_h: float) -> tuple[float, float, tuple[float, float]]:
+        rows = np.nonzero(obs.row_asset == asset)[0]
+        a, eta, beta = obs.run_h[rows], obs.weibull_scale_h[rows], obs.weibull_shape[rows]
         h_now = np.sum((a / eta) ** beta)
         h_then = np.sum(((a + horizon_h) / eta) ** beta)
         p = 1.0 - math.exp(-(h_then - h_now))
@@ -98,7 +99,10 @@ class MaintenanceAgent:
         self.on_up = on_up or (lambda i: None)
         # repair times: one stream per asset (common random numbers, as in the fleet)
         self.repair_rng = [env.child_rng(f"maintenance.repair.{a.id}") for a in fleet.assets]
-        self.predictor = WeibullHazardPredictor(fleet)
+        self.predictor = WeibullHazardPredictor()
+        self.duty_rng = env.child_rng("fleet.duty")
+        self._day_factor = np.ones(len(fleet.assets))
+        self._duty_day = -1
         n = len(fleet.assets)
         self.busy = np.zeros(n, dtype=bool)  # a work order is open on the asset
         self.last_renewal_s = np.zeros(n, dtype=np.int64)
@@ -123,8 +127,25 @@ class MaintenanceAgent:
         while True:
             yield self.env.timeout(first)
             first = step_s
-            for r in self.fleet.step(step_s / 3600.0):
+            dt_h = step_s / 3600.0
+            self.fleet.advance_weather(self.env.now / 3600.0, dt_h)
+            if self.spec.load_variation > 0 and not self.spec.process_model:
+                self._vary_load()
+            for r in self.fleet.step(dt_h):
                 self.fail(int(r))
+
+    def _vary_load(self) -> None:
+        """Fleet-only studies: each asset's load follows a daily cycle (peak mid-afternoon) of
+        relative amplitude ``load_variation`` times a factor drawn for each asset and day
+        (normal, the same relative sd), around the fleet's ``load``."""
+        amp = self.spec.load_variation
+        hour = (self.env.now % TICKS_PER_DAY) / 3600.0
+        day = self.env.now // TICKS_PER_DAY
+        if day != self._duty_day:
+            self._duty_day = day
+            self._day_factor = np.maximum(1.0 + amp * self.duty_rng.standard_normal(len(self.fleet.assets)), 0.0)
+        cycle = 1.0 + amp * math.cos(2 * math.pi * (hour - 15.0) / 24.0)
+        self.fleet.s.asset_load[:] = self.spec.load * cycle * self._day_factor
 
     def fail(self, r: int, forced: bool = False) -> None:
         """Failure of (asset, mode) row ``r``: the asset stops and a corrective work order opens."""
@@ -155,7 +176,7 @@ class MaintenanceAgent:
             yield self.env.timeout(first)
             first = every
             if policy.kind == "predictive":  # screen the whole type at once; explain only the alarms
-                p = self.predictor.probability(idx_arr, policy.horizon_h)
+                p = self.predictor.probability(observe(self.fleet), idx_arr, policy.horizon_h)
                 candidates = idx_arr[p >= policy.probability].tolist()
             else:
                 candidates = idx
@@ -182,7 +203,7 @@ class MaintenanceAgent:
                 return f"{policy.channel} {reading:.3g} >= {policy.threshold:g}"
             return ""
         if policy.kind == "predictive":
-            p, rul, (lo, hi) = self.predictor.predict(i, policy.horizon_h)
+            p, rul, (lo, hi) = self.predictor.predict(observe(self.fleet), i, policy.horizon_h)
             if p >= policy.probability:
                 return f"P(failure within {policy.horizon_h:g} h) = {p:.2f}, RUL {rul:.0f} h [{lo:.0f}, {hi:.0f}]"
         return ""
@@ -285,7 +306,8 @@ class MaintenanceAgent:
             yield self.env.timeout(3600 - self.env.now % 3600)
 
     # -- checkpoints --------------------------------------------------------------------------
-    _SAVED = ("busy", "last_renewal_s", "records", "failures", "alarms", "down_since", "_down_kind", "open_orders",
+    _SAVED = ("busy", "last_renewal_s", "duty_rng", "_day_factor", "_duty_day",
+              "records", "failures", "alarms", "down_since", "_down_kind", "open_orders",
               "pending_parts", "_seq", "_parts_seq", "down_hours", "repair_rng", "outages")
 
     def checkpoint_state(self) -> dict:

@@ -64,6 +64,23 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--years", type=float, default=1.0)
     f.add_argument("--out", required=True, help="output folder (replaced if it exists)")
     f.add_argument("--seed", type=int)
+    pr = sub.add_parser("predictor", help="train and evaluate the LSTM failure predictor",
+                        description="Failure predictors on fleet data written by 'twin fleet-data'.")
+    psub = pr.add_subparsers(dest="predictor_command", required=True)
+    tr = psub.add_parser("train", help="train one LSTM per asset type on fleet-data folders (several seeds)")
+    tr.add_argument("--data", nargs="+", required=True, help="fleet-data folders (their seeds are pooled)")
+    tr.add_argument("--out", required=True, help="model file to write (.pt)")
+    tr.add_argument("--type", dest="types", action="append", default=[], help="asset type (repeatable; default: all)")
+    tr.add_argument("--hidden", default=None, help="LSTM layer sizes, e.g. 128,64,32 (the default)")
+    tr.add_argument("--epochs", type=int, default=None, help="most epochs (early stopping on validation)")
+    tr.add_argument("--window-h", type=int, default=None)
+    tr.add_argument("--block-h", type=int, default=None)
+    tr.add_argument("--seed", type=int, default=None)
+    tr.add_argument("--threads", type=int, default=None)
+    ev = psub.add_parser("evaluate", help="score a model and its baselines on fleet data; write metrics.json")
+    ev.add_argument("--model", required=True)
+    ev.add_argument("--data", required=True, help="a fleet-data folder not used in training (another seed)")
+    ev.add_argument("--out", required=True)
     c = sub.add_parser("compare", help="compare two results folders (a run and its baseline)",
                        description="Prints and writes compare.json: downtime and failures avoided, maintenance "
                                    "cost, energy and effluent-violation differences of RUN_A against RUN_B.")
@@ -95,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             return _tune(args)
         if args.command == "fleet-data":
             return _fleet_data(args)
+        if args.command == "predictor":
+            return _predictor(args)
         if args.command == "compare":
             return _compare(args)
         if args.command == "plants":
@@ -158,6 +177,48 @@ def _fleet_data(args) -> int:
         raise ConfigError("--years: expected a positive number of years")
     out = export_fleet_data(scenario, path.parent, args.years, Path(args.out))
     print(f"fleet data for {args.years:g} years written to {out}")
+    return 0
+
+
+def _predictor(args) -> int:
+    from dataclasses import replace
+
+    if args.predictor_command == "evaluate":
+        from agents.predictors.evaluate import evaluate
+
+        for name, path in (("--model", args.model), ("--data", args.data)):
+            if not Path(path).exists():
+                raise ConfigError(f"{name}: {path} does not exist")
+        doc = evaluate(Path(args.model), Path(args.data), Path(args.out))
+        print(f"metrics of {len(doc['metrics'])} asset types written to {Path(args.out) / 'metrics.json'}")
+        return 0
+    from agents.predictors.dataset import type_channels
+    from agents.predictors.lstm import TrainSettings, save, train_type
+
+    s = TrainSettings()
+    if args.hidden is not None:
+        try:
+            hidden = tuple(int(v) for v in args.hidden.split(","))
+        except ValueError:
+            raise ConfigError(f"--hidden: expected layer sizes such as 128,64,32, got '{args.hidden}'") from None
+        if not hidden or min(hidden) < 1:
+            raise ConfigError("--hidden: layer sizes must be positive")
+        s = replace(s, hidden=hidden)
+    for key in ("epochs", "window_h", "block_h", "seed", "threads"):
+        v = getattr(args, key)
+        if v is not None:
+            if v < (0 if key == "seed" else 1):
+                raise ConfigError(f"--{key.replace('_', '-')}: expected a positive number, got {v}")
+            s = replace(s, **{"max_epochs" if key == "epochs" else key: v})
+    folders = [Path(d) for d in args.data]
+    for f in folders:
+        if not (f / "sensors.parquet").exists():
+            raise ConfigError(f"--data: {f} is not a fleet-data folder (no sensors.parquet)")
+    types, _ = type_channels(folders[0])
+    wanted = args.types or sorted(types)
+    models = {t: train_type(folders, t, s) for t in wanted}
+    save(models, Path(args.out))
+    print(f"{len(models)} model(s) written to {args.out}")
     return 0
 
 

@@ -415,6 +415,9 @@ class FleetSpec(_Strict):
     step: Duration = "1h"
     process_model: bool = True  # false: fleet-only study at a constant relative load
     load: float = Field(1.0, ge=0)
+    #: fleet-only studies: relative amplitude of the assets' daily load cycle and day-to-day
+    #: factor (0: constant load); with the process model the loads come from the process
+    load_variation: float = Field(0.0, ge=0, le=0.9)
     policies: dict[str, PolicySpec] = Field(default_factory=dict)  # per asset type, or "default"
     crews: CrewSpec = Field(default_factory=CrewSpec)
     spares: dict[str, SparesSpec] = Field(default_factory=dict)  # per asset type, or "default"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -12,13 +14,16 @@ import numpy as np
 
 def export_fleet_data(scenario, base_dir: Path | None, years: float, out: Path) -> Path:
     """Simulate the fleet alone under run to failure for ``years`` and write ``sensors.parquet``
-    (one row per asset and hour: time_h, asset, type, up, every channel of the fleet's types,
-    failure_mode (the mode failing in that hour, else empty) and hours_to_failure (to the asset's
-    next failure; NaN when none follows within the record)) and ``failures.parquet``."""
+    (one row per asset and hour: time_h, asset, type, up, load, ambient_c, operating_h (hours run
+    since the asset's last repair), every channel of the fleet's types; and the labels
+    failure_mode (the mode failing in that hour, else empty), hours_to_failure (to the asset's
+    next failure; NaN when none follows within the record) and next_failure_mode),
+    ``failures.parquet`` and ``meta.json`` (seed, years, fleet file and its SHA-256)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from twin.clock import TwinEnvironment
+    from twin.influent import resolve_path
     from twin.run import build_fleet
 
     spec = scenario.fleet.model_copy(update={"policies": {"default": scenario.fleet.policy_for("default").model_copy(
@@ -32,6 +37,10 @@ def export_fleet_data(scenario, base_dir: Path | None, years: float, out: Path) 
     n = len(fleet.assets)
     data = {c: np.full((n_hours, n), np.nan) for c in channels}
     up = np.zeros((n_hours, n), dtype=bool)
+    load = np.zeros((n_hours, n))
+    ambient = np.zeros(n_hours)
+    op_h = np.zeros((n_hours, n))
+    row_asset = fleet.s.row_asset
 
     def sampler():
         for h in range(n_hours):
@@ -40,11 +49,15 @@ def export_fleet_data(scenario, base_dir: Path | None, years: float, out: Path) 
                 for c, v in fleet.read_channels(i).items():
                     data[c][h, i] = v
             up[h] = fleet.s.asset_up
+            load[h] = fleet.s.asset_load
+            ambient[h] = fleet.s.ambient_c
+            op_h[h] = np.minimum.reduceat(fleet.s.run_h, np.r_[0, np.nonzero(np.diff(row_asset))[0] + 1])
 
     proc = env.process(sampler())
     env.run(until=proc)
     fail_mode = np.full((n_hours, n), "", dtype=object)
     to_fail = np.full((n_hours, n), np.nan)
+    next_mode = np.full((n_hours, n), "", dtype=object)
     hours = np.arange(1, n_hours + 1, dtype=float)
     for f in agent.failures:
         i = fleet.index[f["asset"]]
@@ -52,13 +65,18 @@ def export_fleet_data(scenario, base_dir: Path | None, years: float, out: Path) 
         if 0 <= h < n_hours:
             fail_mode[h, i] = f["mode"]
     for i in range(n):
-        times = sorted(f["time_s"] / 3600.0 for f in agent.failures if fleet.index[f["asset"]] == i)
+        fi = sorted((f["time_s"] / 3600.0, f["mode"]) for f in agent.failures if fleet.index[f["asset"]] == i)
+        times = [t for t, _ in fi]
         nxt = np.searchsorted(times, hours, side="left")
         ok = nxt < len(times)
-        to_fail[ok, i] = np.array(times)[nxt[ok]] - hours[ok] if times else np.nan
+        if times:
+            to_fail[ok, i] = np.array(times)[nxt[ok]] - hours[ok]
+            next_mode[ok, i] = np.array([m for _, m in fi], dtype=object)[nxt[ok]]
     cols = {"time_h": np.repeat(hours, n), "asset": np.tile([a.id for a in fleet.assets], n_hours),
             "type": np.tile([a.type for a in fleet.assets], n_hours), "up": up.ravel(),
-            "failure_mode": fail_mode.ravel().astype(str), "hours_to_failure": to_fail.ravel()}
+            "load": load.ravel(), "ambient_c": np.repeat(ambient, n), "operating_h": op_h.ravel(),
+            "failure_mode": fail_mode.ravel().astype(str), "hours_to_failure": to_fail.ravel(),
+            "next_failure_mode": next_mode.ravel().astype(str)}
     cols.update({c: data[c].ravel() for c in channels})
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -69,6 +87,11 @@ def export_fleet_data(scenario, base_dir: Path | None, years: float, out: Path) 
         pq.write_table(pa.table({"time_h": [f["time_s"] / 3600.0 for f in fl], "asset": [f["asset"] for f in fl],
                                  "type": [f["type"] for f in fl], "mode": [f["mode"] for f in fl],
                                  "age_h": [f["age_h"] for f in fl]}), tmp / "failures.parquet")
+        fleet_file = resolve_path(spec.file, base_dir)
+        meta = {"scenario": scenario.name, "seed": int(scen.seed), "years": years, "fleet_file": str(fleet_file),
+                "fleet_sha256": hashlib.sha256(Path(fleet_file).read_bytes()).hexdigest(),
+                "load": spec.load, "load_variation": spec.load_variation}
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)

@@ -2,22 +2,36 @@
 
 Failure model (one row per asset and failure mode):
 
-* **Wear-out and degradation modes** (mechanical wear, hydraulic leak, fouling/clogging,
-  insulation ageing) follow an accelerated-life Weibull model. Each mode accumulates an
-  effective age, da/dt = L^p (L: the asset's load relative to its rating, p: the mode's load
-  exponent; a standing asset does not age), and its degradation is the cumulative hazard
-  D = (a / eta)^beta. The mode fails when D reaches a threshold E drawn from Exp(1) at each
-  renewal: P(fail by age a) = 1 - exp(-(a/eta)^beta), so at constant load the times to failure
-  are exactly Weibull(beta, eta / L^p) (Nelson 1990, *Accelerated Testing*, ch. 2; the
-  cumulative-exposure model). D is the hidden degradation state the sensors see.
-* **Random modes** (electrical faults) are the same with beta = 1: Poisson failures with no
-  precursor in the sensors.
+* **Initiation.** Each mode accumulates an effective age, da/dt = L^p (L: the asset's load
+  relative to its rating, p: the mode's load exponent; a standing asset does not age). A defect
+  initiates when the cumulative hazard (a / eta)^beta reaches a threshold E drawn from Exp(1)
+  at each renewal: at constant load the initiation times are exactly Weibull(beta, eta / L^p)
+  (Nelson 1990, *Accelerated Testing*, ch. 2: the cumulative-exposure model).
+* **Damage growth over the P-F interval** (modes with ``pf_interval_h`` > 0). From initiation
+  the defect's size, as a fraction d of the size at which the mode fails, grows as
+  dd/da = r d (the same load-weighted age a): the Paris-Erdogan law da/dN = C (dK)^m with
+  dK proportional to sqrt(size) and m = 2 (Paris and Erdogan 1963, *J. Basic Eng.* 85:528)
+  gives this exponential growth, and it is the exponential degradation path of Gebraeel et al.
+  (2005, *IIE Trans.* 37:543) used for bearing vibration. d starts at ``initial_damage`` (the
+  smallest defect a sensor can show: point P of the P-F curve, Moubray 1997, *Reliability-centred
+  Maintenance*, ch. 7) and the mode fails when d reaches 1 (point F). The rate r is drawn at
+  each renewal so that the P-F interval at load 1, ln(1/d0)/r, is lognormal with median
+  ``pf_interval_h`` and log-sd ``pf_sigma``.
+* **No warning.** Modes without a P-F interval (the default, and always the random modes:
+  electrical faults, beta = 1) fail at initiation: the sensors show nothing beforehand.
 
-After a repair the mode is renewed (a = 0, new threshold): "as good as new". A preventive
-replacement renews every mode of the asset.
+After a repair the mode is renewed ("as good as new"); a preventive replacement renews every
+mode of the asset.
 
-Sensor channels are functions of the degradation of the modes they respond to, with Gaussian
-noise, a slow random-walk drift and random dropouts (NaN), sampled hourly.
+Sensor channels respond to the damage d of the modes they list, and to the operating point
+and the weather: reading = base + gain sum(d) + load_coeff (L - 1) + ambient_coeff (T_air - 15
+degC) + drift + noise (Gaussian noise, a slow random-walk drift, random dropouts as NaN). The
+confounders are why a fixed threshold raises false alarms on hot afternoons and at high duty.
+The air temperature is the fleet's own seeded weather, with the form and default amplitudes of
+the scenario's synthetic weather (:mod:`twin.environment`).
+
+Hidden state (effective age, thresholds, damage, growth rates) is for the simulation, labels
+and evaluation only; maintenance policies and predictors see :class:`twin.fleet.observe.Observation`.
 """
 
 from __future__ import annotations
@@ -34,6 +48,35 @@ from twin.errors import ConfigError
 from twin.units.base import did_you_mean
 
 MODE_KINDS = ("wearout", "random", "fouling", "leak", "electrical")
+NO_WARNING_KINDS = ("random", "electrical")
+
+
+@dataclass(frozen=True)
+class FleetDefaults:
+    """Defaults of the optional keys of a fleet file, listed once.
+
+    ``pf_interval_h`` 0: no P-F phase, the mode fails at initiation (the fleet files written
+    before precursors were modelled keep their failure times); ``initial_damage`` 0.05: a
+    defect becomes visible at 5 % of its failure size (point P; with exponential growth the
+    reading stays near its base for the first ~40 % of the P-F interval, as on the P-F curves
+    of Moubray 1997, fig. 7.3); confounders 0: a channel that does not say otherwise ignores the
+    load and the weather. Ambient temperature: the defaults of the scenario's synthetic weather
+    (:class:`twin.scenario.EnvironmentSpec`)."""
+
+    pf_interval_h: float = 0.0
+    pf_sigma: float = 0.0
+    initial_damage: float = 0.05
+    load_coeff: float = 0.0
+    ambient_coeff: float = 0.0
+    ambient_reference_c: float = 15.0
+    ambient_mean_c: float = 15.0
+    ambient_seasonal_amplitude_c: float = 8.0
+    ambient_diurnal_amplitude_c: float = 4.0
+    ambient_anomaly_sd_c: float = 2.0
+    ambient_memory_h: float = 72.0
+
+
+DEFAULTS = FleetDefaults()
 
 
 @dataclass(frozen=True)
@@ -43,6 +86,9 @@ class ModeSpec:
     weibull_shape: float
     weibull_scale_h: float
     load_exponent: float = 1.0
+    pf_interval_h: float = DEFAULTS.pf_interval_h  # median P-F interval at load 1 (0: no warning)
+    pf_sigma: float = DEFAULTS.pf_sigma  # log-sd of the P-F interval
+    initial_damage: float = DEFAULTS.initial_damage  # damage fraction at initiation (point P)
 
 
 @dataclass(frozen=True)
@@ -50,11 +96,13 @@ class ChannelSpec:
     name: str
     unit: str
     base: float
-    gain: float  # change of the reading per unit of degradation of the responding modes
+    gain: float  # change of the reading per unit of damage (0 at initiation .. 1 at failure) of its modes
     modes: tuple[str, ...]
     noise_sd: float = 0.0
     drift_sd_per_h: float = 0.0
     dropout_prob: float = 0.0
+    load_coeff: float = DEFAULTS.load_coeff  # change of the reading per unit of relative load above 1
+    ambient_coeff: float = DEFAULTS.ambient_coeff  # change per K of air temperature above 15 degC
 
 
 @dataclass(frozen=True)
@@ -85,6 +133,13 @@ def _need(d: dict, key: str, where: str):
     return d[key]
 
 
+def _number(d: dict, key: str, default: float, where: str) -> float:
+    try:
+        return float(d.get(key, default))
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}.{key}: expected a number, got {d.get(key)!r}") from None
+
+
 def load_fleet(path: Path) -> tuple[dict[str, AssetType], list[Asset]]:
     """Read a fleet file: asset types (modes, sensor channels, repair and cost data) and assets
     (individually or as numbered groups)."""
@@ -107,16 +162,27 @@ def load_fleet(path: Path) -> tuple[dict[str, AssetType], list[Asset]]:
             scale = float(_need(m, "weibull_scale_h", f"{where}.modes.{mname}"))
             if shape <= 0 or scale <= 0:
                 raise ConfigError(f"{where}.modes.{mname}: Weibull shape and scale must be positive")
-            modes.append(ModeSpec(mname, kind, shape, scale, float(m.get("load_exponent", 1.0))))
+            pf = _number(m, "pf_interval_h", DEFAULTS.pf_interval_h, f"{where}.modes.{mname}")
+            if kind in NO_WARNING_KINDS and pf > 0:
+                raise ConfigError(f"{where}.modes.{mname}.pf_interval_h: a {kind} mode gives no warning "
+                                  "(leave pf_interval_h out)")
+            sigma = _number(m, "pf_sigma", DEFAULTS.pf_sigma, f"{where}.modes.{mname}")
+            d0 = _number(m, "initial_damage", DEFAULTS.initial_damage, f"{where}.modes.{mname}")
+            if pf < 0 or sigma < 0 or not 0 < d0 < 1:
+                raise ConfigError(f"{where}.modes.{mname}: pf_interval_h and pf_sigma must be >= 0 and "
+                                  "initial_damage between 0 and 1")
+            modes.append(ModeSpec(mname, kind, shape, scale, float(m.get("load_exponent", 1.0)), pf, sigma, d0))
         chans = []
         for cname, c in (t.get("channels") or {}).items():
             resp = tuple(c.get("modes", []))
             for r in resp:
                 if r not in {m.name for m in modes}:
                     raise ConfigError(f"{where}.channels.{cname}.modes: unknown mode '{r}'")
-            chans.append(ChannelSpec(cname, str(c.get("unit", "")), float(c.get("base", 0.0)), float(c.get("gain", 0.0)),
-                                     resp, float(c.get("noise_sd", 0.0)), float(c.get("drift_sd_per_h", 0.0)),
-                                     float(c.get("dropout_prob", 0.0))))
+            cw = f"{where}.channels.{cname}"
+            chans.append(ChannelSpec(cname, str(c.get("unit", "")), _number(c, "base", 0.0, cw), _number(c, "gain", 0.0, cw),
+                                     resp, _number(c, "noise_sd", 0.0, cw), _number(c, "drift_sd_per_h", 0.0, cw),
+                                     _number(c, "dropout_prob", 0.0, cw), _number(c, "load_coeff", DEFAULTS.load_coeff, cw),
+                                     _number(c, "ambient_coeff", DEFAULTS.ambient_coeff, cw)))
         if len(chans) > 24:
             raise ConfigError(f"{where}.channels: at most 24 sensor channels per asset type")
         r = t.get("repair", {})
@@ -150,13 +216,24 @@ class FleetState:
     shape: np.ndarray
     scale_h: np.ndarray
     load_exp: np.ndarray
-    age_h: np.ndarray  # effective age of each mode
-    threshold: np.ndarray  # Exp(1) draw of each mode's failure threshold
+    age_h: np.ndarray  # effective age of each mode (hidden)
+    threshold: np.ndarray  # Exp(1) draw of each mode's initiation threshold (hidden)
     failed_row: np.ndarray  # bool
     asset_up: np.ndarray  # bool per asset: running (not failed, not under maintenance)
     asset_load: np.ndarray  # relative load per asset
     hours_in_service: np.ndarray
     extra: dict[str, Any] = field(default_factory=dict)
+    pf_h: np.ndarray | None = None  # median P-F interval at load 1 (0: no warning)
+    pf_sigma: np.ndarray | None = None
+    damage0: np.ndarray | None = None  # damage at initiation
+    growth_per_h: np.ndarray | None = None  # damage growth rate r of the current defect (hidden)
+    initiated: np.ndarray | None = None  # bool: a defect has initiated (hidden)
+    damage: np.ndarray | None = None  # damage fraction d of the defect, 1 at failure (hidden)
+    init_age_h: np.ndarray | None = None  # effective age at which the current defect initiates (hidden)
+    rate_now: np.ndarray | None = None  # growth rate of an initiated defect, else 0 (hidden)
+    run_h: np.ndarray | None = None  # operating hours since the mode's last renewal (observable: hour meter + records)
+    ambient_c: float = DEFAULTS.ambient_mean_c  # air temperature now (observable)
+    ambient_anomaly_c: float = 0.0
 
 
 class Fleet:
@@ -175,25 +252,46 @@ class Fleet:
 
         self.life_rng = [child_rng(seed, f"fleet.life.{a.id}") for a in assets]
         self.sensor_rng = [child_rng(seed, f"fleet.sensor.{a.id}") for a in assets]
-        rows_a, rows_m, shp, scl, lex = [], [], [], [], []
+        self.weather_rng = child_rng(seed, "fleet.weather")
+        rows_a, rows_m, specs = [], [], []
         for i, a in enumerate(assets):
             for m in types[a.type].modes:
                 rows_a.append(i)
                 rows_m.append((a.type, m.name))
-                shp.append(m.weibull_shape)
-                scl.append(m.weibull_scale_h)
-                lex.append(m.load_exponent)
+                specs.append(m)
         n_rows = len(rows_a)
-        thresholds = np.array([self.life_rng[i].exponential(1.0) for i in rows_a])
-        self.s = FleetState(np.array(rows_a, dtype=np.int64), rows_m, np.array(shp), np.array(scl), np.array(lex),
-                            np.zeros(n_rows), thresholds, np.zeros(n_rows, dtype=bool),
-                            np.ones(len(assets), dtype=bool), np.ones(len(assets)), np.zeros(len(assets)))
+        col = lambda f: np.array([getattr(m, f) for m in specs], dtype=float)  # noqa: E731
+        self.s = FleetState(np.array(rows_a, dtype=np.int64), rows_m, col("weibull_shape"), col("weibull_scale_h"),
+                            col("load_exponent"), np.zeros(n_rows), np.zeros(n_rows), np.zeros(n_rows, dtype=bool),
+                            np.ones(len(assets), dtype=bool), np.ones(len(assets)), np.zeros(len(assets)),
+                            pf_h=col("pf_interval_h"), pf_sigma=col("pf_sigma"), damage0=col("initial_damage"),
+                            growth_per_h=np.full(n_rows, np.inf), initiated=np.zeros(n_rows, dtype=bool),
+                            damage=np.zeros(n_rows), init_age_h=np.zeros(n_rows), rate_now=np.zeros(n_rows),
+                            run_h=np.zeros(n_rows))
+        for r in range(n_rows):
+            self._draw_life(r)
         self.index = {a.id: i for i, a in enumerate(assets)}
         self._drift: dict[str, np.ndarray] = {}
+        self._channel_rows: dict[int, list[np.ndarray]] = {}
+
+    def _draw_life(self, r: int) -> None:
+        """New initiation threshold and (for a mode with a P-F interval) damage growth rate of row
+        ``r``, from its asset's life stream (a mode without P-F interval draws only the threshold,
+        as before precursors were modelled)."""
+        s = self.s
+        rng = self.life_rng[s.row_asset[r]]
+        s.threshold[r] = rng.exponential(1.0)
+        s.init_age_h[r] = s.scale_h[r] * s.threshold[r] ** (1.0 / s.shape[r])
+        if s.pf_h[r] > 0:
+            pf = s.pf_h[r] * (math.exp(s.pf_sigma[r] * rng.standard_normal()) if s.pf_sigma[r] > 0 else 1.0)
+            s.growth_per_h[r] = math.log(1.0 / s.damage0[r]) / pf
+        else:
+            s.growth_per_h[r] = np.inf
 
     # -- checkpoints --------------------------------------------------------------------------
     def checkpoint_state(self) -> dict:
-        return {"s": self.s, "life_rng": self.life_rng, "sensor_rng": self.sensor_rng, "_drift": self._drift}
+        return {"s": self.s, "life_rng": self.life_rng, "sensor_rng": self.sensor_rng, "_drift": self._drift,
+                "weather_rng": self.weather_rng}
 
     def restore_state(self, state: dict) -> None:
         for k, v in state.items():
@@ -201,37 +299,75 @@ class Fleet:
 
     # -- dynamics ------------------------------------------------------------------------
     def degradation(self) -> np.ndarray:
-        """Cumulative hazard D = (age / eta)^beta of every (asset, mode) row."""
+        """Cumulative initiation hazard D = (age / eta)^beta of every (asset, mode) row (hidden;
+        the process couplings use it as the wear of a machine)."""
         s = self.s
         return (s.age_h / s.scale_h) ** s.shape
 
     def step(self, dt_h: float) -> np.ndarray:
         """Age the running assets by ``dt_h`` hours at their loads; return the rows that fail now."""
         s = self.s
-        running = s.asset_up[s.row_asset] & ~s.failed_row
+        running = s.asset_up[s.row_asset]
+        running &= ~s.failed_row
         load = s.asset_load[s.row_asset]
-        s.age_h += np.where(running, dt_h * np.power(np.maximum(load, 0.0), s.load_exp), 0.0)
-        s.hours_in_service += np.where(s.asset_up, dt_h, 0.0)
-        new = running & (self.degradation() >= s.threshold)
+        da = np.power(np.maximum(load, 0.0), s.load_exp)
+        da *= dt_h
+        da *= running
+        s.age_h += da
+        s.hours_in_service += dt_h * s.asset_up
+        s.run_h += dt_h * (running & (load > 0))
+        s.damage *= np.exp(s.rate_now * da)
+        start = s.age_h >= s.init_age_h
+        start &= running
+        start &= ~s.initiated
+        if start.any():
+            s.initiated |= start
+            finite = np.isfinite(s.growth_per_h)
+            s.damage[start] = np.where(finite[start], s.damage0[start], 1.0)
+            s.rate_now[start] = np.where(finite[start], s.growth_per_h[start], 0.0)
+        new = s.damage >= 1.0
+        new &= running
         s.failed_row |= new
         return np.nonzero(new)[0]
 
+    def advance_weather(self, t_h: float, dt_h: float) -> float:
+        """Air temperature at time ``t_h`` (hours from the start): seasonal and diurnal cosines
+        plus an AR(1) anomaly, as the scenario's synthetic weather (twin.environment)."""
+        s = self.s
+        d = DEFAULTS
+        phi = math.exp(-dt_h / d.ambient_memory_h)
+        s.ambient_anomaly_c = phi * s.ambient_anomaly_c + math.sqrt(1 - phi**2) * float(self.weather_rng.standard_normal())
+        day, hour = t_h / 24.0, t_h % 24.0
+        s.ambient_c = (d.ambient_mean_c + d.ambient_seasonal_amplitude_c * math.cos(2 * math.pi * (day - 200.0) / 365.0)
+                       + d.ambient_diurnal_amplitude_c * math.cos(2 * math.pi * (hour - 15.0) / 24.0)
+                       + d.ambient_anomaly_sd_c * s.ambient_anomaly_c)
+        return s.ambient_c
+
     def remaining_life_h(self, i: int) -> float:
         """Hours until asset ``i``'s first mode would fail at its current load, whatever its state
-        (the life a preventive replacement gives up)."""
+        (the life a preventive replacement gives up): the rest of the initiation time plus the
+        P-F interval, or the rest of the damage growth."""
         s = self.s
         rows = self.rows_of(i)
         load = max(float(s.asset_load[i]), 0.0) ** s.load_exp[rows]
-        age_fail = s.scale_h[rows] * s.threshold[rows] ** (1.0 / s.shape[rows])
-        with np.errstate(divide="ignore"):
-            t = np.where(load > 0, (age_fail - s.age_h[rows]) / load, np.inf)
+        age_init = s.init_age_h[rows]
+        r = s.growth_per_h[rows]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            to_init = np.where(s.initiated[rows], 0.0, np.maximum(age_init - s.age_h[rows], 0.0))
+            d_now = np.where(s.initiated[rows], s.damage[rows], s.damage0[rows])
+            growth = np.where(np.isinf(r), 0.0, np.log(1.0 / np.minimum(d_now, 1.0)) / r)
+            t = np.where(load > 0, (to_init + growth) / load, np.inf)
         return float(np.min(np.maximum(t, 0.0)))
 
     def renew_rows(self, rows: np.ndarray) -> None:
         s = self.s
         s.age_h[rows] = 0.0
+        s.initiated[rows] = False
+        s.damage[rows] = 0.0
+        s.rate_now[rows] = 0.0
+        s.run_h[rows] = 0.0
         for r in rows:
-            s.threshold[r] = self.life_rng[s.row_asset[r]].exponential(1.0)
+            self._draw_life(int(r))
         s.failed_row[rows] = False
 
     def renew_asset(self, i: int) -> None:
@@ -241,20 +377,34 @@ class Fleet:
         return np.nonzero(self.s.row_asset == i)[0]
 
     # -- sensors ----------------------------------------------------------------------------
+    def _rows_of_channels(self, i: int) -> list[np.ndarray]:
+        got = self._channel_rows.get(i)
+        if got is None:
+            t = self.types[self.assets[i].type]
+            rows = self.rows_of(i)
+            by_mode = {self.s.row_mode[r][1]: r for r in rows}
+            got = [np.array([by_mode[m] for m in c.modes], dtype=np.int64) for c in t.channels]
+            self._channel_rows[i] = got
+        return got
+
     def read_channels(self, i: int, dt_h: float = 1.0) -> dict[str, float]:
-        """One hourly reading of asset ``i``'s sensor channels."""
+        """One hourly reading of asset ``i``'s sensor channels (see the module notes)."""
         a = self.assets[i]
         t = self.types[a.type]
-        rows = self.rows_of(i)
-        d = dict(zip([self.s.row_mode[r][1] for r in rows], self.degradation()[rows]))
-        out = {}
-        drift = self._drift.setdefault(a.id, np.zeros(len(t.channels)))
+        s = self.s
+        nc = len(t.channels)
+        drift = self._drift.setdefault(a.id, np.zeros(nc))
         rng = self.sensor_rng[i]
-        for k, c in enumerate(t.channels):
-            drift[k] += c.drift_sd_per_h * math.sqrt(dt_h) * rng.standard_normal()
-            v = c.base + c.gain * sum(min(d.get(m, 0.0), 5.0) for m in c.modes) + drift[k]
-            v += c.noise_sd * rng.standard_normal()
-            if c.dropout_prob > 0 and rng.random() < c.dropout_prob:
+        z = rng.standard_normal(2 * nc)
+        u = rng.random(nc)
+        load_dev = float(s.asset_load[i]) - 1.0
+        amb_dev = s.ambient_c - DEFAULTS.ambient_reference_c
+        out = {}
+        for k, (c, rows) in enumerate(zip(t.channels, self._rows_of_channels(i))):
+            drift[k] += c.drift_sd_per_h * math.sqrt(dt_h) * z[2 * k]
+            v = (c.base + c.gain * float(s.damage[rows].sum()) + c.load_coeff * load_dev + c.ambient_coeff * amb_dev
+                 + drift[k] + c.noise_sd * z[2 * k + 1])
+            if u[k] < c.dropout_prob:
                 v = math.nan
             out[c.name] = v
         return out

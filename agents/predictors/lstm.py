@@ -1,0 +1,324 @@
+"""The LSTM failure predictor: per asset type, stacked LSTM layers over a window of block-mean
+readings, with two heads: P(failure within each horizon) and quantiles of the remaining life.
+
+Both heads are monotone by construction: the horizon probabilities are 1 - exp(-cumulative
+hazard) with non-negative hazard increments (softplus), the quantiles are cumulative sums of
+non-negative increments. Training: weighted binary cross-entropy (each horizon's positives
+weighted by its negative/positive ratio, at most 50: the class imbalance) plus the pinball loss of
+the quantiles of log remaining life; Adam; early stopping on the validation loss; validation
+assets held out (split by asset; evaluation on other seeds splits by seed). Deterministic for a
+seed on a machine: torch.manual_seed, deterministic algorithms, one thread unless asked.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from agents.predictors.dataset import HORIZONS_H, QUANTILES, RUL_CAP_H, TypeSeries, Windows, gather, load_type, windows
+from twin.errors import ConfigError
+
+FORMAT = "plant-twin-lstm/1"
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Defaults of ``twin predictor train`` (listed once)."""
+
+    hidden: tuple[int, ...] = (128, 64, 32)
+    window_h: int = 168
+    block_h: int = 4
+    max_epochs: int = 30
+    patience: int = 4
+    batch: int = 256
+    lr: float = 1e-3
+    stride_blocks: int = 6  # one window a day away from failures
+    validation_share: float = 0.2
+    seed: int = 0
+    threads: int = 1
+    max_pos_weight: float = 50.0
+
+
+def _net(n_features: int, hidden: tuple[int, ...]):
+    import torch
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            sizes = (n_features, *hidden)
+            self.layers = nn.ModuleList(nn.LSTM(sizes[k], sizes[k + 1], batch_first=True) for k in range(len(hidden)))
+            self.hazard = nn.Linear(hidden[-1], len(HORIZONS_H))
+            self.quant = nn.Linear(hidden[-1], len(QUANTILES))
+
+        def forward(self, x):
+            for layer in self.layers:
+                x, _ = layer(x)
+            h = x[:, -1]
+            cum_hazard = torch.cumsum(nn.functional.softplus(self.hazard(h)), dim=1)
+            q = self.quant(h)
+            quant = torch.cumsum(torch.cat([q[:, :1], nn.functional.softplus(q[:, 1:])], dim=1), dim=1)
+            return cum_hazard, quant
+
+    return Net()
+
+
+@dataclass
+class TypeModel:
+    """One asset type's trained model: the network and everything needed to use it."""
+
+    meta: dict
+    net: object = field(repr=False)
+
+    @property
+    def n_steps(self) -> int:
+        return self.meta["window_h"] // self.meta["block_h"]
+
+    def normalise(self, x: np.ndarray) -> np.ndarray:
+        z = (x - np.array(self.meta["mean"])) / np.array(self.meta["std"])
+        return np.nan_to_num(z, nan=0.0).astype(np.float32)
+
+    def predict_windows(self, xw: np.ndarray, batch: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities (n, horizons) and remaining-life quantiles in hours (n, quantiles) of
+        normalised windows (n, steps, features)."""
+        import torch
+
+        self.net.eval()
+        probs, quants = [], []
+        with torch.no_grad():
+            for k in range(0, len(xw), batch):
+                ch, q = self.net(torch.from_numpy(xw[k:k + batch]))
+                probs.append((1 - torch.exp(-ch)).numpy())
+                quants.append(np.expm1(q.numpy() * math.log1p(RUL_CAP_H)).clip(0.0, RUL_CAP_H))
+        if not probs:
+            return np.zeros((0, len(HORIZONS_H))), np.zeros((0, len(QUANTILES)))
+        return np.concatenate(probs).astype(float), np.concatenate(quants).astype(float)
+
+
+def window_stats(xw: np.ndarray) -> np.ndarray:
+    """Statistics of each feature over a window (last value, mean, least-squares slope, sd):
+    the inputs of the logistic-regression baseline."""
+    n = xw.shape[1]
+    t = np.arange(n) - (n - 1) / 2
+    slope = np.tensordot(t, xw, axes=([0], [1])) / float(np.sum(t * t))
+    return np.concatenate([xw[:, -1], xw.mean(axis=1), slope, xw.std(axis=1)], axis=1)
+
+
+def _split_assets(n_assets: int, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n_assets)
+    n_val = max(1, int(round(share * n_assets))) if n_assets > 1 else 0
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def _versions() -> dict:
+    import importlib.metadata as md
+
+    import torch
+
+    out = {"python": platform.python_version(), "torch": str(torch.__version__), "numpy": str(np.__version__)}
+    for pkg in ("plant-twin", "scikit-learn"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def train_type(folders: list[Path], type_name: str, settings: TrainSettings, log=print) -> TypeModel:
+    """Train one asset type's model on the data folders (all their seeds)."""
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    torch.manual_seed(settings.seed)
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(settings.threads)
+    if settings.window_h % settings.block_h:
+        raise ConfigError(f"--window-h: {settings.window_h} is not a multiple of --block-h {settings.block_h}")
+    n_steps = settings.window_h // settings.block_h
+    series = [load_type(Path(f), type_name, settings.block_h) for f in folders]
+    features = series[0].features
+    for s, f in zip(series, folders):
+        if s.features != features:
+            raise ConfigError(f"{f}: type '{type_name}' has other channels than in {folders[0]}")
+    train_w: list[tuple[TypeSeries, Windows]] = []
+    val_w: list[tuple[TypeSeries, Windows]] = []
+    for s in series:  # the same assets are held out in every seed
+        tr, va = _split_assets(len(s.assets), settings.validation_share, settings.seed)
+        train_w.append((s, windows(s, n_steps, settings.stride_blocks, 1, tr)))
+        val_w.append((s, windows(s, n_steps, settings.stride_blocks, 1, va)))
+    stacked = np.concatenate([s.x[np.unique(w.asset)].reshape(-1, len(features)) for s, w in train_w])
+    mean = np.nanmean(stacked, axis=0)
+    std = np.nanstd(stacked, axis=0)
+    std = np.where(np.isfinite(std) & (std > 0), std, 1.0)
+    mean = np.nan_to_num(mean)
+    meta = {"format": FORMAT, "type": type_name, "features": list(features), "channels": list(features[:-3]),
+            "horizons_h": list(HORIZONS_H), "quantiles": list(QUANTILES), "rul_cap_h": RUL_CAP_H,
+            "window_h": settings.window_h, "block_h": settings.block_h, "hidden": list(settings.hidden),
+            "mean": mean.tolist(), "std": std.tolist(), "settings": {k: (list(v) if isinstance(v, tuple) else v)
+                                                                    for k, v in asdict(settings).items()},
+            "data": [{"folder": str(f), "seed": s.seed, "sha256": s.data_hash} for f, s in zip(folders, series)],
+            "seed": settings.seed, "versions": _versions()}
+    model = TypeModel(meta, _net(len(features), tuple(settings.hidden)))
+
+    def tensors(parts):
+        xs = np.concatenate([model.normalise(gather(s.x, w, n_steps)) for s, w in parts])
+        y = np.concatenate([w.y for _, w in parts])
+        known = np.concatenate([w.known for _, w in parts]).astype(np.float32)
+        rul = np.concatenate([w.rul_h for _, w in parts])
+        rk = np.concatenate([w.rul_known for _, w in parts]).astype(np.float32)
+        target = (np.log1p(np.nan_to_num(rul, posinf=RUL_CAP_H)) / math.log1p(RUL_CAP_H)).astype(np.float32)
+        return xs, y, known, target, rk
+
+    xtr, ytr, ktr, rtr, rktr = tensors(train_w)
+    xva, yva, kva, rva, rkva = tensors(val_w)
+    if len(xtr) == 0 or ytr.sum() == 0:
+        raise ConfigError(f"type '{type_name}': no failures in the training data (more years or seeds)")
+    pos = (ytr * ktr).sum(axis=0)
+    neg = ((1 - ytr) * ktr).sum(axis=0)
+    pos_weight = np.minimum(neg / np.maximum(pos, 1.0), settings.max_pos_weight).astype(np.float32)
+    log(f"{type_name}: {len(xtr)} training windows ({int(pos[1])} within 7 d of a failure), {len(xva)} validation, "
+        f"{len(features)} features x {n_steps} steps")
+    net = model.net
+    opt = torch.optim.Adam(net.parameters(), lr=settings.lr)
+    tq = torch.tensor(QUANTILES)
+    pw = torch.from_numpy(pos_weight)
+
+    def loss_of(xb, yb, kb, rb, rkb):
+        ch, q = net(xb)
+        p = (1 - torch.exp(-ch)).clamp(1e-6, 1 - 1e-6)
+        bce = -(pw * yb * torch.log(p) + (1 - yb) * torch.log(1 - p))
+        lb = (bce * kb).sum() / kb.sum().clamp(min=1.0)
+        err = rb[:, None] - q
+        pin = torch.maximum(tq * err, (tq - 1) * err).sum(dim=1)
+        lq = (pin * rkb).sum() / rkb.sum().clamp(min=1.0)
+        return lb + lq
+
+    T = [torch.from_numpy(a) for a in (xtr, ytr, ktr, rtr, rktr)]
+    V = [torch.from_numpy(a) for a in (xva, yva, kva, rva, rkva)]
+    gen = torch.Generator().manual_seed(settings.seed)
+    best, best_state, bad, history = math.inf, None, 0, []
+    for epoch in range(settings.max_epochs):
+        net.train()
+        order = torch.randperm(len(xtr), generator=gen)
+        total = 0.0
+        for k in range(0, len(order), settings.batch):
+            idx = order[k:k + settings.batch]
+            opt.zero_grad()
+            loss = loss_of(*(t[idx] for t in T))
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        net.eval()
+        with torch.no_grad():
+            val = float(loss_of(*V)) if len(xva) else total / len(xtr)
+        history.append({"epoch": epoch + 1, "train_loss": total / len(xtr), "val_loss": val})
+        log(f"  epoch {epoch + 1}: train {total / len(xtr):.4f}, validation {val:.4f}")
+        if val < best - 1e-6:
+            best, bad = val, 0
+            best_state = {k: v.clone() for k, v in net.state_dict().items()}
+        else:
+            bad += 1
+            if bad >= settings.patience:
+                break
+    net.load_state_dict(best_state)
+    meta["history"] = history
+    meta["validation"] = _validation_metrics(model, xva, yva, kva)
+    # the logistic-regression baseline on window statistics, fitted on the same training windows
+    st = window_stats(xtr)
+    smean, sstd = st.mean(axis=0), st.std(axis=0)
+    sstd = np.where(sstd > 0, sstd, 1.0)
+    lr_coef, lr_icpt = [], []
+    for h in range(len(HORIZONS_H)):
+        m = ktr[:, h] > 0
+        yh = ytr[m, h]
+        if yh.min() == yh.max():
+            lr_coef.append([0.0] * st.shape[1])
+            lr_icpt.append(float(np.log(max(yh.mean(), 1e-6) / max(1 - yh.mean(), 1e-6))))
+            continue
+        clf = LogisticRegression(class_weight="balanced", max_iter=2000, C=1.0)
+        clf.fit((st[m] - smean) / sstd, yh)
+        lr_coef.append(clf.coef_[0].tolist())
+        lr_icpt.append(float(clf.intercept_[0]))
+    h7 = HORIZONS_H.index(168.0)
+    m7 = ktr[:, h7] > 0
+    z = ((st - smean) / sstd)[m7] @ np.array(lr_coef[h7]) + lr_icpt[h7]
+    meta["logreg"] = {"mean": smean.tolist(), "std": sstd.tolist(), "coef": lr_coef, "intercept": lr_icpt,
+                      "alarm_probability": best_f1_threshold(ytr[m7, h7], 1 / (1 + np.exp(-z)))}
+    return model
+
+
+def _validation_metrics(model: TypeModel, xva, yva, kva) -> dict:
+    from sklearn.metrics import average_precision_score
+
+    if len(xva) == 0:
+        return {}
+    p, _ = model.predict_windows(xva)
+    h = HORIZONS_H.index(168.0)
+    m = kva[:, h] > 0
+    y, s = yva[m, h], p[m, h]
+    out = {"windows": int(m.sum()), "positives_7d": int(y.sum())}
+    if 0 < y.sum() < len(y):
+        out["pr_auc_7d"] = float(average_precision_score(y, s))
+    out["brier_7d"] = float(np.mean((s - y) ** 2)) if len(y) else None
+    out["alarm_probability"] = best_f1_threshold(y, s)
+    return out
+
+
+def best_f1_threshold(y: np.ndarray, score: np.ndarray) -> float:
+    """The alarm threshold with the best F1 on the given (validation) windows: class weighting
+    in training shifts the probabilities up, so the alarm level is chosen on held-out assets."""
+    grid = np.unique(np.quantile(score, np.linspace(0.5, 0.999, 200))) if len(score) else np.array([0.5])
+    best, arg = -1.0, 0.5
+    for t in grid:
+        a = score >= t
+        tp = float((a & (y == 1)).sum())
+        f1 = 2 * tp / (a.sum() + y.sum()) if a.sum() + y.sum() else 0.0
+        if f1 > best:
+            best, arg = f1, float(t)
+    return arg
+
+
+def save(models: dict[str, TypeModel], path: Path) -> None:
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blob = {"format": FORMAT, "models": {t: {"meta": m.meta, "state": m.net.state_dict()} for t, m in models.items()}}
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(blob, tmp)
+    tmp.replace(path)
+
+
+def load(path: Path) -> dict[str, TypeModel]:
+    """Read a model file (weights only: no code runs while loading)."""
+    import torch
+
+    path = Path(path)
+    import pickle
+
+    try:
+        blob = torch.load(path, weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+        raise ConfigError(f"{path}: not a plant-twin LSTM model file ({type(exc).__name__})") from None
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise ConfigError(f"{path}: not a plant-twin LSTM model file (format {FORMAT})")
+    out = {}
+    for t, m in blob["models"].items():
+        net = _net(len(m["meta"]["features"]), tuple(m["meta"]["hidden"]))
+        net.load_state_dict(m["state"])
+        out[t] = TypeModel(m["meta"], net)
+    return out
+
+
+def check_compatible(model: TypeModel, type_name: str, channels: tuple[str, ...], where: str) -> None:
+    """A model is used only for the type and channels it was trained on."""
+    if model.meta["type"] != type_name:
+        raise ConfigError(f"{where}: the model was trained for type '{model.meta['type']}', not '{type_name}'")
+    if tuple(model.meta["channels"]) != tuple(channels):
+        raise ConfigError(f"{where}: the model for '{type_name}' was trained on channels "
+                          f"{', '.join(model.meta['channels'])}; this fleet's type has {', '.join(channels)}")
