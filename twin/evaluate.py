@@ -59,31 +59,35 @@ def payload_of(tw, record: list[str] | None, forecast: dict | None = None) -> by
 def persistence(shared, from_s: int, horizon_s: int, period_s: int):
     """The shared parts with the influent and weather of ``[from_s, from_s + horizon_s]``
     replaced by what was seen ``period_s`` earlier (a persistence forecast: the same hours of the
-    last day or week); before the data start, the earliest values are used."""
+    last day or week), across influent phases (a warm-up day is history); before the data
+    start, the earliest values are used."""
     import copy
 
     import numpy as np
 
+    starts = np.cumsum([0] + [dur for _, dur, _ in shared.phases[:-1]])
+    hist_t = np.concatenate([s + tb.times_s for s, tb in zip(starts, shared.tables)])
+    hist_v = np.vstack([tb.values for tb in shared.tables])
+    temps = [tb.temperature_degC for tb in shared.tables]
+    hist_T = np.concatenate(temps) if all(x is not None for x in temps) else None
     new = copy.copy(shared)
     new.tables = []
-    start = 0
     end = from_s + horizon_s
-    for (_, dur, _), table in zip(shared.phases, shared.tables):
+    for start, table in zip(starts, shared.tables):
         t_abs = start + table.times_s
         sel = (t_abs >= from_s) & (t_abs <= end)
-        if np.any(sel):
-            t2 = copy.copy(table)
-            t2.values = table.values.copy()
-            src = np.maximum(t_abs[sel] - period_s, t_abs[0])
-            for j in range(table.values.shape[1]):
-                t2.values[sel, j] = np.interp(src, t_abs, table.values[:, j])
-            if table.temperature_degC is not None:
-                t2.temperature_degC = table.temperature_degC.copy()
-                t2.temperature_degC[sel] = np.interp(src, t_abs, table.temperature_degC)
-            new.tables.append(t2)
-        else:
+        if not np.any(sel):
             new.tables.append(table)
-        start += dur
+            continue
+        t2 = copy.copy(table)
+        t2.values = table.values.copy()
+        src = np.maximum(t_abs[sel] - period_s, hist_t[0])
+        for j in range(table.values.shape[1]):
+            t2.values[sel, j] = np.interp(src, hist_t, hist_v[:, j])
+        if hist_T is not None:
+            t2.temperature_degC = table.temperature_degC.copy()
+            t2.temperature_degC[sel] = np.interp(src, hist_t, hist_T)
+        new.tables.append(t2)
     w = shared.weather
     if w is not None and w.times_s.size > 1:
         sel = (w.times_s >= from_s) & (w.times_s <= end)
