@@ -49,9 +49,14 @@ def load_price_file(path: Path, per: str = "MWh") -> Tariff:
 
 
 def energy_kpis(times_s: np.ndarray, columns: list[str], values: np.ndarray, start_s: int, end_s: int,
-                tariff: Tariff, co2_kg_per_kwh: float, treated_m3: float | None) -> dict:
+                tariff: Tariff, co2_kg_per_kwh: float, treated_m3: float | None, heat: dict | None = None) -> dict:
     """kWh and cost by area and in total, kWh per m3 treated, peak kW (highest hourly mean),
-    CO2, and the mean power by hour of day over the window."""
+    CO2, and the mean power by hour of day over the window.
+
+    ``heat``: how the heating area is supplied, ``{"source": "electric" | "fuel",
+    "price_per_kwh": ..., "co2_kg_per_kwh": ...}`` (default electric). The ``electricity`` block
+    holds what is bought at the tariff (kWh, cost, kWh per m3 treated, CO2), the ``heat`` block
+    the heater's energy (kWh drawn, cost, CO2); totals add both."""
     index = {c: i for i, c in enumerate(columns)}
     areas = [c for c in columns if c.startswith("power.") and c.endswith("_kW")]
     sel = np.nonzero((times_s >= start_s) & (times_s <= end_s))[0]
@@ -71,10 +76,28 @@ def energy_kpis(times_s: np.ndarray, columns: list[str], values: np.ndarray, sta
         out["by_area"][c[len("power."):-len("_kW")]] = {"kWh": kwh, "cost": float(np.sum(p * dt_h * price)),
                                                        "mean_kW": kwh / float(np.sum(dt_h))}
         total_kw += p
+    heat = heat or {"source": "electric"}
+    heat_kw = values[rows, index["power.heating_kW"]] if "power.heating_kW" in index else np.zeros(sel.size - 1)
+    fuel = heat.get("source", "electric") == "fuel"
+    elec_kw = total_kw - heat_kw if fuel else total_kw
+    elec_kwh = float(np.sum(elec_kw * dt_h))
+    elec_cost = float(np.sum(elec_kw * dt_h * price))
+    heat_kwh = float(np.sum(heat_kw * dt_h))
+    if fuel:
+        heat_cost = heat_kwh * float(heat.get("price_per_kwh", 0.0))
+        heat_co2 = heat_kwh * float(heat.get("co2_kg_per_kwh", 0.0))
+    else:
+        heat_cost = float(np.sum(heat_kw * dt_h * price))
+        heat_co2 = heat_kwh * co2_kg_per_kwh
+    out["electricity"] = {"kWh": elec_kwh, "cost": elec_cost, "co2_kg": elec_kwh * co2_kg_per_kwh,
+                          "kWh_per_m3": elec_kwh / treated_m3 if treated_m3 else None,
+                          "includes_heating": not fuel}
+    out["heat"] = {"source": heat.get("source", "electric"), "kWh": heat_kwh, "cost": heat_cost, "co2_kg": heat_co2,
+                   "note": "energy drawn by the heater (heat delivered / efficiency)"}
     total_kwh = float(np.sum(total_kw * dt_h))
     out["total_kWh"] = total_kwh
-    out["total_cost"] = float(np.sum(total_kw * dt_h * price))
-    out["co2_kg"] = total_kwh * co2_kg_per_kwh
+    out["total_cost"] = elec_cost + (heat_cost if fuel else 0.0)
+    out["co2_kg"] = out["electricity"]["co2_kg"] + (heat_co2 if fuel else 0.0)
     out["kWh_per_m3"] = total_kwh / treated_m3 if treated_m3 else None
     hour_index = np.floor((t[:-1] - t[0]) / 3600.0).astype(int)
     hourly = np.bincount(hour_index, weights=total_kw * dt_h) / np.maximum(np.bincount(hour_index, weights=dt_h), 1e-12)

@@ -556,7 +556,9 @@ def energy_block(scenario: Scenario, times, columns, values, metadata, base_dir)
         i = columns.index(f"{eff}.Q_m3_d")
         sel = np.nonzero((times >= start) & (times <= end))[0]
         treated = float(np.sum(values[sel[:-1], i] * np.diff(times[sel]) / 86400.0))
-    return energy_kpis(times, columns, values, start, end, tariff, spec.co2_kg_per_kwh, treated)
+    h = spec.heating
+    heat = {"source": h.source, "price_per_kwh": h.fuel_price_per_kwh, "co2_kg_per_kwh": h.fuel_co2_kg_per_kwh}
+    return energy_kpis(times, columns, values, start, end, tariff, spec.co2_kg_per_kwh, treated, heat)
 
 
 def input_slot(cp: CompiledPlant, name: str, field: str) -> int:

@@ -278,6 +278,11 @@ class HeatingSpec(_Strict):
     tanks: list[str] = Field(default_factory=list)  # heated_tank units whose heat input is metered
     efficiency: float = Field(0.9, gt=0)  # heat delivered per unit of energy drawn
     exchanger: ExchangerSpec | None = None
+    # what the heater draws: electricity (an electric boiler or heat pump, priced at the tariff)
+    # or fuel (a gas or biogas boiler: metered as heat, priced at fuel_price_per_kwh of fuel)
+    source: Literal["electric", "fuel"] = "electric"
+    fuel_price_per_kwh: float = Field(0.0, ge=0)
+    fuel_co2_kg_per_kwh: float = Field(0.0, ge=0)
 
 
 class MixerSpec(_Strict):

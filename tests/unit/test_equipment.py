@@ -165,3 +165,28 @@ def test_air_system_balances_blower_and_zone_flows():
     # and the speed that holds a header pressure
     r = speed_for_header_pressure(c, 2, hk, valves, back, demand, 47000.0)
     assert solve_air_system(c, 2, hk, valves, back, demand, r).header_pa == pytest.approx(47000.0, rel=1e-6)
+
+
+def test_heat_from_fuel_is_metered_apart_from_electricity():
+    """Heating drawn from fuel is heat, priced at the fuel price, not at the electricity tariff;
+    drawn from electricity it is part of the electricity bought. Hand calculation: 2 h at
+    100 kW aeration and 50 kW heating, tariff 0.2 per kWh, fuel 0.05 per kWh."""
+    import numpy as np
+
+    from analysis.energy import Tariff, energy_kpis
+
+    times = np.array([0, 3600, 7200])
+    cols = ["power.aeration_kW", "power.heating_kW"]
+    vals = np.array([[100.0, 50.0]] * 3)
+    tariff = Tariff(kind="flat", price_per_kwh=0.2)
+    fuel = energy_kpis(times, cols, vals, 0, 7200, tariff, 0.4, 100.0,
+                       {"source": "fuel", "price_per_kwh": 0.05, "co2_kg_per_kwh": 0.2})
+    assert fuel["electricity"]["kWh"] == pytest.approx(200.0)
+    assert fuel["electricity"]["cost"] == pytest.approx(40.0)
+    assert fuel["electricity"]["kWh_per_m3"] == pytest.approx(2.0)
+    assert fuel["heat"]["kWh"] == pytest.approx(100.0) and fuel["heat"]["cost"] == pytest.approx(5.0)
+    assert fuel["total_cost"] == pytest.approx(45.0)
+    assert fuel["co2_kg"] == pytest.approx(200 * 0.4 + 100 * 0.2)
+    elec = energy_kpis(times, cols, vals, 0, 7200, tariff, 0.4, 100.0)
+    assert elec["electricity"]["kWh"] == pytest.approx(300.0) and elec["electricity"]["includes_heating"]
+    assert elec["total_cost"] == pytest.approx(60.0)
