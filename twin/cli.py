@@ -96,6 +96,19 @@ def _parser() -> argparse.ArgumentParser:
     un.add_argument("action", nargs="?", choices=["list", "check"], default="list")
     un.add_argument("names", nargs="*", metavar="NAME", help="unit type(s) to check (default: all registered)")
     sub.add_parser("plants", help="list the bundled plants")
+    st = sub.add_parser("study", help="arms x replications with common random numbers: savings with intervals, economics",
+                        description="Runs every arm of STUDY.yaml for each replication (seed), writes DIR/runs/ARM/SEED.json "
+                                    "per run (a killed study resumes without redoing them), then study.json (per-arm "
+                                    "figures, paired savings against the baseline with bootstrap intervals, how the "
+                                    "intervals narrow with replications, the economics) and report.html.")
+    st.add_argument("study")
+    st.add_argument("--out", required=True, help="results folder of the study")
+    st.add_argument("--replications", type=int, help="replications per arm (default: the study file's)")
+    st.add_argument("--executor", choices=["local", "dask"], default="local",
+                    help="local process pool (default) or Dask distributed (pip install -e '.[dask]')")
+    st.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786); a LocalCluster otherwise")
+    st.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    st.add_argument("--fleet-only", action="store_true", help="run the fleet and agent without the process model")
     return p
 
 
@@ -116,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
             return _predictor(args)
         if args.command == "compare":
             return _compare(args)
+        if args.command == "study":
+            return _study(args)
         if args.command == "plants":
             from twin.run import bundled_plants
 
@@ -131,6 +146,34 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    return 0
+
+
+def _study(args) -> int:
+    from twin.study import run_study
+
+    def progress(done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            sys.stderr.write(f"\r  runs {done} / {total}")
+            sys.stderr.flush()
+
+    s = run_study(args.study, args.out, args.replications, args.executor, args.workers, args.scheduler,
+                  args.fleet_only, progress)
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    print(f"study {s['name']}: {s['replications']} replications per arm; savings against {s['baseline']} "
+          f"(mean, {100 * s['confidence']:g} % interval):")
+    for arm, d in s["savings_against_baseline"].items():
+        print(f"  {arm}:")
+        for m, v in d.items():
+            if not m.startswith("_"):
+                print(f"    {m:34s} {v['mean']:14,.1f}   [{v['ci'][0]:,.1f}, {v['ci'][1]:,.1f}]")
+    if "economics" in s:
+        e = s["economics"]
+        print(f"  economics of {e['inputs']['arm']}: NPV {e['point']['npv']:,.0f} [{e['ci']['npv'][0]:,.0f}, "
+              f"{e['ci']['npv'][1]:,.0f}], payback {e['point']['payback_months']:.1f} months, "
+              f"ROI {e['point']['roi_pct']:.0f} %")
+    print(f"written: {args.out}/study.json, {args.out}/report.html")
     return 0
 
 

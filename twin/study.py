@@ -1,0 +1,347 @@
+"""Studies: arms x replications with common random numbers, paired differences with bootstrap
+intervals, and the economics of the difference.
+
+A study file names a scenario, overrides common to every run, and arms (overrides of their
+own: a maintenance policy, the optimiser on or off, a tariff). Replication k of every arm runs
+with the same seed (``seed0 + k``), so an arm and its baseline share every random stream that
+their decisions do not change (common random numbers): failure times, sensor noise, influent,
+weather. Each run writes its figures to ``DIR/runs/ARM/SEED.json`` (atomically), so a killed
+study resumes without redoing finished runs. Runs go through an executor: ``local`` (a process
+pool) or ``dask``; a run's figures depend only on its scenario and seed, so the executor never
+changes a result.
+
+Figures per run (``metrics``): from the maintenance KPIs (failures, planned and unplanned
+downtime, maintenance cost including downtime) and, with a process model, electricity and its
+cost, and hours above the effluent limits. Paired differences (baseline minus arm: positive is
+a saving) get percentile bootstrap intervals of their mean (SciPy ``bootstrap``, seeded).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from twin.errors import ConfigError
+
+YEAR_S = 365 * 86400
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ArmSpec(_Strict):
+    set: dict[str, Any] = Field(default_factory=dict)
+    note: str = ""
+
+
+class EconomicsSpec(_Strict):
+    """Inputs of the business case (no defaults posing as data)."""
+
+    arm: str  # the arm whose savings against the baseline pay for the investment
+    investment: float = Field(ge=0)
+    running_cost_per_year: float = Field(ge=0)
+    rate: float = Field(ge=0, lt=1)
+    horizon_years: int = Field(ge=1, le=50)
+    currency: str = "currency of the cost data"
+
+
+class StudySpec(_Strict):
+    name: str
+    scenario: str  # relative to the study file
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    arms: dict[str, ArmSpec] = Field(min_length=2)
+    baseline: str
+    replications: int = Field(10, ge=2)
+    seed0: int = 1
+    fleet_only: bool = False
+    confidence: float = Field(0.95, gt=0, lt=1)
+    economics: EconomicsSpec | None = None
+
+    @model_validator(mode="after")
+    def _refs(self):
+        if self.baseline not in self.arms:
+            raise ValueError(f"baseline '{self.baseline}' is not an arm ({', '.join(self.arms)})")
+        if self.economics is not None and self.economics.arm not in self.arms:
+            raise ValueError(f"economics.arm '{self.economics.arm}' is not an arm ({', '.join(self.arms)})")
+        return self
+
+
+def load_study(path: str | Path) -> tuple[StudySpec, Path]:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such study file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    try:
+        spec = StudySpec.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        raise ConfigError(f"{path}: {where}: {err['msg']}") from None
+    return spec, path
+
+
+def run_plan(spec: StudySpec, base: Path, replications: int | None = None) -> list[tuple[str, int]]:
+    n = replications or spec.replications
+    return [(arm, spec.seed0 + k) for k in range(n) for arm in spec.arms]
+
+
+def _scenario_for(spec: StudySpec, base: Path, arm: str, seed: int):
+    from twin.scenario import apply_override, load_scenario, validate_scenario
+
+    s, path = load_scenario(base / spec.scenario)
+    data = s.to_dict()
+    for key, value in {**spec.overrides, **spec.arms[arm].set}.items():
+        apply_override(data, key, value, f"study arm '{arm}'")
+    data["seed"] = int(seed)
+    if spec.fleet_only:
+        data.setdefault("fleet", {})["process_model"] = False
+    return validate_scenario(data, f"study arm '{arm}'"), Path(path).parent
+
+
+def figures(kpis: dict, duration_s: int) -> dict[str, float]:
+    """The figures a study compares, from one run's KPIs (per year where it is a rate)."""
+    years = duration_s / YEAR_S
+    out: dict[str, float] = {}
+    m = kpis.get("maintenance", {}).get("by_type", {}).get("total")
+    if m:
+        cost = m["cost"]
+        out.update({"failures_per_year": m["failures"] / years,
+                    "unplanned_downtime_h_per_year": m["downtime_h"]["unplanned"] / years,
+                    "planned_downtime_h_per_year": m["downtime_h"]["planned"] / years,
+                    "downtime_h_per_year": (m["downtime_h"]["unplanned"] + m["downtime_h"]["planned"]) / years,
+                    "maintenance_cost_per_year": cost["total"] / years})
+    e = kpis.get("energy")
+    if e:
+        el = e.get("electricity", {"kWh": e["total_kWh"], "cost": e["total_cost"]})
+        out.update({"electricity_kWh_per_year": el["kWh"] / years, "electricity_cost_per_year": el["cost"] / years})
+    b = kpis.get("bsm1")
+    if b:
+        days = b.get("window_d") or duration_s / 86400
+        out["hours_above_limits_per_year"] = sum(v["pct_time"] for v in b["violations"].values()) / 100 * days * 24 / years
+        out["EQI"] = b["EQI"]
+    out["total_cost_per_year"] = out.get("maintenance_cost_per_year", 0.0) + out.get("electricity_cost_per_year", 0.0)
+    return out
+
+
+def run_one(args: tuple) -> dict[str, float]:
+    """One run of a study (in a worker): build the arm's scenario for the seed, run, figures."""
+    spec_dict, base, arm, seed = args
+    from twin.run import run_scenario
+
+    spec = StudySpec.model_validate(spec_dict)
+    scenario, sbase = _scenario_for(spec, Path(base), arm, seed)
+    res = run_scenario(scenario, sbase)
+    if res.failed is not None:
+        raise RuntimeError(f"arm '{arm}', seed {seed}: {res.failed}")
+    return figures(res.kpis, scenario.duration_s)
+
+
+def _write_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def execute(spec: StudySpec, base: Path, out: Path, replications: int | None = None, executor: str = "local",
+            workers: int | None = None, scheduler: str | None = None, progress=None) -> dict[tuple[str, int], dict]:
+    """Run every (arm, seed) not already in ``out/runs``; return all figures."""
+    plan = run_plan(spec, base, replications)
+    for arm in spec.arms:  # every arm's scenario is checked before anything runs
+        _scenario_for(spec, base, arm, spec.seed0)
+    done: dict[tuple[str, int], dict] = {}
+    todo = []
+    for arm, seed in plan:
+        f = out / "runs" / arm / f"{seed}.json"
+        if f.exists():
+            done[arm, seed] = json.loads(f.read_text())
+        else:
+            todo.append((arm, seed))
+    jobs = [(spec.model_dump(), str(base), arm, seed) for arm, seed in todo]
+
+    def store(key, fig):
+        _write_atomic(out / "runs" / key[0] / f"{key[1]}.json", fig)
+        done[key] = fig
+        if progress is not None:
+            progress(len(done), len(plan))
+
+    if executor == "dask":
+        try:
+            from distributed import Client, LocalCluster, as_completed
+        except ImportError:
+            raise ConfigError("--executor dask needs dask.distributed: pip install -e '.[dask]'") from None
+        cluster = None if scheduler else LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                                                      processes=True, dashboard_address=None)
+        client = Client(scheduler or cluster)
+        try:
+            futs = {client.submit(run_one, j, pure=False): (j[2], j[3]) for j in jobs}
+            for fut in as_completed(futs):
+                store(futs[fut], fut.result())
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    elif executor == "local" and (workers or os.cpu_count() or 1) > 1 and len(jobs) > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+        with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=ctx) as pool:
+            futs = {pool.submit(run_one, j): (j[2], j[3]) for j in jobs}
+            for fut in as_completed(futs):
+                store(futs[fut], fut.result())
+    else:
+        for j in jobs:
+            store((j[2], j[3]), run_one(j))
+    return done
+
+
+def bootstrap_mean(d: np.ndarray, confidence: float, seed: int) -> tuple[float, float]:
+    from scipy.stats import bootstrap
+
+    if d.size < 2 or np.all(d == d[0]):
+        return float(d.mean()), float(d.mean())
+    r = bootstrap((d,), np.mean, confidence_level=confidence, method="percentile", n_resamples=4000,
+                  random_state=np.random.default_rng(seed))
+    return float(r.confidence_interval.low), float(r.confidence_interval.high)
+
+
+def summarise(spec: StudySpec, results: dict[tuple[str, int], dict], replications: int | None = None) -> dict:
+    """Per-arm means and intervals, paired differences against the baseline with bootstrap
+    intervals, how the intervals narrow with the number of replications, and the economics."""
+    from analysis.economics import Investment, economics
+
+    n = replications or spec.replications
+    seeds = [spec.seed0 + k for k in range(n)]
+    metrics = sorted(results[spec.baseline, seeds[0]])
+    arms: dict[str, Any] = {}
+    diffs: dict[str, Any] = {}
+    for arm in spec.arms:
+        vals = {m: np.array([results[arm, s][m] for s in seeds]) for m in metrics}
+        arms[arm] = {m: {"mean": float(v.mean()), "sd": float(v.std(ddof=1)),
+                         "ci": bootstrap_mean(v, spec.confidence, 1)} for m, v in vals.items()}
+        if arm == spec.baseline:
+            continue
+        d = {m: np.array([results[spec.baseline, s][m] - results[arm, s][m] for s in seeds]) for m in metrics}
+        diffs[arm] = {m: {"mean": float(v.mean()), "ci": bootstrap_mean(v, spec.confidence, 2),
+                          "per_replication": [float(x) for x in v]} for m, v in d.items()}
+        steps = sorted({k for k in (5, 10, 20, 50, 100, n) if 2 <= k <= n})
+        diffs[arm]["_interval_width_by_replications"] = {
+            m: {str(k): float(np.subtract(*bootstrap_mean(v[:k], spec.confidence, 3)[::-1])) for k in steps}
+            for m, v in d.items() if m in ("total_cost_per_year", "unplanned_downtime_h_per_year")}
+    out = {"name": spec.name, "baseline": spec.baseline, "replications": n, "seeds": seeds,
+           "confidence": spec.confidence, "arms": arms, "savings_against_baseline": diffs,
+           "sign": "savings = baseline minus arm (positive: the arm saves)"}
+    ec = spec.economics
+    if ec is not None:
+        inv = Investment(ec.investment, ec.running_cost_per_year, ec.rate, ec.horizon_years)
+        per = np.array(diffs[ec.arm]["total_cost_per_year"]["per_replication"])
+        point = economics(inv, float(per.mean()))
+        rng = np.random.default_rng(4)
+        boot = [economics(inv, float(rng.choice(per, per.size).mean())) for _ in range(2000)]
+        q = [(1 - spec.confidence) / 2 * 100, (1 + spec.confidence) / 2 * 100]
+        ci = {}
+        for k in point:
+            v = np.array([b[k] for b in boot], dtype=float)
+            v = v[np.isfinite(v)]
+            ci[k] = [float(x) for x in np.percentile(v, q)] if v.size else [math.nan, math.nan]
+        out["economics"] = {"inputs": ec.model_dump(), "savings_per_year": float(per.mean()),
+                            "point": point, "ci": ci,
+                            "note": "savings: total cost per year (maintenance incl. downtime, and electricity with a "
+                                    "process model) of the baseline minus the arm, from the paired replications"}
+    return out
+
+
+def claims_table(summary: dict) -> list[dict]:
+    """The specification's claims beside the simulated figures (``analysis/claims.yaml``)."""
+    from importlib import resources
+
+    claims = yaml.safe_load((resources.files("analysis") / "claims.yaml").read_text()).get("economics", {})
+    rows = []
+    ec = summary.get("economics")
+    diffs = summary["savings_against_baseline"]
+    arm = ec["inputs"]["arm"] if ec else next(iter(diffs))
+    d = diffs[arm]
+    if "annual_savings_eur" in claims:
+        sim = ec["savings_per_year"] if ec else d["total_cost_per_year"]["mean"]
+        rows.append({"figure": "savings per year", "claimed": claims["annual_savings_eur"], "simulated": sim,
+                     "interval": d["total_cost_per_year"]["ci"]})
+    if "downtime_avoided_h_per_year" in claims and "downtime_h_per_year" in d:
+        rows.append({"figure": "downtime avoided, h per year", "claimed": claims["downtime_avoided_h_per_year"],
+                     "simulated": d["downtime_h_per_year"]["mean"], "interval": d["downtime_h_per_year"]["ci"]})
+    if ec:
+        rows.append({"figure": "ROI %", "claimed": claims.get("roi_pct"), "simulated": ec["point"]["roi_pct"],
+                     "interval": ec["ci"]["roi_pct"]})
+        rows.append({"figure": "payback, months", "claimed": claims.get("payback_months"),
+                     "simulated": ec["point"]["payback_months"], "interval": ec["ci"]["payback_months"]})
+        rows.append({"figure": f"NPV over {ec['inputs']['horizon_years']} years at {100 * ec['inputs']['rate']:g} %",
+                     "claimed": None, "simulated": ec["point"]["npv"], "interval": ec["ci"]["npv"]})
+    return rows
+
+
+def write_report(summary: dict, path: Path) -> None:
+    """One HTML file: the comparison with intervals and the claims table."""
+    import html
+
+    def fmt(x):
+        if isinstance(x, (list, tuple)):
+            return "–".join(fmt(v) for v in x)
+        if x is None:
+            return "—"
+        if isinstance(x, float) and not math.isfinite(x):
+            return "n/a"
+        return f"{x:,.1f}" if isinstance(x, (int, float)) else html.escape(str(x))
+
+    parts = [f"<h1>Study {html.escape(summary['name'])}</h1>",
+             f"<p>{summary['replications']} replications per arm (seeds {summary['seeds'][0]}–{summary['seeds'][-1]}, "
+             f"common random numbers); intervals: {100 * summary['confidence']:g} % percentile bootstrap of the mean. "
+             f"Savings are the baseline (<b>{html.escape(summary['baseline'])}</b>) minus the arm.</p>"]
+    for arm, d in summary["savings_against_baseline"].items():
+        parts.append(f"<h2>{html.escape(arm)} against {html.escape(summary['baseline'])}</h2><table border=1>"
+                     "<tr><th>figure</th><th>baseline</th><th>arm</th><th>saving (mean)</th><th>interval</th></tr>")
+        for m, v in d.items():
+            if m.startswith("_"):
+                continue
+            parts.append(f"<tr><td>{html.escape(m)}</td><td>{fmt(summary['arms'][summary['baseline']][m]['mean'])}</td>"
+                         f"<td>{fmt(summary['arms'][arm][m]['mean'])}</td><td>{fmt(v['mean'])}</td>"
+                         f"<td>{fmt(v['ci'])}</td></tr>")
+        parts.append("</table>")
+    rows = claims_table(summary)
+    parts.append("<h2>Specification claims against simulated figures</h2><table border=1>"
+                 "<tr><th>figure</th><th>claimed</th><th>simulated</th><th>interval</th></tr>")
+    for r in rows:
+        parts.append(f"<tr><td>{html.escape(r['figure'])}</td><td>{fmt(r['claimed'])}</td>"
+                     f"<td>{fmt(r['simulated'])}</td><td>{fmt(r['interval'])}</td></tr>")
+    parts.append("</table>")
+    path.write_text("<!doctype html><meta charset=utf-8><title>study</title>" + "".join(parts))
+
+
+def run_study(path: str | Path, out: str | Path, replications: int | None = None, executor: str = "local",
+              workers: int | None = None, scheduler: str | None = None, fleet_only: bool = False,
+              progress=None) -> dict:
+    spec, p = load_study(path)
+    if fleet_only:
+        spec = spec.model_copy(update={"fleet_only": True})
+    if replications is not None and replications < 2:
+        raise ConfigError("--replications: at least 2 are needed for an interval")
+    out = Path(out)
+    results = execute(spec, p.parent, out, replications, executor, workers, scheduler, progress)
+    summary = summarise(spec, results, replications)
+    summary["claims"] = claims_table(summary)
+    _write_atomic(out / "study.json", summary)
+    write_report(summary, out / "report.html")
+    return summary
+
+
+Executor = Literal["local", "dask"]
