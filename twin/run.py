@@ -184,6 +184,27 @@ class Prepared:
     infl_index: np.ndarray
 
 
+def initial_state(scenario: Scenario, base_dir: Path | None, env, plant: Plant, cp: CompiledPlant, loops: list,
+                  infl_index: np.ndarray) -> None:
+    """The plant's initial state: steady state under the initial influent with the loops at
+    their setpoints (``initial.mode: steady_state``), then every loop started bumplessly."""
+    if scenario.initial.mode == "steady_state":
+        init_table = build_table(scenario.initial.influent, 0, base_dir, env.child_rng("influent.initial"))
+        plant.u[infl_index] = init_table.values[0]
+        ss_loops = [(cp.state_index[lp.spec.measurement], lp.act, lp.spec.setpoint, *lp.spec.limits)
+                    for lp in loops if lp.spec.measurement in cp.state_index]
+        x, u, info = solve_steady_state(cp, plant.x, plant.u, ss_loops,
+                                        parse_duration(scenario.initial.settle) / TICKS_PER_DAY,
+                                        plant.rtol, plant.atol, plant.h_max)
+        plant.x[:] = x
+        plant.u[:] = u
+        env.log("initial_state", "plant", "steady state under the initial influent", **info)
+    for lp in loops:
+        lp.ctrl.initialise(plant.u[lp.act], lp.read())
+        env.log("controller", lp.name, "loop started (bumpless)", actuator=lp.spec.actuator,
+                u=float(plant.u[lp.act]), K=lp.spec.K, Ti_d=lp.spec.Ti_d, Tt_d=lp.spec.Tt_d, setpoint=lp.spec.setpoint)
+
+
 def prepare(scenario: Scenario, base_dir: Path | None, initial_temperature_c: float | None = None) -> Prepared:
     """Load and compile the plant, wire the loops, set the inputs and the initial state
     (steady state under the initial influent, loops at their setpoints), start the loops bumplessly."""
@@ -202,21 +223,7 @@ def prepare(scenario: Scenario, base_dir: Path | None, initial_temperature_c: fl
         for n, unit in cp.units.items():
             if unit.type_name == "asm1_reactor":
                 plant.u[cp.input_index[f"{n}.temperature_C"]] = initial_temperature_c
-    if scenario.initial.mode == "steady_state":
-        init_table = build_table(scenario.initial.influent, 0, base_dir, env.child_rng("influent.initial"))
-        plant.u[infl_index] = init_table.values[0]
-        ss_loops = [(cp.state_index[lp.spec.measurement], lp.act, lp.spec.setpoint, *lp.spec.limits)
-                    for lp in loops if lp.spec.measurement in cp.state_index]
-        x, u, info = solve_steady_state(cp, plant.x, plant.u, ss_loops,
-                                        parse_duration(scenario.initial.settle) / TICKS_PER_DAY,
-                                        plant.rtol, plant.atol, plant.h_max)
-        plant.x[:] = x
-        plant.u[:] = u
-        env.log("initial_state", "plant", "steady state under the initial influent", **info)
-    for lp in loops:
-        lp.ctrl.initialise(plant.u[lp.act], lp.read())
-        env.log("controller", lp.name, "loop started (bumpless)", actuator=lp.spec.actuator,
-                u=float(plant.u[lp.act]), K=lp.spec.K, Ti_d=lp.spec.Ti_d, Tt_d=lp.spec.Tt_d, setpoint=lp.spec.setpoint)
+    initial_state(scenario, base_dir, env, plant, cp, loops, infl_index)
     return Prepared(fs, cp, env, plant, loops, infl_index)
 
 

@@ -280,30 +280,13 @@ class Twin:
     def _initial_state(self) -> None:
         """Steady state under the initial influent (loops at their setpoints), loops started
         bumplessly, initial-state auto-tuning."""
-        from twin.influent import build_table
-        from twin.run import tune_in_initial_state
-        from twin.steady import solve_steady_state
+        from twin.run import initial_state, tune_in_initial_state
 
         sh, scenario, env, plant, cp, loops = self.shared, self.scenario, self.env, self.plant, self.cp, self.loops
         t0 = sh.tables[0].temperature_degC
         if t0 is not None:
             plant.u[sh.temp_index] = float(t0[0])
-        if scenario.initial.mode == "steady_state":
-            init_table = build_table(scenario.initial.influent, 0, sh.base_dir, env.child_rng("influent.initial"))
-            plant.u[sh.infl_index] = init_table.values[0]
-            ss_loops = [(cp.state_index[lp.spec.measurement], lp.act, lp.spec.setpoint, *lp.spec.limits)
-                        for lp in loops if lp.spec.measurement in cp.state_index]
-            x, u, info = solve_steady_state(cp, plant.x, plant.u, ss_loops,
-                                            parse_duration(scenario.initial.settle) / TICKS_PER_DAY,
-                                            plant.rtol, plant.atol, plant.h_max)
-            plant.x[:] = x
-            plant.u[:] = u
-            env.log("initial_state", "plant", "steady state under the initial influent", **info)
-        for lp in loops:
-            lp.ctrl.initialise(plant.u[lp.act], lp.read())
-            env.log("controller", lp.name, "loop started (bumpless)", actuator=lp.spec.actuator,
-                    u=float(plant.u[lp.act]), K=lp.spec.K, Ti_d=lp.spec.Ti_d, Tt_d=lp.spec.Tt_d,
-                    setpoint=lp.spec.setpoint)
+        initial_state(scenario, sh.base_dir, env, plant, cp, loops, sh.infl_index)
         names = [lp.name for lp in loops if lp.spec.autotune.enabled and lp.spec.autotune.at == "initial"]
         if names:
             outcomes, side_log = tune_in_initial_state(scenario, cp, plant.x, plant.u, names)
