@@ -27,6 +27,10 @@ def _parser() -> argparse.ArgumentParser:
                     "list process unit types.",
         epilog="Example: twin run scenarios/quickstart_24h.yaml --out results/quickstart",
     )
+    from twin import package_version
+
+    p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}",
+                   help="print the version of plant twin and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     r = sub.add_parser("run", help="run a scenario and write a results folder",
                        description="Run a scenario; results go to --out (default results/<scenario name>).")

@@ -122,3 +122,12 @@ def test_same_seed_same_kpis_other_seed_differs(tmp_path):
         results.append(k)
     assert results[0] == results[1]
     assert results[0]["bsm1"] != results[2]["bsm1"]
+
+
+def test_version_prints_the_package_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"twin {version('plant-twin')}"
