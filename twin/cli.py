@@ -361,6 +361,8 @@ def _run(args) -> int:
                                    parse_duration(every) if every else None, args.resume,
                                    int(kill) if kill else None, kill=True)
     try:
+        if not args.quiet:
+            _compile_note(scenario, path)
         result = run_scenario(scenario, path.parent, progress=progress, checkpoint=checkpoint)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
@@ -373,17 +375,71 @@ def _run(args) -> int:
         print(f"error: {result.failed}", file=sys.stderr)
         print(f"partial results kept in {final}", file=sys.stderr)
         return EXIT_SOLVER_ERROR
-    _summary(result.kpis, final)
+    _summary(result.kpis, final, result.metadata)
     return 0
 
 
-def _summary(kpis: dict, out: Path) -> None:
+def _compile_note(scenario, path: Path) -> None:
+    """Say so, before a run, when its plant's numba kernels are not cached yet (a 10-20 s compile)."""
+    if scenario.fleet is not None and not scenario.fleet.process_model:
+        return
+    from twin.flowsheet import cache_dir
+    from twin.run import compile_flowsheet, load_flowsheet
+
+    cp = compile_flowsheet(load_flowsheet(scenario.plant, path.parent))  # reused by the run
+    if not cp.kernels_cached():
+        print(f"compiling the plant model '{scenario.plant}' with numba (first run of this plant, 10-20 s); "
+              f"the compiled code is cached in {cache_dir()} for later runs", file=sys.stderr)
+
+
+def _num(v: float, digits: int = 0) -> str:
+    """A figure with thousands separators."""
+    return f"{v:,.{digits}f}"
+
+
+def _summary(kpis: dict, out: Path, metadata: dict | None = None) -> None:
     b = kpis.get("bsm1")
     run = kpis["run"]
     print(f"simulated {run['total_simulated_days']:g} d in {run['wall_s']:.2f} s; results in {out}")
+    _summary_bsm1(b)
+    for line in _summary_extra(kpis, metadata or {}):
+        print("  " + line)
+
+
+def _summary_extra(kpis: dict, metadata: dict) -> list[str]:
+    """Energy, maintenance and control lines of the console summary (what the scenario has beyond BSM1)."""
+    lines = []
+    e = kpis.get("energy")
+    if e:
+        cur = e.get("units", {}).get("cost") or "currency of the tariff"
+        areas = sorted(e.get("by_area", {}).items(), key=lambda kv: -kv[1]["kWh"])
+        lines.append(f"energy {_num(e['total_kWh'])} kWh (" + ", ".join(f"{a} {_num(v['kWh'])}" for a, v in areas)
+                     + f"); cost {_num(e['total_cost'])} {cur}")
+    m = kpis.get("maintenance", {}).get("by_type", {}).get("total")
+    if m:
+        cur = kpis["maintenance"].get("units", {}).get("cost") or "currency of the cost data"
+        d = m["downtime_h"]
+        avail = f"{100 * m['availability']:.2f} %" if m.get("availability") is not None else "-"
+        lines.append(f"maintenance: {_num(m['failures'])} failures, availability {avail}, downtime "
+                     f"{_num(d['planned'] + d['unplanned'], 1)} h (unplanned {_num(d['unplanned'], 1)} h), "
+                     f"cost {_num(m['cost']['total'])} {cur}")
+    c = kpis.get("control")
+    if c:
+        units = metadata.get("controllers", {})
+        parts = []
+        for name, k in c.items():
+            if "IAE" in k:
+                unit = units.get(name, {}).get("measurement_unit")
+                parts.append(f"{name} {_num(k['IAE'], 3)}" + (f" {unit}·d" if unit else ""))
+        if parts:
+            lines.append("control IAE: " + ", ".join(parts))
+    return lines
+
+
+def _summary_bsm1(b: dict | None) -> None:
     if b:
         e = b["effluent_avg"]
-        print(f"  EQI {b['EQI']:.1f} kg PU/d  AE {b['AE']:.1f} kWh/d  PE {b['PE']:.1f} kWh/d  "
+        print(f"  EQI {b['EQI']:,.1f} kg PU/d  AE {b['AE']:.1f} kWh/d  PE {b['PE']:.1f} kWh/d  "
               f"SP {b['SP']:.1f} kg SS/d  OCI {b['OCI']:.1f}")
         print(f"  effluent (g/m3): SNH {e['SNH']:.3f}  Ntot {e['Ntot']:.3f}  TSS {e['TSS']:.3f}  "
               f"CODt {e['CODt']:.2f}  BOD5 {e['BOD5']:.3f}")

@@ -556,7 +556,10 @@ def energy_block(scenario: Scenario, times, columns, values, metadata, base_dir)
         i = columns.index(f"{eff}.Q_m3_d")
         sel = np.nonzero((times >= start) & (times <= end))[0]
         treated = float(np.sum(values[sel[:-1], i] * np.diff(times[sel]) / 86400.0))
-    return energy_kpis(times, columns, values, start, end, tariff, spec.co2_kg_per_kwh, treated)
+    out = energy_kpis(times, columns, values, start, end, tariff, spec.co2_kg_per_kwh, treated)
+    if t.currency:
+        out["units"]["cost"] = t.currency
+    return out
 
 
 def input_slot(cp: CompiledPlant, name: str, field: str) -> int:

@@ -262,6 +262,7 @@ class TariffSpec(_Strict):
     bands: list[dict[str, float]] = Field(default_factory=list)
     file: str | None = None
     per: Literal["MWh", "kWh"] = "MWh"
+    currency: str | None = None  # e.g. "EUR": names the unit of every cost priced with this tariff
 
 
 class ExchangerSpec(_Strict):
