@@ -86,11 +86,20 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", required=True, help="a fleet-data folder not used in training (another seed)")
     ev.add_argument("--out", required=True)
     c = sub.add_parser("compare", help="compare two results folders (a run and its baseline)",
-                       description="Prints and writes compare.json: downtime and failures avoided, maintenance "
-                                   "cost, energy and effluent-violation differences of RUN_A against RUN_B.")
+                       description="Prints and writes compare.json: effluent averages (SNH, Ntot, TSS, COD), EQI, "
+                                   "effluent-violation hours, energy and its cost, downtime, failures and "
+                                   "maintenance cost of RUN_A against RUN_B. Runs of different plants or "
+                                   "different evaluation windows are refused (exit 2) unless --force.")
     c.add_argument("run_a")
     c.add_argument("run_b", help="the baseline")
-    c.add_argument("--out", help="where to write compare.json (default: RUN_A/compare.json)")
+    c.add_argument("--out", help="where to write the comparison (default: RUN_A/compare.json; if that exists, "
+                                 "the next free RUN_A/compare.N.json). An existing --out file is refused "
+                                 "unless --overwrite")
+    c.add_argument("--overwrite", action="store_true",
+                   help="replace an existing comparison file (RUN_A/compare.json or --out) instead of "
+                        "writing compare.N.json or refusing")
+    c.add_argument("--force", action="store_true",
+                   help="compare runs of different plants or different evaluation windows")
     un = sub.add_parser("units", help="list the registered process unit types, or check one ('twin units check NAME')",
                         description="Without arguments: list the registered process unit types. "
                                     "'twin units check NAME' runs the checks every unit type must pass (declarations, "
@@ -229,8 +238,17 @@ def _predictor(args) -> int:
 def _compare(args) -> int:
     from analysis.compare import compare_runs
 
-    result = compare_runs(Path(args.run_a), Path(args.run_b))
-    out = Path(args.out) if args.out else Path(args.run_a) / "compare.json"
+    result = compare_runs(Path(args.run_a), Path(args.run_b), force=args.force)
+    if args.out:
+        out = Path(args.out)
+        if out.exists() and not args.overwrite:
+            raise ConfigError(f"--out: {out} exists; --overwrite to replace it")
+    else:
+        out = Path(args.run_a) / "compare.json"
+        n = 1
+        while out.exists() and not args.overwrite:
+            out = Path(args.run_a) / f"compare.{n}.json"
+            n += 1
     out.write_text(_json(result) + "\n")
     for line in result["summary"]:
         print(line)
