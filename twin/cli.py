@@ -18,6 +18,7 @@ from twin.errors import ConfigError, SolverError
 
 EXIT_USER_ERROR = 2
 EXIT_SOLVER_ERROR = 3
+EXIT_INTERRUPTED = 130
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
                         "outputs.checkpoint_every; the folder is removed when the run completes")
     r.add_argument("--resume", action="store_true",
                    help="resume from the last checkpoint in <out>.checkpoint/ (same scenario, seed and "
-                        "overrides); the results equal those of an uninterrupted run")
+                        "overrides); the results equal those of an uninterrupted run; checkpoints continue at "
+                        "the interval of the run being resumed unless --checkpoint-every is given")
     v = sub.add_parser("validate", help="check a scenario (schema, plant wiring, files) without running it")
     v.add_argument("scenario")
     v.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -143,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_SOLVER_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     return 0
 
 
@@ -371,19 +373,33 @@ def _run(args) -> int:
     checkpoint = None
     every = scenario.outputs.checkpoint_every
     if every or args.resume:
-        from twin.checkpoint import Checkpointing
-        from twin.durations import parse_duration
+        from twin.checkpoint import Checkpointing, checkpoint_info
+        from twin.durations import format_duration, parse_duration
 
+        folder = out.with_name(out.name + ".checkpoint")
+        every_s = parse_duration(every) if every else None
+        if args.resume:
+            info = checkpoint_info(folder)
+            if info is None:
+                raise ConfigError(f"--resume: no checkpoint in {folder} (run with --checkpoint-every first)")
+            if not args.checkpoint_every and info["every_s"]:
+                every_s = info["every_s"]  # the interval of the run being resumed
+            if not args.quiet:
+                then = f", checkpoints every {format_duration(every_s)}" if every_s else ", no further checkpoints"
+                print(f"resuming from day {info['now_s'] / 86400:g} (checkpoint in {folder}{then})", file=sys.stderr)
         kill = os.environ.get("TWIN_KILL_AFTER_CHECKPOINTS")  # fault injection for the resume tests
-        checkpoint = Checkpointing(out.with_name(out.name + ".checkpoint"),
-                                   parse_duration(every) if every else None, args.resume,
-                                   int(kill) if kill else None, kill=True)
+        checkpoint = Checkpointing(folder, every_s, args.resume, int(kill) if kill else None, kill=True)
     try:
         if not args.quiet:
             _compile_note(scenario, path)
         result = run_scenario(scenario, path.parent, progress=progress, checkpoint=checkpoint)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    except KeyboardInterrupt:
+        if checkpoint is None:
+            raise
+        _interrupted(args, out, checkpoint)
+        return EXIT_INTERRUPTED
     final = write_results(result, out, report=not args.no_report)
     if checkpoint is not None and result.failed is None:
         import shutil
@@ -395,6 +411,28 @@ def _run(args) -> int:
         return EXIT_SOLVER_ERROR
     _summary(result.kpis, final, result.metadata)
     return 0
+
+
+def _interrupted(args, out: Path, checkpoint) -> None:
+    """Ctrl-C during a run with checkpoints: say where the last checkpoint is and how to resume."""
+    import shlex
+
+    from twin.checkpoint import checkpoint_info
+
+    info = checkpoint_info(checkpoint.folder)
+    if info is None:
+        print(f"interrupted before the first checkpoint: nothing to resume in {checkpoint.folder}", file=sys.stderr)
+        return
+    cmd = ["twin", "run", args.scenario, "--out", str(out)]
+    for o in args.overrides:
+        cmd += ["--set", o]
+    if args.seed is not None:
+        cmd += ["--seed", str(args.seed)]
+    if args.checkpoint_every:
+        cmd += ["--checkpoint-every", args.checkpoint_every]
+    cmd += [f for f, on in (("--no-report", args.no_report), ("--quiet", args.quiet)) if on]
+    print(f"interrupted: a checkpoint exists at day {info['now_s'] / 86400:g} in {checkpoint.folder}", file=sys.stderr)
+    print(f"resume with: {shlex.join(cmd + ['--resume'])}", file=sys.stderr)
 
 
 def _compile_note(scenario, path: Path) -> None:
