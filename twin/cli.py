@@ -149,6 +149,27 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _blame(exc: ConfigError, path: Path, overrides: list[str]) -> ConfigError:
+    """Name the source of an error found after loading: the ``--set`` override that set the
+    field the message starts with, else the scenario file."""
+    from twin.scenario import split_override_key
+
+    text = str(exc)
+    field, sep, rest = text.partition(": ")
+    if sep and " " not in field:
+        loc = field.split(".")
+        for item in reversed(overrides):
+            key = item.partition("=")[0].strip()
+            try:
+                parts = split_override_key(key)
+            except ConfigError:
+                continue
+            n = min(len(loc), len(parts))
+            if n and (loc[:n] == parts[:n] or field == key or field.startswith(key + ".")):
+                return ConfigError(f"--set {key}: {rest if field == key else text}")
+    return ConfigError(f"{path}: {text}")
+
+
 def _units() -> int:
     from twin.units import registered_types, unit_type
 
@@ -272,7 +293,7 @@ def _tune(args) -> int:
     try:
         st = prepare(scenario, path.parent)
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        raise _blame(exc, path, args.overrides) from None
     skipped = []
     if not args.loop:  # all loops: leave out those whose signal only the equipment layer provides
         for lp in st.loops:
@@ -354,7 +375,7 @@ def _validate(args) -> int:
             if spec.file:
                 resolve_path(spec.file, path.parent)
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        raise _blame(exc, path, args.overrides) from None
     print(f"{path}: valid ({cp.n_states} states, {cp.n_streams} streams, {len(scenario.controllers)} controllers)")
     return 0
 
@@ -394,7 +415,7 @@ def _run(args) -> int:
             _compile_note(scenario, path)
         result = run_scenario(scenario, path.parent, progress=progress, checkpoint=checkpoint)
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        raise _blame(exc, path, args.overrides) from None
     except KeyboardInterrupt:
         if checkpoint is None:
             raise
