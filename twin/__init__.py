@@ -8,7 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Twin"]
+__all__ = ["Twin", "package_version"]
+
+
+def package_version() -> str:
+    """The installed version of plant-twin ("source" when run from an uninstalled tree)."""
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+    except ImportError:  # pragma: no cover
+        return "source"
+    try:
+        return version("plant-twin")
+    except PackageNotFoundError:
+        return "source"
 
 
 def __getattr__(name: str) -> Any:

@@ -14,7 +14,9 @@ A resumed run gives the same results, bit for bit, as an uninterrupted one with 
   integrator takes the same steps; random generators are saved with their state.
 
 The folder holds ``state.pkl`` (written to a temporary name and renamed, so a kill while
-saving leaves the previous checkpoint) and the recorded samples in one ``rows.NNNN.npz`` per
+saving leaves the previous checkpoint), ``checkpoint.json`` (the simulated time of the checkpoint
+and the checkpoint interval of the run that wrote it, so that a resumed run keeps that interval
+and the command line can say where it resumes) and the recorded samples in one ``rows.NNNN.npz`` per
 checkpoint (only the samples since the previous one). Checkpoints are tied to the resolved
 scenario (a hash of it, the checkpoint interval aside) and to this version of the package; a
 mismatch is refused. Runs with an identification test or an adaptive monitor running in the
@@ -91,6 +93,22 @@ def check_supported(scenario) -> None:
                               f"(controllers.{name}.autotune.at), which cannot be checkpointed")
 
 
+def checkpoint_info(folder: Path) -> dict | None:
+    """``{"now_s", "every_s"}`` of the last checkpoint in ``folder`` (None if there is none)."""
+    folder = Path(folder)
+    if not (folder / "state.pkl").exists():
+        return None
+    import json
+
+    try:
+        info = json.loads((folder / "checkpoint.json").read_text())
+        return {"now_s": int(info["now_s"]), "every_s": info.get("every_s")}
+    except (OSError, ValueError, KeyError, TypeError):  # written by an earlier version: read the state itself
+        with open(folder / "state.pkl", "rb") as fh:
+            state = pickle.load(fh)
+        return {"now_s": int(state["now"]), "every_s": state.get("every_s")}
+
+
 class Checkpointer:
     """Saves and restores the state of one run. ``parts`` maps a name to an object with
     ``checkpoint_state()`` and ``restore_state(state)``."""
@@ -150,13 +168,18 @@ class Checkpointer:
             self.saved_rows = len(rec._times)
         state = {"format": FORMAT, "key": self.key, "now": int(env.now), "pending": pending,
                  "parts": {name: obj.checkpoint_state() for name, obj in self.parts.items()},
-                 "events": env.events.records, "chunks": list(self.chunks)}
+                 "events": env.events.records, "chunks": list(self.chunks), "every_s": self.spec.every_s}
         tmp = self.folder / "state.pkl.tmp"
         with open(tmp, "wb") as fh:
             pickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.folder / "state.pkl")
+        import json
+
+        tmp = self.folder / "checkpoint.json.tmp"
+        tmp.write_text(json.dumps({"now_s": int(env.now), "every_s": self.spec.every_s}) + "\n")
+        os.replace(tmp, self.folder / "checkpoint.json")
         self.written += 1
         if self.spec.on_save is not None:
             self.spec.on_save(self.written, state)

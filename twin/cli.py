@@ -18,6 +18,7 @@ from twin.errors import ConfigError, SolverError
 
 EXIT_USER_ERROR = 2
 EXIT_SOLVER_ERROR = 3
+EXIT_INTERRUPTED = 130
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,6 +28,10 @@ def _parser() -> argparse.ArgumentParser:
                     "list process unit types.",
         epilog="Example: twin run scenarios/quickstart_24h.yaml --out results/quickstart",
     )
+    from twin import package_version
+
+    p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}",
+                   help="print the version of plant twin and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     r = sub.add_parser("run", help="run a scenario and write a results folder",
                        description="Run a scenario; results go to --out (default results/<scenario name>).")
@@ -43,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
                         "outputs.checkpoint_every; the folder is removed when the run completes")
     r.add_argument("--resume", action="store_true",
                    help="resume from the last checkpoint in <out>.checkpoint/ (same scenario, seed and "
-                        "overrides); the results equal those of an uninterrupted run")
+                        "overrides); the results equal those of an uninterrupted run; checkpoints continue at "
+                        "the interval of the run being resumed unless --checkpoint-every is given")
     v = sub.add_parser("validate", help="check a scenario (schema, plant wiring, files) without running it")
     v.add_argument("scenario")
     v.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -82,11 +88,20 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", required=True, help="a fleet-data folder not used in training (another seed)")
     ev.add_argument("--out", required=True)
     c = sub.add_parser("compare", help="compare two results folders (a run and its baseline)",
-                       description="Prints and writes compare.json: downtime and failures avoided, maintenance "
-                                   "cost, energy and effluent-violation differences of RUN_A against RUN_B.")
+                       description="Prints and writes compare.json: effluent averages (SNH, Ntot, TSS, COD), EQI, "
+                                   "effluent-violation hours, energy and its cost, downtime, failures and "
+                                   "maintenance cost of RUN_A against RUN_B. Runs of different plants or "
+                                   "different evaluation windows are refused (exit 2) unless --force.")
     c.add_argument("run_a")
     c.add_argument("run_b", help="the baseline")
-    c.add_argument("--out", help="where to write compare.json (default: RUN_A/compare.json)")
+    c.add_argument("--out", help="where to write the comparison (default: RUN_A/compare.json; if that exists, "
+                                 "the next free RUN_A/compare.N.json). An existing --out file is refused "
+                                 "unless --overwrite")
+    c.add_argument("--overwrite", action="store_true",
+                   help="replace an existing comparison file (RUN_A/compare.json or --out) instead of "
+                        "writing compare.N.json or refusing")
+    c.add_argument("--force", action="store_true",
+                   help="compare runs of different plants or different evaluation windows")
     un = sub.add_parser("units", help="list the registered process unit types, or check one ('twin units check NAME')",
                         description="Without arguments: list the registered process unit types. "
                                     "'twin units check NAME' runs the checks every unit type must pass (declarations, "
@@ -145,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_SOLVER_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     return 0
 
 
@@ -175,6 +190,27 @@ def _study(args) -> int:
               f"ROI {e['point']['roi_pct']:.0f} %")
     print(f"written: {args.out}/study.json, {args.out}/report.html")
     return 0
+
+
+def _blame(exc: ConfigError, path: Path, overrides: list[str]) -> ConfigError:
+    """Name the source of an error found after loading: the ``--set`` override that set the
+    field the message starts with, else the scenario file."""
+    from twin.scenario import split_override_key
+
+    text = str(exc)
+    field, sep, rest = text.partition(": ")
+    if sep and " " not in field:
+        loc = field.split(".")
+        for item in reversed(overrides):
+            key = item.partition("=")[0].strip()
+            try:
+                parts = split_override_key(key)
+            except ConfigError:
+                continue
+            n = min(len(loc), len(parts))
+            if n and (loc[:n] == parts[:n] or field == key or field.startswith(key + ".")):
+                return ConfigError(f"--set {key}: {rest if field == key else text}")
+    return ConfigError(f"{path}: {text}")
 
 
 def _units() -> int:
@@ -268,8 +304,17 @@ def _predictor(args) -> int:
 def _compare(args) -> int:
     from analysis.compare import compare_runs
 
-    result = compare_runs(Path(args.run_a), Path(args.run_b))
-    out = Path(args.out) if args.out else Path(args.run_a) / "compare.json"
+    result = compare_runs(Path(args.run_a), Path(args.run_b), force=args.force)
+    if args.out:
+        out = Path(args.out)
+        if out.exists() and not args.overwrite:
+            raise ConfigError(f"--out: {out} exists; --overwrite to replace it")
+    else:
+        out = Path(args.run_a) / "compare.json"
+        n = 1
+        while out.exists() and not args.overwrite:
+            out = Path(args.run_a) / f"compare.{n}.json"
+            n += 1
     out.write_text(_json(result) + "\n")
     for line in result["summary"]:
         print(line)
@@ -291,7 +336,7 @@ def _tune(args) -> int:
     try:
         st = prepare(scenario, path.parent)
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        raise _blame(exc, path, args.overrides) from None
     skipped = []
     if not args.loop:  # all loops: leave out those whose signal only the equipment layer provides
         for lp in st.loops:
@@ -373,7 +418,7 @@ def _validate(args) -> int:
             if spec.file:
                 resolve_path(spec.file, path.parent)
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        raise _blame(exc, path, args.overrides) from None
     print(f"{path}: valid ({cp.n_states} states, {cp.n_streams} streams, {len(scenario.controllers)} controllers)")
     return 0
 
@@ -392,17 +437,33 @@ def _run(args) -> int:
     checkpoint = None
     every = scenario.outputs.checkpoint_every
     if every or args.resume:
-        from twin.checkpoint import Checkpointing
-        from twin.durations import parse_duration
+        from twin.checkpoint import Checkpointing, checkpoint_info
+        from twin.durations import format_duration, parse_duration
 
+        folder = out.with_name(out.name + ".checkpoint")
+        every_s = parse_duration(every) if every else None
+        if args.resume:
+            info = checkpoint_info(folder)
+            if info is None:
+                raise ConfigError(f"--resume: no checkpoint in {folder} (run with --checkpoint-every first)")
+            if not args.checkpoint_every and info["every_s"]:
+                every_s = info["every_s"]  # the interval of the run being resumed
+            if not args.quiet:
+                then = f", checkpoints every {format_duration(every_s)}" if every_s else ", no further checkpoints"
+                print(f"resuming from day {info['now_s'] / 86400:g} (checkpoint in {folder}{then})", file=sys.stderr)
         kill = os.environ.get("TWIN_KILL_AFTER_CHECKPOINTS")  # fault injection for the resume tests
-        checkpoint = Checkpointing(out.with_name(out.name + ".checkpoint"),
-                                   parse_duration(every) if every else None, args.resume,
-                                   int(kill) if kill else None, kill=True)
+        checkpoint = Checkpointing(folder, every_s, args.resume, int(kill) if kill else None, kill=True)
     try:
+        if not args.quiet:
+            _compile_note(scenario, path)
         result = run_scenario(scenario, path.parent, progress=progress, checkpoint=checkpoint)
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        raise _blame(exc, path, args.overrides) from None
+    except KeyboardInterrupt:
+        if checkpoint is None:
+            raise
+        _interrupted(args, out, checkpoint)
+        return EXIT_INTERRUPTED
     final = write_results(result, out, report=not args.no_report)
     if checkpoint is not None and result.failed is None:
         import shutil
@@ -412,17 +473,93 @@ def _run(args) -> int:
         print(f"error: {result.failed}", file=sys.stderr)
         print(f"partial results kept in {final}", file=sys.stderr)
         return EXIT_SOLVER_ERROR
-    _summary(result.kpis, final)
+    _summary(result.kpis, final, result.metadata)
     return 0
 
 
-def _summary(kpis: dict, out: Path) -> None:
+def _interrupted(args, out: Path, checkpoint) -> None:
+    """Ctrl-C during a run with checkpoints: say where the last checkpoint is and how to resume."""
+    import shlex
+
+    from twin.checkpoint import checkpoint_info
+
+    info = checkpoint_info(checkpoint.folder)
+    if info is None:
+        print(f"interrupted before the first checkpoint: nothing to resume in {checkpoint.folder}", file=sys.stderr)
+        return
+    cmd = ["twin", "run", args.scenario, "--out", str(out)]
+    for o in args.overrides:
+        cmd += ["--set", o]
+    if args.seed is not None:
+        cmd += ["--seed", str(args.seed)]
+    if args.checkpoint_every:
+        cmd += ["--checkpoint-every", args.checkpoint_every]
+    cmd += [f for f, on in (("--no-report", args.no_report), ("--quiet", args.quiet)) if on]
+    print(f"interrupted: a checkpoint exists at day {info['now_s'] / 86400:g} in {checkpoint.folder}", file=sys.stderr)
+    print(f"resume with: {shlex.join(cmd + ['--resume'])}", file=sys.stderr)
+
+
+def _compile_note(scenario, path: Path) -> None:
+    """Say so, before a run, when its plant's numba kernels are not cached yet (a 10-20 s compile)."""
+    if scenario.fleet is not None and not scenario.fleet.process_model:
+        return
+    from twin.flowsheet import cache_dir
+    from twin.run import compile_flowsheet, load_flowsheet
+
+    cp = compile_flowsheet(load_flowsheet(scenario.plant, path.parent))  # reused by the run
+    if not cp.kernels_cached():
+        print(f"compiling the plant model '{scenario.plant}' with numba (first run of this plant, 10-20 s); "
+              f"the compiled code is cached in {cache_dir()} for later runs", file=sys.stderr)
+
+
+def _num(v: float, digits: int = 0) -> str:
+    """A figure with thousands separators."""
+    return f"{v:,.{digits}f}"
+
+
+def _summary(kpis: dict, out: Path, metadata: dict | None = None) -> None:
     b = kpis.get("bsm1")
     run = kpis["run"]
     print(f"simulated {run['total_simulated_days']:g} d in {run['wall_s']:.2f} s; results in {out}")
+    _summary_bsm1(b)
+    for line in _summary_extra(kpis, metadata or {}):
+        print("  " + line)
+
+
+def _summary_extra(kpis: dict, metadata: dict) -> list[str]:
+    """Energy, maintenance and control lines of the console summary (what the scenario has beyond BSM1)."""
+    lines = []
+    e = kpis.get("energy")
+    if e:
+        cur = e.get("units", {}).get("cost") or "currency of the tariff"
+        areas = sorted(e.get("by_area", {}).items(), key=lambda kv: -kv[1]["kWh"])
+        lines.append(f"energy {_num(e['total_kWh'])} kWh (" + ", ".join(f"{a} {_num(v['kWh'])}" for a, v in areas)
+                     + f"); cost {_num(e['total_cost'])} {cur}")
+    m = kpis.get("maintenance", {}).get("by_type", {}).get("total")
+    if m:
+        cur = kpis["maintenance"].get("units", {}).get("cost") or "currency of the cost data"
+        d = m["downtime_h"]
+        avail = f"{100 * m['availability']:.2f} %" if m.get("availability") is not None else "-"
+        lines.append(f"maintenance: {_num(m['failures'])} failures, availability {avail}, downtime "
+                     f"{_num(d['planned'] + d['unplanned'], 1)} h (unplanned {_num(d['unplanned'], 1)} h), "
+                     f"cost {_num(m['cost']['total'])} {cur}")
+    c = kpis.get("control")
+    if c:
+        units = metadata.get("controllers", {})
+        parts = []
+        for name, k in c.items():
+            if "IAE" in k:
+                unit = units.get(name, {}).get("measurement_unit")
+                parts.append(f"{name} {_num(k['IAE'], 3)}" + (f" {unit}·d" if unit else ""))
+        if parts:
+            lines.append("control IAE: " + ", ".join(parts))
+    return lines
+
+
+def _summary_bsm1(b: dict | None) -> None:
     if b:
         e = b["effluent_avg"]
-        print(f"  EQI {b['EQI']:.1f} kg PU/d  AE {b['AE']:.1f} kWh/d  PE {b['PE']:.1f} kWh/d  "
+        print(f"  EQI {b['EQI']:,.1f} kg PU/d  AE {b['AE']:.1f} kWh/d  PE {b['PE']:.1f} kWh/d  "
               f"SP {b['SP']:.1f} kg SS/d  OCI {b['OCI']:.1f}")
         print(f"  effluent (g/m3): SNH {e['SNH']:.3f}  Ntot {e['Ntot']:.3f}  TSS {e['TSS']:.3f}  "
               f"CODt {e['CODt']:.2f}  BOD5 {e['BOD5']:.3f}")

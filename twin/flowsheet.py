@@ -349,6 +349,14 @@ class CompiledPlant:
         spec.loader.exec_module(module)
         return module
 
+    def kernels_cached(self) -> bool:
+        """Whether the generated kernels are already compiled: in this process, or in numba's
+        on-disk cache beside the generated module (a cold cache means a 10-20 s compile)."""
+        if getattr(self.advance, "signatures", None):
+            return True
+        path = Path(self._module.__file__)
+        return any((path.parent / "__pycache__").glob(f"{path.stem}.advance-*.nbi"))
+
     # -- helpers for callers ------------------------------------------------------------
     def unit_of_state(self, index: int) -> str:
         for uname, sl in self.state_slices.items():

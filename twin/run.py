@@ -565,7 +565,10 @@ def energy_block(scenario: Scenario, times, columns, values, metadata, base_dir)
         treated = float(np.sum(values[sel[:-1], i] * np.diff(times[sel]) / 86400.0))
     h = spec.heating
     heat = {"source": h.source, "price_per_kwh": h.fuel_price_per_kwh, "co2_kg_per_kwh": h.fuel_co2_kg_per_kwh}
-    return energy_kpis(times, columns, values, start, end, tariff, spec.co2_kg_per_kwh, treated, heat)
+    out = energy_kpis(times, columns, values, start, end, tariff, spec.co2_kg_per_kwh, treated, heat)
+    if t.currency:
+        out["units"]["cost"] = t.currency
+    return out
 
 
 def input_slot(cp: CompiledPlant, name: str, field: str) -> int:

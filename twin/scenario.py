@@ -262,6 +262,7 @@ class TariffSpec(_Strict):
     bands: list[dict[str, float]] = Field(default_factory=list)
     file: str | None = None
     per: Literal["MWh", "kWh"] = "MWh"
+    currency: str | None = None  # e.g. "EUR": names the unit of every cost priced with this tariff
 
 
 class ExchangerSpec(_Strict):
@@ -658,21 +659,27 @@ class Scenario(_Strict):
 def _format_error(err: dict[str, Any], data: Any) -> str:
     loc = [str(p) for p in err["loc"]]
     field = ".".join(loc) or "(top level)"
+    return f"{field}: {_error_message(err)}"
+
+
+def _error_message(err: dict[str, Any], name_key: bool = False) -> str:
+    """What is wrong, without the field (``name_key``: name an unknown key in the message)."""
+    loc = [str(p) for p in err["loc"]]
     if err["type"] == "extra_forbidden":
         parent = _model_at(Scenario, err["loc"][:-1])
         options = list(parent.model_fields) if parent is not None else []
         close = difflib.get_close_matches(loc[-1], options, n=1, cutoff=0.6)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        return f"{field}: unknown key{hint}"
+        return (f"unknown key '{loc[-1]}'" if name_key else "unknown key") + hint
     if err["type"] == "missing":
-        return f"{field}: required field is missing"
+        return "required field is missing"
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
     got = err.get("input")
     if err["type"] not in ("value_error", "assertion_error") and not isinstance(got, (dict, list)):
         msg += f" (got {got!r})"
-    return f"{field}: {msg}"
+    return msg
 
 
 def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
@@ -747,13 +754,13 @@ def _in_dotted_section(path: list[str]) -> bool:
                for sec in DOTTED_KEY_SECTIONS)
 
 
-def apply_override(data: dict[str, Any], dotted: str, value: Any, source: str) -> None:
+def apply_override(data: dict[str, Any], dotted: str, value: Any, source: str) -> list[str]:
     """Set ``data[a][b][c] = value`` for ``dotted = "a.b.c"``; numeric parts index lists.
 
     Keys with dots in them: a part in square brackets is one key (``inputs[reactor3.kla_per_d]``);
     inside a mapping of signal names (``inputs``, ``events.N.set``) the rest of the path is the
     key (``inputs.reactor3.kla_per_d``); elsewhere an existing key that spans several parts is
-    used whole."""
+    used whole. Returns the path of keys set (one key per level)."""
     parts = split_override_key(dotted)
     if not parts or not all(parts):
         raise ConfigError(f"--set {dotted}: expected a dotted key such as influent.file")
@@ -794,6 +801,7 @@ def apply_override(data: dict[str, Any], dotted: str, value: Any, source: str) -
         cur[int(last)] = value
     else:
         cur[last] = value
+    return parts
 
 
 def load_scenario(path: str | Path, overrides: list[str] | None = None, seed: int | None = None
@@ -815,24 +823,45 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None, seed: in
         raise ConfigError(f"{path}: cannot read scenario file: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a scenario must be a YAML mapping (key: value), got {type(data).__name__}")
+    applied: dict[str, list[str]] = {}
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError(f"--set {item}: expected dotted.key=value")
         key, _, raw = item.partition("=")
-        apply_override(data, key.strip(), parse_value(raw), str(path))
+        applied[key.strip()] = apply_override(data, key.strip(), parse_value(raw), str(path))
     if seed is not None:
         data["seed"] = seed
-    return validate_scenario(data, str(path)), path
+        applied["--seed"] = ["seed"]
+    return validate_scenario(data, str(path), applied), path
 
 
-def validate_scenario(data: Any, source: str) -> Scenario:
+def _override_of(loc: list[str], overrides: dict[str, list[str]]) -> str | None:
+    """The override (last one wins) whose value holds the field at ``loc``, or that created it."""
+    for key, parts in reversed(overrides.items()):
+        n = min(len(loc), len(parts))
+        if n and loc[:n] == parts[:n]:
+            return key
+    return None
+
+
+def validate_scenario(data: Any, source: str, overrides: dict[str, list[str]] | None = None) -> Scenario:
+    """Validate a scenario mapping. An error in a field set by an override (``overrides``: the
+    ``--set`` key -> the path of keys it set) names the override, not the file."""
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
         errors = exc.errors()
-        lines = [_format_error(e, data) for e in errors[:5]]
+        file_lines, override_lines = [], []
+        for e in errors[:5]:
+            key = _override_of([str(p) for p in e["loc"]], overrides or {})
+            if key is None:
+                file_lines.append(_format_error(e, data))
+            else:
+                flag = key if key == "--seed" else f"--set {key}"
+                override_lines.append(f"{flag}: {_error_message(e, name_key=True)}")
         more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
-        raise ConfigError(f"{source}: " + "; ".join(lines) + more) from None
+        parts = ([f"{source}: " + "; ".join(file_lines)] if file_lines else []) + override_lines
+        raise ConfigError("; ".join(parts) + more) from None
 
 
 def dump_scenario(s: Scenario) -> str:

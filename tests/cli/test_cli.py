@@ -122,3 +122,34 @@ def test_same_seed_same_kpis_other_seed_differs(tmp_path):
         results.append(k)
     assert results[0] == results[1]
     assert results[0]["bsm1"] != results[2]["bsm1"]
+
+
+def test_version_prints_the_package_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"twin {version('plant-twin')}"
+
+
+@pytest.mark.parametrize("override,message", [
+    ("foo.bar.baz=1", "--set foo.bar.baz: unknown key 'foo'"),
+    ("duration=abc", "--set duration: cannot parse duration 'abc'"),
+    ("controllers.do_reactor5.K=abc", "--set controllers.do_reactor5.K: Input should be a valid number"),
+    ("inputs.reactor9.kla_per_d=3", "--set inputs.reactor9.kla_per_d: the plant has no input 'reactor9.kla_per_d'"),
+])
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_errors_in_overrides_name_the_override_not_the_file(tmp_path, capsys, override, message, command):
+    args = [command, str(QUICK), "--set", override] + (["--out", str(tmp_path / "r")] if command == "run" else [])
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {message}") and str(QUICK) not in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_errors_in_the_file_still_name_the_file(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(QUICK.read_text() + "foo: 1\n")
+    assert main(["validate", str(bad), "--set", "seed=3"]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {bad}: foo: unknown key"
