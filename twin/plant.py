@@ -170,9 +170,10 @@ class Plant:
             total += unit.solids_inventory_kg(self.x[self.cp.state_slices[uname]])
         return total
 
-    def recorder_columns(self, settler_layers: bool = True) -> tuple[list[str], Any]:
-        """Column names and a probe: every stream (flow, concentrations, TSS), every input
-        (names carry their unit), the solids inventory and optionally the settler layers' TSS."""
+    def recorder_probes(self, settler_layers: bool = True) -> list[tuple[list[str], Any]]:
+        """Column names and probes: every stream (flow, concentrations, TSS), every input (names
+        carry their unit), optionally the settler layers' TSS, and the solids inventory. Separate
+        probes, so that a recorder that keeps only some columns calls only what gives them."""
         cp = self.cp
         comp_cols = [f"{n}_mol_m3" if n == "SALK" else f"{n}_g_m3" for n in NAMES]
         cols: list[str] = []
@@ -180,22 +181,24 @@ class Plant:
             cols += [f"{s}.Q_m3_d"] + [f"{s}.{c}" for c in comp_cols] + [f"{s}.TSS_g_m3"]
         inputs = [i for i, n in enumerate(cp.input_names)
                   if cp.units[n.split(".")[0]].type_name != "influent"]
-        cols += [cp.input_names[i] for i in inputs]
+        input_cols = [cp.input_names[i] for i in inputs]
         layers: list[int] = []
         if settler_layers:
             for uname, unit in cp.units.items():
                 if unit.type_name == "takacs_settler":
                     start = cp.state_slices[uname].start
                     layers += list(range(start, start + unit.params.layers))
-        cols += [f"{cp.state_names[i]}_g_m3" for i in layers]
-        cols.append("plant.solids_inventory_kg")
+        layer_cols = [f"{cp.state_names[i]}_g_m3" for i in layers]
         solids = np.array([IDX[n] for n in ("XI", "XS", "XBH", "XBA", "XP")])
         inputs_arr = np.array(inputs, dtype=np.int64)
         layers_arr = np.array(layers, dtype=np.int64)
 
-        def probe() -> np.ndarray:
+        def streams() -> np.ndarray:
             Q, C = self.streams()
             tss = TSS_PER_COD * C[:, solids].sum(axis=1)
-            block = np.concatenate([Q[:, None], C, tss[:, None]], axis=1).ravel()
-            return np.concatenate([block, self.u[inputs_arr], self.x[layers_arr], [self.solids_inventory_kg()]])
-        return cols, probe
+            return np.concatenate([Q[:, None], C, tss[:, None]], axis=1).ravel()
+
+        def states() -> np.ndarray:
+            self.sync()
+            return np.concatenate([self.u[inputs_arr], self.x[layers_arr], [self.solids_inventory_kg()]])
+        return [(cols, streams), (input_cols + layer_cols + ["plant.solids_inventory_kg"], states)]

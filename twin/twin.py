@@ -230,8 +230,8 @@ class Twin:
             env.start("plan", lambda w: plan_process(self, self.plan, tick, w))
 
         rec = env.recorder
-        cols, probe = plant.recorder_columns(scenario.outputs.record_settler_layers)
-        rec.add_probe(cols, probe)
+        for cols, probe in plant.recorder_probes(scenario.outputs.record_settler_layers):
+            rec.add_probe(cols, probe)
         if equipment is not None:
             rec.add_probe(equipment.columns(), equipment.probe)
         for lp in loops:
