@@ -18,7 +18,7 @@ def shared_file(*parts: str) -> Path | None:
     return p if p.exists() else None
 
 
-PUBLISHED = Path(__file__).resolve().parent / "validation" / "bsm1_published.yaml"
+PUBLISHED = ROOT / "analysis" / "bsm1_published.yaml"  # shipped with the package (twin verify)
 
 
 @pytest.fixture(scope="session")

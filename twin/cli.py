@@ -111,6 +111,16 @@ def _parser() -> argparse.ArgumentParser:
     un.add_argument("action", nargs="?", choices=["list", "check"], default="list")
     un.add_argument("names", nargs="*", metavar="NAME", help="unit type(s) to check (default: all registered)")
     sub.add_parser("plants", help="list the bundled plants")
+    ve = sub.add_parser("verify", help="run the BSM1 validation cases against the published results (pass/fail table)",
+                        description="Open-loop steady state, closed-loop steady state, open- and closed-loop dynamic dry "
+                                    "weather, with the tolerances of the validation tests, against the published BSM1 "
+                                    "results (Jeppsson 2009, with Alex et al. 2008). --set applies to every case, e.g. "
+                                    "--set plant=my_plant.yaml after a change to a plant model. Exit 0 all run cases "
+                                    "passed, 1 a case failed.")
+    ve.add_argument("--case", action="append", choices=["steady", "closed_steady", "openloop_dry", "closedloop_dry"],
+                    help="a case to run (repeatable; default: all)")
+    ve.add_argument("--dry-file", help="the BSM1 dry-weather influent file (default: the copy in bsm2-python)")
+    ve.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every case")
     st = sub.add_parser("study", help="arms x replications with common random numbers: savings with intervals, economics",
                         description="Runs every arm of STUDY.yaml for each replication (seed), writes DIR/runs/ARM/SEED.json "
                                     "per run (a killed study resumes without redoing them), then study.json (per-arm "
@@ -144,6 +154,12 @@ def main(argv: list[str] | None = None) -> int:
             return _predictor(args)
         if args.command == "compare":
             return _compare(args)
+        if args.command == "verify":
+            from twin.verify import format_rows, verify
+
+            rows = verify(args.case, args.set, args.dry_file)
+            print(format_rows(rows))
+            return 1 if any(r.passed is False for r in rows) else 0
         if args.command == "study":
             return _study(args)
         if args.command == "plants":

@@ -153,3 +153,16 @@ def test_errors_in_the_file_still_name_the_file(tmp_path, capsys):
     bad.write_text(QUICK.read_text() + "foo: 1\n")
     assert main(["validate", str(bad), "--set", "seed=3"]) == 2
     assert capsys.readouterr().err.strip() == f"error: {bad}: foo: unknown key"
+
+
+def test_verify_prints_a_pass_fail_table_and_fails_on_a_changed_plant(capsys):
+    """twin verify: the steady-state cases pass on the bundled plant; an override that changes
+    the plant (less oxygen transfer in tank 5) fails them, exit 1, and the row says FAIL."""
+    from twin.cli import main
+
+    assert main(["verify", "--case", "steady", "--case", "closed_steady"]) == 0
+    out = capsys.readouterr().out
+    assert "reactor5.SNH" in out and "PASS" in out and "0 failed" in out
+    assert main(["verify", "--case", "steady", "--set", "inputs.reactor5.kla_per_d=60"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "reactor5.SO" in out
