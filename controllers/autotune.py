@@ -84,7 +84,7 @@ def identify_and_tune(env, loop, plant, spec, reason: str, live: bool = True):
     pid = loop.ctrl
     s = pid.settings
     Ts_ticks = parse_duration(loop.spec.sample_time)
-    u0 = float(pid.operating_output()) if not pid.manual else float(plant.u[loop.act])
+    u0 = float(pid.operating_output()) if not pid.manual else loop.output(plant)
     lo, hi = s.u_min, s.u_max
     span = (hi - lo) if math.isfinite(hi - lo) else max(abs(u0), 1.0)
     pid.set_manual(u0)
@@ -326,7 +326,7 @@ def model_gain_monitor(env, loop, plant, spec, adaptive, wake_at: int | None = N
             env.log("adaptive_check", loop.name, "no identified model: model-gain adaptation needs the loop's "
                     "autotune (at: initial)")
             return
-        u0 = float(plant.u[loop.act])
+        u0 = loop.output(plant)
         y0 = float(loop.read())
         a.update(model=loop.model, g0=(y_sat - y0) / u0 if u0 > 0 else math.nan, ratio=1.0, last=env.now)
         first = every

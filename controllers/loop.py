@@ -35,7 +35,21 @@ class Loop:
     #: state of the adaptive monitor (model_gain): reference gain indicator, ratio applied, last retune
     adapt: dict = field(default_factory=dict)
 
-    _WIRING = ("name", "spec", "read", "act")
+    #: inner loops whose setpoint this loop's output is (a cascade); empty: the output is plant input ``act``
+    targets: list = field(default_factory=list)
+
+    _WIRING = ("name", "spec", "read", "act", "targets")
+
+    def output(self, plant) -> float:
+        """The output this loop applies now: its plant input, or its inner loop's setpoint."""
+        return float(self.targets[0].ctrl.setpoint) if self.targets else float(plant.u[self.act])
+
+    def apply(self, plant, u: float) -> None:
+        if self.targets:
+            for inner in self.targets:
+                inner.ctrl.setpoint = u
+        else:
+            plant.set_input(self.act, u)
 
     def checkpoint_state(self) -> dict:
         """The loop's state (controller, sensor and actuator models, statistics), not its wiring."""
@@ -68,7 +82,7 @@ def loop_process(env, plant, loop: Loop, wake_at: int | None = None):
         loop.last_measurement = y
         u = ctrl.step(y)
         u_applied = loop.actuator.measure(u) if loop.actuator is not None else u
-        plant.set_input(loop.act, u_applied)
+        loop.apply(plant, u_applied)
         sat = ctrl.last["saturated"]
         if loop.stats is not None:
             loop.stats.observe(env.now, ctrl.setpoint, y_true, sat)

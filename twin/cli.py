@@ -410,7 +410,13 @@ def _validate(args) -> int:
         fs.check()
         cp = compile_flowsheet(fs)
         for name, c in scenario.controllers.items():
-            input_slot(cp, c.actuator, f"controllers.{name}.actuator")
+            for target in ([c.actuator] if c.actuator.startswith("controllers.") else []) + c.also_drives:
+                inner = target.split(".")[1] if target.count(".") == 2 else target
+                if inner not in scenario.controllers or not target.endswith(".setpoint"):
+                    raise ConfigError(f"controllers.{name}.actuator: '{target}' is not another loop's setpoint "
+                                      "(controllers.NAME.setpoint)")
+            if not c.actuator.startswith("controllers."):
+                input_slot(cp, c.actuator, f"controllers.{name}.actuator")
             sig = c.measurement
             uname, _, part = sig.partition(".")
             external = uname in cp.units and part in dict(cp.units[uname].external_signals())

@@ -192,7 +192,7 @@ def initial_state(scenario: Scenario, base_dir: Path | None, env, plant: Plant, 
         init_table = build_table(scenario.initial.influent, 0, base_dir, env.child_rng("influent.initial"))
         plant.u[infl_index] = init_table.values[0]
         ss_loops = [(cp.state_index[lp.spec.measurement], lp.act, lp.spec.setpoint, *lp.spec.limits)
-                    for lp in loops if lp.spec.measurement in cp.state_index]
+                    for lp in loops if lp.spec.measurement in cp.state_index and not lp.targets]
         x, u, info = solve_steady_state(cp, plant.x, plant.u, ss_loops,
                                         parse_duration(scenario.initial.settle) / TICKS_PER_DAY,
                                         plant.rtol, plant.atol, plant.h_max)
@@ -200,9 +200,9 @@ def initial_state(scenario: Scenario, base_dir: Path | None, env, plant: Plant, 
         plant.u[:] = u
         env.log("initial_state", "plant", "steady state under the initial influent", **info)
     for lp in loops:
-        lp.ctrl.initialise(plant.u[lp.act], lp.read())
+        lp.ctrl.initialise(lp.output(plant), lp.read())
         env.log("controller", lp.name, "loop started (bumpless)", actuator=lp.spec.actuator,
-                u=float(plant.u[lp.act]), K=lp.spec.K, Ti_d=lp.spec.Ti_d, Tt_d=lp.spec.Tt_d, setpoint=lp.spec.setpoint)
+                u=lp.output(plant), K=lp.spec.K, Ti_d=lp.spec.Ti_d, Tt_d=lp.spec.Tt_d, setpoint=lp.spec.setpoint)
 
 
 def prepare(scenario: Scenario, base_dir: Path | None, initial_temperature_c: float | None = None) -> Prepared:
@@ -259,7 +259,7 @@ def build_result(tw) -> RunResult:
     metadata = plant_metadata(cp, sh.fs)
     metadata["controllers"] = {lp.name: {"measurement": lp.spec.measurement, "actuator": lp.spec.actuator,
                                          "measurement_unit": _signal_unit(cp, lp.spec.measurement),
-                                         "actuator_unit": _signal_unit(cp, lp.spec.actuator)}
+                                         "actuator_unit": _signal_unit(cp, lp.spec.actuator, scenario)}
                                for lp in loops}
     metadata["sensors"] = {f"sensor.{n}": {"signal": sp.signal, "unit": _signal_unit(cp, sp.signal)}
                            for n, sp in scenario.sensors.items()}
@@ -288,7 +288,10 @@ def build_result(tw) -> RunResult:
                      agent.fleet if agent is not None else None)
 
 
-def _signal_unit(cp: CompiledPlant, name: str) -> str:
+def _signal_unit(cp: CompiledPlant, name: str, scenario: Scenario | None = None) -> str:
+    if name.startswith("controllers.") and scenario is not None and name.count(".") == 2:
+        inner = scenario.controllers.get(name.split(".")[1])
+        return _signal_unit(cp, inner.measurement) if inner is not None else "g/m3"
     if name.endswith(".turbidity_NTU"):
         return "NTU"
     if name.endswith(".Q"):
@@ -594,7 +597,8 @@ def make_loops(env, plant: Plant, cp: CompiledPlant, scenario: Scenario) -> list
             read = plant.signal_reader(spec.measurement)
         except ConfigError as exc:
             raise ConfigError(f"controllers.{name}.measurement: {exc}") from None
-        act = input_slot(cp, spec.actuator, f"controllers.{name}.actuator")
+        act = -1 if spec.actuator.startswith("controllers.") else input_slot(cp, spec.actuator,
+                                                                              f"controllers.{name}.actuator")
         ts_d = parse_duration(spec.sample_time) / TICKS_PER_DAY
         ctrl = PID(PIDSettings(K=spec.K, Ti_d=spec.Ti_d, Td_d=spec.Td_d, N=spec.N, b=spec.b, c=spec.c,
                                Tt_d=spec.Tt_d, offset=spec.offset, u_min=spec.limits[0], u_max=spec.limits[1],
@@ -610,6 +614,23 @@ def make_loops(env, plant: Plant, cp: CompiledPlant, scenario: Scenario) -> list
             actuator = Sensor(a.T90_min / 1440.0, a.order, 0.0, None, None, ts_d)
         loops.append(Loop(name, spec, ctrl, read, act, sensor, actuator,
                           stats=LoopStats(ts_d, keep_recent=spec.adaptive.enabled)))
+    by_name = {lp.name: lp for lp in loops}
+    for lp in loops:  # cascades: the output is other loops' setpoints
+        drives = [lp.spec.actuator] if lp.act < 0 else []
+        drives += lp.spec.also_drives
+        for k, target in enumerate(drives):
+            field = f"controllers.{lp.name}.actuator" if (lp.act < 0 and k == 0) else f"controllers.{lp.name}.also_drives"
+            parts = target.split(".")
+            if len(parts) != 3 or parts[0] != "controllers" or parts[2] != "setpoint":
+                raise ConfigError(f"{field}: a cascade drives another loop's setpoint (controllers.NAME.setpoint), "
+                                  f"got '{target}'")
+            if parts[1] not in by_name or parts[1] == lp.name:
+                from twin.units.base import did_you_mean
+                raise ConfigError(f"{field}: no other enabled loop '{parts[1]}'{did_you_mean(parts[1], by_name)}")
+            lp.targets.append(by_name[parts[1]])
+        if lp.spec.also_drives and lp.act >= 0:
+            raise ConfigError(f"controllers.{lp.name}.also_drives: only a cascade (actuator: controllers.NAME.setpoint) "
+                              "drives more loops")
     return loops
 
 
@@ -650,7 +671,7 @@ def tune_in_initial_state(scenario: Scenario, cp: CompiledPlant, x: np.ndarray, 
     plant.u[:] = u
     loops = make_loops(env, plant, cp, scenario)
     for lp in loops:
-        lp.ctrl.initialise(plant.u[lp.act], lp.read())
+        lp.ctrl.initialise(lp.output(plant), lp.read())
         env.process(loop_process(env, plant, lp))
     outcomes = {}
     for lp in loops:

@@ -184,7 +184,10 @@ class ControllerSpec(_Strict):
 
     type: Literal["pi", "pid"] = "pi"
     measurement: str
+    # a plant input, or another loop's setpoint (``controllers.NAME.setpoint``: a cascade, e.g.
+    # ammonia setting the DO setpoints); ``also_drives``: more loop setpoints given the same output
     actuator: str
+    also_drives: list[str] = Field(default_factory=list)
     setpoint: float
     K: float
     Ti_d: float = Field(gt=0)

@@ -207,7 +207,7 @@ class Twin:
                         and lp.act == equipment.air.i_speed]
                 equipment.initialise_air(hold[0].spec.setpoint if hold else None)
                 for lp in hold:
-                    lp.ctrl.initialise(plant.u[lp.act], lp.read())
+                    lp.ctrl.initialise(lp.output(plant), lp.read())
             env.start("equipment", equipment.process)
         agent = None
         if scenario.fleet is not None:
@@ -237,7 +237,7 @@ class Twin:
         for lp in loops:
             rec.add_probe([f"control.{lp.name}.setpoint", f"control.{lp.name}.measurement",
                            f"control.{lp.name}.output"],
-                          lambda lp=lp: np.array([lp.ctrl.setpoint, lp.ctrl.last["y"], plant.u[lp.act]]))
+                          lambda lp=lp: np.array([lp.ctrl.setpoint, lp.ctrl.last["y"], lp.output(plant)]))
         if instruments:
             rec.add_probe([f"sensor.{ins.name}" for ins in instruments],
                           lambda: np.array([ins.value for ins in instruments]))
@@ -297,7 +297,7 @@ class Twin:
                 o = outcomes.get(lp.name)
                 if o is not None and o.applied:
                     lp.ctrl.retune(o.tuning.K, o.tuning.Ti, o.tuning.Td, None)
-                    lp.ctrl.initialise(plant.u[lp.act], lp.read())
+                    lp.ctrl.initialise(lp.output(plant), lp.read())
                     lp.tuning, lp.model = o.tuning, o.model
                     lp.adapt["k_max"] = o.k_max
                     lp.retunes += 1
@@ -365,7 +365,7 @@ class Twin:
         if signal.startswith("controllers."):
             lp, attr = loop_attribute(self, signal)
             if attr == "output":
-                return float(self.plant.u[lp.act])
+                return lp.output(self.plant)
             if attr == "measurement":
                 return float(lp.last_measurement)
             return float(lp.ctrl.setpoint if attr == "setpoint" else getattr(lp.ctrl.settings, attr))

@@ -177,3 +177,20 @@ def test_reference_plant_with_fleet_forks_exactly_and_kpis_change_nothing():
     assert _same(a, b) and _same(a, tw)
     assert a.events == b.events == tw.events
     assert a.agent.kpis(a.now, 168.0) == b.agent.kpis(b.now, 168.0)
+
+
+def test_ammonia_cascade_sets_the_do_setpoint():
+    """Ammonia-based aeration control: an outer PI on tank-5 ammonia drives the DO loop's
+    setpoint within its limits; the DO setpoint then moves with the load, and the inner loop
+    follows it. A cascade target that is not a loop's setpoint is refused before the run."""
+    cascade = {"measurement": "reactor5.SNH", "actuator": "controllers.do_reactor5.setpoint", "setpoint": 1.0,
+               "K": -0.5, "Ti_d": 0.05, "limits": [0.5, 3.0], "offset": 2.0, "sample_time": "5min"}
+    tw = Twin.from_scenario(QUICK, overrides={"controllers.nh4_reactor5": cascade})
+    tw.advance("24h")
+    t, cols, v = tw.series(["control.do_reactor5.setpoint", "control.nh4_reactor5.output"])
+    assert np.array_equal(v[1:, 0], v[1:, 1])  # the outer output is the inner setpoint
+    assert v[:, 0].min() >= 0.5 and v[:, 0].max() <= 3.0
+    assert np.ptp(v[:, 0]) > 0.1  # it moves with the load
+    with pytest.raises(ConfigError, match=r"controllers\.nh4_reactor5\.actuator"):
+        Twin.from_scenario(QUICK, overrides={"controllers.nh4_reactor5": {**cascade,
+                                                                          "actuator": "controllers.do_reactor5.K"}})
