@@ -49,6 +49,12 @@ class PlanFitness(base.Fitness):
     weights = (-1.0, -1.0)
 
 
+class ParetoFitness(base.Fitness):
+    """(electricity cost, EQI, CO2): all minimised, for NSGA-II."""
+
+    weights = (-1.0, -1.0, -1.0)
+
+
 class Schedule(list):
     """One candidate: variable-major values, ``n_blocks`` per variable."""
 
@@ -71,6 +77,7 @@ class PlanObjective:
     electric_columns: tuple[str, ...] = ()
     effluent_stream: str = "effluent"
     asm: tuple[float, float, float] = (0.08, 0.08, 0.06)  # f_P, i_XB, i_XP of the plant
+    co2_kg_per_kwh: float = 0.0
 
     COMPONENTS = ("SI", "SS", "XI", "XS", "XBH", "XBA", "XP", "SO", "SNO", "SNH", "SND", "XND")
 
@@ -107,6 +114,12 @@ class PlanObjective:
         for name in ("SNH", "SNO", "Ntot"):
             out.setdefault(f"mean_{name}_g_m3", float(np.sum(eff[name] * q) / np.sum(q)))
         out["violation_h"] = viol
+        from analysis.bsm1 import EQI_WEIGHTS
+
+        days = float(np.sum(dt_h)) / 24.0
+        out["EQI_kg_d"] = float(sum(w * np.sum(eff[k] * eff["Q"] * dt_h / 24.0) for k, w in EQI_WEIGHTS.items())
+                                / (days * 1000.0))
+        out["co2_kg"] = kwh * self.co2_kg_per_kwh
         return out
 
     def score(self, fig: dict[str, float]) -> tuple[float, float]:
@@ -201,7 +214,7 @@ class Optimiser:
                          and c != "power.heating_kW")
         return PlanObjective(tariff, tw.main_start_s, dict(self.spec.limits), dict(self.spec.weights),
                              base_violation_h, electric, meta["effluent_stream"],
-                             (meta["f_P"], meta["i_XB"], meta["i_XP"]))
+                             (meta["f_P"], meta["i_XB"], meta["i_XP"]), eq.co2_kg_per_kwh)
 
     def blocks(self) -> list[tuple[str, float, float, int]]:
         """(target, low, high, block length s) per variable."""
@@ -218,8 +231,6 @@ class Optimiser:
 
     def decide(self, tw) -> dict:
         """Search and apply the next horizon's schedule; returns the logged decision."""
-        from twin.evaluate import Evaluator
-
         s = self.spec
         w0 = time.perf_counter()
         t0 = tw.now
@@ -237,6 +248,18 @@ class Optimiser:
             forecast = {"kind": "persistence", "from_s": t0, "horizon_s": horizon, "period_s": period}
         probe = self.objective(tw)
         rng = random.Random(self.seed * 1_000_003 + t0)
+        # DEAP's selection operators draw from the global random module: seed it for this search
+        # and put the caller's state back afterwards
+        saved_random = random.getstate()
+        random.seed(self.seed * 1_000_003 + t0 + 1)
+        try:
+            return self._search(tw, t0, horizon, s, w0, lo, hi, current, forecast, probe, rng)
+        finally:
+            random.setstate(saved_random)
+
+    def _search(self, tw, t0, horizon, s, w0, lo, hi, current, forecast, probe, rng) -> dict:
+        from twin.evaluate import Evaluator
+
         cache: dict[tuple, dict] = {}
         with Evaluator(tw, horizon, probe, executor=s.executor, workers=s.workers, record=probe.columns,
                        forecast=forecast) as ev:
@@ -261,13 +284,10 @@ class Optimiser:
                 pop.append(Schedule(np.round(self._warm(self.last_plan, t0, current), RESOLUTION)))
             while len(pop) < s.population:
                 pop.append(Schedule([round(rng.uniform(a, b), RESOLUTION) for a, b in zip(lo, hi)]))
-            evaluate_all(pop)
-            stats = []
             sigma = s.mutation_sigma_fraction * (hi - lo)
-            for gen in range(s.generations):
-                elite = tools.selBest(pop, s.elite)
-                chosen = tools.selTournament(pop, len(pop) - s.elite, tournsize=s.tournament)
-                off = [Schedule(ind) for ind in chosen]
+
+            def vary(parents):
+                off = [Schedule(ind) for ind in parents]
                 for a, b in zip(off[::2], off[1::2]):
                     if rng.random() < s.crossover_probability:
                         for i in range(len(a)):
@@ -279,14 +299,24 @@ class Optimiser:
                             if rng.random() < s.mutation_indpb:
                                 ind[i] = round(float(min(max(ind[i] + rng.gauss(0.0, sigma[i]), lo[i]), hi[i])),
                                                RESOLUTION)
-                pop = [Schedule(e) for e in elite] + off
+                return off
+
+            if s.algorithm == "nsga2":
+                best, stats, front = self._nsga2(pop, vary, evaluate_all, cache, base_fig)
+            else:
                 evaluate_all(pop)
-                best = tools.selBest(pop, 1)[0]
-                costs = [ind.fitness.values[1] for ind in pop]
-                stats.append({"gen": gen + 1, "best_excess_h": best.fitness.values[0],
-                              "best_cost": best.fitness.values[1], "mean_cost": float(np.mean(costs)),
-                              "evaluated": len(cache)})
-        best = tools.selBest(pop, 1)[0]
+                stats = []
+                for gen in range(s.generations):
+                    elite = tools.selBest(pop, s.elite)
+                    off = vary(tools.selTournament(pop, len(pop) - s.elite, tournsize=s.tournament))
+                    pop = [Schedule(e) for e in elite] + off
+                    evaluate_all(pop)
+                    top = tools.selBest(pop, 1)[0]
+                    costs = [ind.fitness.values[1] for ind in pop]
+                    stats.append({"gen": gen + 1, "best_excess_h": top.fitness.values[0],
+                                  "best_cost": top.fitness.values[1], "mean_cost": float(np.mean(costs)),
+                                  "evaluated": len(cache)})
+                best, front = tools.selBest(pop, 1)[0], None
         fig = cache[tuple(best)]
         plan = self._changes(np.array(best), t0, False)
         tw.plan.replace_from(t0, plan)
@@ -299,11 +329,59 @@ class Optimiser:
                           "predicted": fig}
         decision = {"schedule": [{"at_s": t, "target": tg, "value": v} for t, tg, v in plan],
                     "predicted": fig, "baseline_current_setpoints": base_fig, "generations": stats,
-                    "forecast": s.forecast, "evaluations": len(cache), "wall_s": round(wall, 3)}
+                    "forecast": s.forecast, "evaluations": len(cache), "wall_s": round(wall, 3),
+                    "algorithm": s.algorithm}
+        if front is not None:
+            decision["pareto_front"] = front
         tw.env.log("optimiser_plan", "optimiser",
                    f"plan for {horizon / 3600:g} h: predicted electricity cost {fig['electricity_cost']:.2f} "
                    f"against {base_fig['electricity_cost']:.2f} keeping the current setpoints", **decision)
         return decision
+
+    def _nsga2(self, pop, vary, evaluate_all, cache, base_fig):
+        """NSGA-II (DEAP's non-dominated sorting and crowding) over (electricity cost, EQI, CO2),
+        feasibility first: only candidates without excess hours above the limits compete on the
+        front; when there are too few, the least-violating fill the population. The applied point
+        is the cheapest on the final front whose EQI is at most ``eqi_tolerance`` above keeping
+        the current setpoints; if none is, the front's lowest EQI."""
+        s = self.spec
+        n = len(pop)
+
+        def pareto(inds):
+            for ind in inds:
+                f = cache[tuple(ind)]
+                ind.excess = ind.fitness.values[0]
+                ind.fitness = ParetoFitness((f["electricity_cost"], f["EQI_kg_d"], f["co2_kg"]))
+
+        def survive(inds):
+            feas = [i for i in inds if i.excess == 0]
+            if len(feas) >= n:
+                return tools.selNSGA2(feas, n)
+            rest = sorted([i for i in inds if i.excess > 0], key=lambda i: i.excess)
+            chosen = feas + rest[:n - len(feas)]
+            tools.selNSGA2(chosen, len(chosen))  # crowding distances for the tournament
+            return chosen
+
+        evaluate_all(pop)
+        pareto(pop)
+        pop = survive(pop)
+        stats = []
+        for gen in range(s.generations):
+            off = vary(tools.selTournamentDCD(pop, n))
+            evaluate_all(off)
+            pareto(off)
+            pop = survive(pop + off)
+            feas = [i for i in pop if i.excess == 0]
+            stats.append({"gen": gen + 1, "feasible": len(feas), "evaluated": len(cache),
+                          "best_cost": min((i.fitness.values[0] for i in feas), default=math.nan),
+                          "best_EQI": min((i.fitness.values[1] for i in feas), default=math.nan)})
+        feas = [i for i in pop if i.excess == 0] or pop
+        front = tools.sortNondominated(feas, len(feas), first_front_only=True)[0]
+        limit = base_fig["EQI_kg_d"] * (1.0 + s.eqi_tolerance)
+        ok = [i for i in front if i.fitness.values[1] <= limit]
+        best = min(ok, key=lambda i: i.fitness.values[0]) if ok else min(front, key=lambda i: i.fitness.values[1])
+        points = sorted({tuple(i.fitness.values) for i in front})
+        return best, stats, [{"cost": c, "EQI_kg_d": e, "co2_kg": k} for c, e, k in points]
 
     def _warm(self, last: dict, t0: int, current: np.ndarray) -> np.ndarray:
         """The previous plan shifted by the time elapsed; blocks beyond it keep its last value."""

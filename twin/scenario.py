@@ -535,6 +535,10 @@ class OptimiserSpec(_Strict):
     weights: dict[str, float] = Field(default_factory=dict)
     executor: Literal["serial", "process"] = "serial"
     workers: int | None = Field(None, ge=1)
+    # ga: the specification's single-objective GA; nsga2: NSGA-II over (electricity cost, EQI,
+    # CO2), applying the cheapest Pareto point within eqi_tolerance of keeping the current setpoints
+    algorithm: Literal["ga", "nsga2"] = "ga"
+    eqi_tolerance: float = Field(0.01, ge=0)
 
     _v = field_validator("every", "first_at", "horizon")(_duration)
 
@@ -548,6 +552,8 @@ class OptimiserSpec(_Strict):
                 raise ValueError(f"variables[{k}].block {v.block} does not divide the horizon {self.horizon}")
         if self.elite >= self.population:
             raise ValueError("elite must be smaller than the population")
+        if self.algorithm == "nsga2" and self.population % 4:
+            raise ValueError("NSGA-II's tournament needs a population that is a multiple of 4")
         for k in self.limits:
             if k not in ("SNH", "Ntot", "TSS", "CODt", "BOD5"):
                 raise ValueError(f"limits.{k}: not an effluent quantity (SNH, Ntot, TSS, CODt, BOD5)")
