@@ -61,3 +61,14 @@ def test_kpis_name_total_nitrogen_once_and_give_units(reference_run):
     assert set(b["p95"]) == {"SNH", "Ntot", "TSS"}
     assert b["units"]["p95"] == "g/m3"
     assert b["units"]["violations"]["pct_time"] == "%"
+
+
+def test_report_limits_are_not_escaped_twice_and_energy_is_one_section(reference_run):
+    import re
+
+    _, out = reference_run
+    text = (out / "report.html").read_text()
+    assert "&amp;gt;" not in text and "Ntot &gt; 18 g/m3" in text
+    h2 = re.findall(r"<h2>([^<]*)</h2>", text)
+    assert h2.count("Energy") == 1 and len(h2) == len(set(h2))
+    assert "BSM1 energy indices" in text
