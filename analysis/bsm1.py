@@ -95,9 +95,10 @@ def evaluate(times_s: np.ndarray, columns: list[str], values: np.ndarray, meta: 
         "EQI": float(eqi), "AE": float(ae), "PE": float(pe), "ME": float(me), "SP": float(sp), "EC": 0.0,
         "OCI": float(oci),
         "effluent_avg": avg,
-        "p95": {"SNH": float(np.percentile(eff["SNH"], 95)), "TN": float(np.percentile(eff["Ntot"], 95)),
+        "p95": {"SNH": float(np.percentile(eff["SNH"], 95)), "Ntot": float(np.percentile(eff["Ntot"], 95)),
                 "TSS": float(np.percentile(eff["TSS"], 95))},
         "violations": viol,
         "units": {"EQI": "kg pollution units/d", "AE": "kWh/d", "PE": "kWh/d", "ME": "kWh/d", "SP": "kg SS/d",
-                  "OCI": "-", "effluent_avg": "g/m3 (Q: m3/d)"},
+                  "OCI": "-", "EC": "kWh/d", "effluent_avg": "g/m3 (Q: m3/d)", "window_d": "d", "p95": "g/m3",
+                  "violations": {"limit": "g/m3", "pct_time": "%", "occasions": "count"}},
     }

@@ -13,9 +13,13 @@ def _load(folder: Path) -> dict:
     if not p.exists():
         raise ConfigError(f"{folder}: not a results folder (no kpis.json)")
     try:
-        return json.loads(p.read_text())
+        kpis = json.loads(p.read_text())
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{p}: unreadable: {exc}") from None
+    p95 = (kpis.get("bsm1") or {}).get("p95") or {}
+    if "TN" in p95:  # results written before the total nitrogen was called Ntot everywhere
+        p95.setdefault("Ntot", p95.pop("TN"))
+    return kpis
 
 
 def _identity(folder: Path) -> dict | None:

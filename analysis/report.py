@@ -48,7 +48,7 @@ def write_report(path, result) -> None:
         parts.append("<h3>Flow-weighted effluent averages (g/m3)</h3>")
         parts.append(_table(list(b["effluent_avg"].items())))
         parts.append("<h3>Effluent limits</h3>")
-        parts.append(_table([(f"{n} &gt; {v['limit']:g} g/m3", f"{v['pct_time']:.2f} % of time, {v['occasions']} occasions")
+        parts.append(_table([(f"{n} > {v['limit']:g} g/m3", f"{v['pct_time']:.2f} % of time, {v['occasions']} occasions")
                              for n, v in b["violations"].items()]))
     ctl = k.get("control")
     if ctl:
@@ -192,7 +192,8 @@ def write_report(path, result) -> None:
             ax.set_ylabel("power [kW] (interval mean)")
             ax.set_xlabel("time [d]")
             ax.legend(fontsize=8)
-            parts.append(f"<h2>Energy</h2><img src='data:image/png;base64,{_png(fig)}'>")
+            parts.append(f"<h2>Energy</h2><p>Metered power of the machines (blowers, pumps, mixers, "
+                         f"heating).</p><img src='data:image/png;base64,{_png(fig)}'>")
             plt.close(fig)
             fig, ax = plt.subplots(figsize=(9, 3))
         aer = np.zeros_like(t_d)
@@ -204,7 +205,11 @@ def write_report(path, result) -> None:
         ax.set_ylabel("power [kW]")
         ax.set_xlabel("time [d]")
         ax.legend(fontsize=8)
-        parts.append(f"<h2>Energy</h2><img src='data:image/png;base64,{_png(fig)}'>")
+        heading = "<h3>BSM1 energy indices</h3>" if power_cols else "<h2>Energy</h2>"
+        parts.append(f"{heading}<p>BSM1's aeration and pumping energy indices (AE, PE): the benchmark's "
+                     "formulas from KLa and pumped flows, for comparison between control strategies; the "
+                     "metered energy above is what the machines use.</p>"
+                     f"<img src='data:image/png;base64,{_png(fig)}'>")
         plt.close(fig)
 
     style = ("body{font-family:sans-serif;max-width:960px;margin:auto}table{border-collapse:collapse}"

@@ -360,6 +360,7 @@ def _tune(args) -> int:
                 names.remove(lp.name)
                 skipped.append(lp.name)
     outcomes, _ = tune_in_initial_state(scenario, st.cp, st.plant.x, st.plant.u, names)
+    units = {n: _gain_units(st.cp, c.measurement, c.actuator) for n, c in scenario.controllers.items()}
     rows = {}
     for n in names:
         o = outcomes[n]
@@ -373,6 +374,7 @@ def _tune(args) -> int:
             row["margins"] = o.tuning.verification.as_dict()
         if o.relay is not None:
             row["relay"] = {"Ku": o.relay.Ku, "Pu_d": o.relay.Pu}
+        row["units"] = units[n]
         rows[n] = row
     for n in skipped:
         spec = scenario.controllers[n]
@@ -381,11 +383,12 @@ def _tune(args) -> int:
                    "current": {"K": spec.K, "Ti_d": spec.Ti_d, "Td_d": spec.Td_d}, "proposed": None,
                    "accepted": False, "skipped": True,
                    "reason": "not tested: its measurement comes from the equipment layer, which the "
-                             "initial-state test does not run"}
+                             "initial-state test does not run", "units": units[n]}
     if args.json:
         print(_json(rows))
         return 0
-    print(f"{'loop':18s} {'rule':8s} {'K':>11s} {'Ti [d]':>10s} {'GM':>6s} {'PM deg':>7s} {'Ms':>5s}  result")
+    print(f"{'loop':18s} {'rule':8s} {'K':>11s} {'K unit':24s} {'Ti [d]':>10s} {'GM':>6s} {'PM deg':>7s} {'Ms':>5s}  "
+          "result")
     for n, r in rows.items():
         p = r["proposed"] or {}
         m = r.get("margins") or {}
@@ -393,11 +396,19 @@ def _tune(args) -> int:
         def f(v, fmt):
             return format(v, fmt) if isinstance(v, (int, float)) else "-"
         verdict = "accepted" if r["accepted"] else r["reason"] if r.get("skipped") else f"refused: {r['reason']}"
-        print(f"{n:18s} {r['rule']:8s} {f(p.get('K'), '11.4g')} {f(p.get('Ti_d'), '10.4g')} "
+        print(f"{n:18s} {r['rule']:8s} {f(p.get('K'), '11.4g')} {r['units']['K']:24s} {f(p.get('Ti_d'), '10.4g')} "
               f"{f(m.get('gain_margin'), '6.2f')} {f(m.get('phase_margin_deg'), '7.1f')} {f(m.get('Ms'), '5.2f')}  "
               f"{verdict}")
-        print(f"{'':18s} model: {r['model']}; current K={r['current']['K']:.4g} Ti={r['current']['Ti_d']:.4g} d")
+        print(f"{'':18s} model: {r['model']}; current K={r['current']['K']:.4g} {r['units']['K']} "
+              f"Ti={r['current']['Ti_d']:.4g} d")
     return 0
+
+
+def _gain_units(cp, measurement: str, actuator: str) -> dict[str, str]:
+    """Units of a loop's gains: K in actuator units per measurement unit, times in days."""
+    from twin.run import _signal_unit
+
+    return {"K": f"({_signal_unit(cp, actuator)})/({_signal_unit(cp, measurement)})", "Ti_d": "d", "Td_d": "d"}
 
 
 def _validate(args) -> int:

@@ -127,10 +127,11 @@ def _read_file(spec, base: Path | None) -> WeatherTable:
     if missing:
         raise ConfigError(f"environment.file: {path} has no column {', '.join(repr(m) for m in missing)} "
                           f"(its columns: {', '.join(rows[0])}; map them with environment.columns)")
-    try:
-        data = np.array([[float(r[need["time_h"]])] + [float(r[need[c]]) for c in COLUMNS] for r in rows])
-    except ValueError as exc:
-        raise ConfigError(f"environment.file: {path}: a value is not a number ({exc})") from None
+    from twin.influent import csv_number
+
+    where = f"environment.file: {path}"
+    data = np.array([[csv_number(r, need["time_h"], where, k + 2)]
+                     + [csv_number(r, need[c], where, k + 2) for c in COLUMNS] for k, r in enumerate(rows)])
     if np.any(np.diff(data[:, 0]) <= 0):
         raise ConfigError(f"environment.file: {path}: times must increase")
     if np.any((data[:, 2] < 0) | (data[:, 2] > 1)):

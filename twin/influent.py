@@ -123,6 +123,17 @@ def _check_table(t_d: np.ndarray, values: np.ndarray, where: str) -> None:
         raise ConfigError(f"{where}: negative {COLUMNS[col]} ({values[row, col]}) at row {row + 1}")
 
 
+def csv_number(row: dict, column: str, where: str, line: int) -> float:
+    """The number in ``column`` of a CSV row (file line ``line``); a ConfigError naming the
+    column, the line and the text otherwise."""
+    text = row.get(column)
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        shown = "nothing" if text in (None, "") else repr(text)
+        raise ConfigError(f"{where}: column '{column}', line {line}: expected a number, got {shown}") from None
+
+
 def load_csv(spec, path: Path) -> tuple[np.ndarray, np.ndarray]:
     """A user's plant data: header row, ``time_column`` in ``time_unit``, ``columns`` maps
     influent names (Q, SNH, ...) to header names; unmapped components take ``values`` or the
@@ -150,12 +161,9 @@ def load_csv(spec, path: Path) -> tuple[np.ndarray, np.ndarray]:
     values = np.empty((len(rows), len(COLUMNS)))
     defaults = {**BSM1_CONSTANT_INFLUENT, **spec.values}
     for i, row in enumerate(rows):
-        try:
-            t[i] = float(row[tcol]) * unit
-            for j, name in enumerate(COLUMNS):
-                values[i, j] = float(row[spec.columns[name]]) if name in spec.columns else defaults[name]
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where}: row {i + 2} has a non-numeric value") from None
+        t[i] = csv_number(row, tcol, where, i + 2) * unit
+        for j, name in enumerate(COLUMNS):
+            values[i, j] = csv_number(row, spec.columns[name], where, i + 2) if name in spec.columns else defaults[name]
     if len(rows) < 2:
         raise ConfigError(f"{where}: needs at least two rows")
     return t - t[0], values

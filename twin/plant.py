@@ -189,6 +189,13 @@ class Plant:
                     start = cp.state_slices[uname].start
                     layers += list(range(start, start + unit.params.layers))
         layer_cols = [f"{cp.state_names[i]}_g_m3" for i in layers]
+        # a unit's own states that are not concentrations (a wet well's level, a heated tank's
+        # temperature): the stream columns already carry every concentration
+        own = [i for i, n in enumerate(cp.state_names)
+               if cp.units[n.split(".")[0]].type_name not in ("takacs_settler", "asm1_reactor")
+               and n.split(".", 1)[1] not in IDX]
+        own_cols = [cp.state_names[i] for i in own]
+        layers = own + layers
         solids = np.array([IDX[n] for n in ("XI", "XS", "XBH", "XBA", "XP")])
         inputs_arr = np.array(inputs, dtype=np.int64)
         layers_arr = np.array(layers, dtype=np.int64)
@@ -201,4 +208,4 @@ class Plant:
         def states() -> np.ndarray:
             self.sync()
             return np.concatenate([self.u[inputs_arr], self.x[layers_arr], [self.solids_inventory_kg()]])
-        return [(cols, streams), (input_cols + layer_cols + ["plant.solids_inventory_kg"], states)]
+        return [(cols, streams), (input_cols + own_cols + layer_cols + ["plant.solids_inventory_kg"], states)]

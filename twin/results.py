@@ -23,7 +23,10 @@ import numpy as np
 from twin.scenario import dump_scenario
 
 
-def write_timeseries(path: Path, times_s: np.ndarray, columns: list[str], values: np.ndarray) -> None:
+def write_timeseries(path: Path, times_s: np.ndarray, columns: list[str], values: np.ndarray,
+                     units: dict[str, str] | None = None) -> None:
+    """The series as Parquet; ``units`` (column -> unit) goes into the file's schema metadata
+    as the JSON mapping ``units`` (``pyarrow.parquet.read_schema(path).metadata[b"units"]``)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -32,7 +35,10 @@ def write_timeseries(path: Path, times_s: np.ndarray, columns: list[str], values
     for j, c in enumerate(columns):
         arrays.append(pa.array(values[:, j]))
         names.append(c)
-    pq.write_table(pa.Table.from_arrays(arrays, names=names), path, compression="zstd")
+    table = pa.Table.from_arrays(arrays, names=names)
+    if units:
+        table = table.replace_schema_metadata({"units": json.dumps({n: units[n] for n in names if n in units})})
+    pq.write_table(table, path, compression="zstd")
 
 
 def write_results(result, out: Path, report: bool = True) -> Path:
@@ -47,7 +53,8 @@ def write_results(result, out: Path, report: bool = True) -> Path:
         s = result.scenario
         (tmp / "scenario.resolved.yaml").write_text(dump_scenario(s))
         if s.outputs.timeseries:
-            write_timeseries(tmp / "timeseries.parquet", result.times_s, result.columns, result.values)
+            write_timeseries(tmp / "timeseries.parquet", result.times_s, result.columns, result.values,
+                             result.metadata.get("column_units"))
         (tmp / "events.jsonl").write_text(result.events.to_jsonl())
         (tmp / "kpis.json").write_text(json.dumps(result.kpis, indent=2, sort_keys=True) + "\n")
         if result.failed is not None:

@@ -263,6 +263,7 @@ def build_result(tw) -> RunResult:
                                for lp in loops}
     metadata["sensors"] = {f"sensor.{n}": {"signal": sp.signal, "unit": _signal_unit(cp, sp.signal)}
                            for n, sp in scenario.sensors.items()}
+    metadata["column_units"] = column_units(cp, columns, metadata)
     stats = {"integrator_steps": int(plant.steps), "rhs_evaluations": int(plant.rhs_evals)}
     kpis: dict[str, Any] = {}
     if failed is None:
@@ -286,6 +287,38 @@ def build_result(tw) -> RunResult:
                    "wall_s": round(tw.wall_s, 3), "seed": scenario.seed, **stats}
     return RunResult(scenario, times, columns, values, env.events, kpis, metadata, failed, stats,
                      agent.fleet if agent is not None else None)
+
+
+#: units of the recorded columns by the end of their name (the names carry their unit)
+_SUFFIX_UNITS = (("_g_m3", "g/m3"), ("_mol_m3", "mol/m3"), ("_Nm3_d", "Nm3/d"), ("_m3_d", "m3/d"), ("_per_d", "1/d"),
+                 ("_kW", "kW"), ("_W", "W"), ("_kPa", "kPa"), ("_Pa", "Pa"), ("_kg", "kg"), ("_C", "degC"),
+                 ("_NTU", "NTU"), ("_m", "m"))
+
+
+def column_units(cp: CompiledPlant, columns: list[str], metadata: dict[str, Any]) -> dict[str, str]:
+    """The unit of every recorded column (``-`` for a ratio, ``count`` for machines running):
+    plant inputs and states from their declarations, loops from their measurement and actuator,
+    instruments from their signal, the rest from the unit at the end of the name."""
+    ctrl = metadata.get("controllers", {})
+    sensors = metadata.get("sensors", {})
+    out = {"time_s": "s", "time_d": "d"}
+    for c in columns:
+        if c in cp.input_index:
+            out[c] = cp.input_units[cp.input_index[c]]
+        elif c in cp.state_index:
+            out[c] = cp.state_units[cp.state_index[c]]
+        elif c.startswith("control."):
+            _, loop, part = c.split(".", 2)
+            out[c] = ctrl[loop]["actuator_unit" if part == "output" else "measurement_unit"]
+        elif c in sensors:
+            out[c] = sensors[c]["unit"]
+        elif c.endswith((".running", "blowers_running")):
+            out[c] = "count"
+        elif c.endswith(("valve_opening", "speed_ratio", "factor")):
+            out[c] = "-"
+        else:
+            out[c] = next((u for suffix, u in _SUFFIX_UNITS if c.endswith(suffix)), "-")
+    return out
 
 
 def _signal_unit(cp: CompiledPlant, name: str, scenario: Scenario | None = None) -> str:

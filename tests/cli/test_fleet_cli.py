@@ -56,3 +56,21 @@ def test_compare_condition_based_against_run_to_failure(tmp_path, capsys):
     assert pumps["by_type"]["centrifugal_pump"]["work_orders"]["preventive"] > 0
     assert "alarms" in pumps and 0.0 <= pumps["alarms"]["precision"] <= 1.0
     assert main(["compare", str(a), str(tmp_path / "missing")]) == 2
+
+
+def test_a_typo_in_a_fleet_file_is_refused_naming_file_and_field(tmp_path, capsys):
+    """An optional key misspelt (``nois_sd`` for ``noise_sd``) would silently read as its
+    default: it is refused, naming the fleet file and the field, with a suggestion."""
+    fleet = yaml.safe_load((ROOT / "scenarios" / "fleets" / "reference.yaml").read_text())
+    tname, t = next((n, t) for n, t in fleet["types"].items() if t.get("channels"))
+    cname, c = next(iter(t["channels"].items()))
+    c["nois_sd"] = c.pop("noise_sd", 0.1)
+    f = tmp_path / "typo_fleet.yaml"
+    f.write_text(yaml.safe_dump(fleet))
+    s = {"name": "typo", "seed": 4, "duration": "1d", "fleet": {"file": str(f), "process_model": False}}
+    p = tmp_path / "typo.yaml"
+    p.write_text(yaml.safe_dump(s))
+    assert main(["run", str(p), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "typo_fleet.yaml" in err and f"types.{tname}.channels.{cname}.nois_sd" in err
+    assert "did you mean 'noise_sd'" in err and "Traceback" not in err

@@ -3,6 +3,7 @@ station cannot keep up the excess bypasses treatment and shows in the effluent."
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -202,3 +203,21 @@ def test_blower_station_failure_stops_aeration_and_shows_in_the_effluent():
     assert pc["outage_hours"] > 4.0
     assert pc["violation_hours"] > 0 and pc["violation_hours_during_outages"] == pc["violation_hours"]
     assert kh["maintenance"]["process_consequences"]["violation_hours"] == 0.0
+
+
+def test_equipment_decisions_are_events_once_per_change():
+    """A storm on a station of two lift pumps: the second pump starts, then both run at their
+    maximum speed and hold the level loop's output; each is one event with its reason, not one
+    per sample (the equipment samples every minute)."""
+    s = _reference(influent={"kind": "constant", "values": {"Q": 60000.0}}, duration="3h",
+                   evaluation={"kind": "bsm1", "start": "0h", "end": "3h"})
+    s["equipment"]["pumps"]["lift_station"]["n_parallel"] = 2
+    r = run_scenario(validate_scenario(s, "storm2"), ROOT / "scenarios")
+    ev = [e for e in (json.loads(line) for line in r.events.to_jsonl().splitlines()) if e["kind"] == "equipment"]
+    pumps = [e for e in ev if e["source"] == "pump.lift_station"]
+    assert pumps and pumps[0]["data"]["running"] == 2 and "could not deliver" in pumps[0]["message"]
+    held = [e for e in ev if e["source"] == "wet_well.Q_pump_cmd_m3_d" and e["data"]["clamped"]]
+    assert held and "maximum speed" in held[0]["data"]["reason"]
+    assert len(ev) < 20
+    for a, b in zip(ev, ev[1:]):
+        assert (a["source"], a["message"]) != (b["source"], b["message"]) or a["time_s"] != b["time_s"]

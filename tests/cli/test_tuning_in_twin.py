@@ -73,6 +73,8 @@ def test_twin_tune_prints_models_and_margins(tmp_path, capsys):
     assert main(["tune", str(p)]) == 0
     table = capsys.readouterr().out
     assert "do_reactor5" in table and "nitrate_reactor2" in table and "model:" in table
+    # gains with their units: K of a DO loop in (1/d)/(g O2/m3), of the nitrate loop in (m3/d)/(g N/m3)
+    assert r["units"]["K"] == "(1/d)/(g O2/m3)" and "(1/d)/(g O2/m3)" in table and "(m3/d)/(g N/m3)" in table
     assert main(["tune", str(p), "--loop", "nope"]) == 2
 
 

@@ -34,6 +34,15 @@ def test_csv_errors_name_the_column(tmp_path):
         build_table(spec, 10 * 3600, None, np.random.default_rng(0))
 
 
+def test_csv_with_text_in_a_numeric_column_names_the_column(tmp_path):
+    f = tmp_path / "plant.csv"
+    f.write_text("hour,flow,nh4\n0,20000,30\n1,22000,n/a\n2,18000,35\n")
+    spec = InfluentSpec(kind="csv", file=str(f), time_column="hour", time_unit="h",
+                        columns={"Q": "flow", "SNH": "nh4"}, repeat=True)
+    with pytest.raises(ConfigError, match=r"plant.csv: column 'nh4', line 3: expected a number, got 'n/a'"):
+        build_table(spec, 3600, None, np.random.default_rng(0))
+
+
 def test_negative_concentration_is_refused(tmp_path):
     f = tmp_path / "bad.ascii"
     rows = [f"{k / 96} 60 30 200 50 30 30 6 10 {'-5' if k == 3 else '18000'}" for k in range(10)]

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -117,10 +118,15 @@ class Equipment:
         if spec.air_header is not None:
             self.air = _AirSystem(spec, cp, self.zones)
             self.state["header_pressure_kpa"] = 0.0
+        #: inputs the machines hold away from what their loop asked for: input -> reason
+        self.clamped: dict[str, str] = {}
+        #: what the event log last said about each machine decision (see ``_log_decisions``)
+        self._decided: dict[str, Any] = {}
 
     # -- one sample -----------------------------------------------------------------------
     def update(self) -> None:
         plant = self.plant
+        self.clamped = {}
         plant.sync()
         self.meter.advance(self.env.now)
         s = self.spec
@@ -150,7 +156,10 @@ class Equipment:
             if n == 0:
                 plant.set_input(i_q, 0.0)
                 q, w, r = 0.0, 0.0, 0.0
+                self.clamped[p.input] = "no pump in service"
             elif r > p.max_speed_ratio or r < p.min_speed_ratio:
+                self.clamped[p.input] = (f"{n} pump(s) at their maximum speed" if r > p.max_speed_ratio
+                                         else f"{n} pump(s) at their minimum speed")
                 r = min(max(r, p.min_speed_ratio), p.max_speed_ratio)
                 op = operating_point(curve, system, r, n, w)
                 plant.set_input(i_q, op.flow_m3_s * 86400.0)
@@ -163,13 +172,14 @@ class Equipment:
         mix_w = sum(self._mixing_w(n, v) for n, v, i in self.mixed if u[i] < MIXING_KLA_THRESHOLD_PER_D)
         ex = s.heating.exchanger
         heat = 0.0
-        for _, i, i_t in self.heated:
+        for tank, i, i_t in self.heated:
             q = max(u[i], 0.0)
             if ex is not None:  # the exchanger limits what the tank can receive
                 cap = max(ex.ua_w_k * self.exchanger_condition * (ex.hot_water_temperature_c - plant.x[i_t]), 0.0)
                 if q > cap:
                     plant.set_input(i, cap)
                     q = cap
+                    self.clamped[f"{tank}.heat_W"] = "heat exchanger at its capacity"
             heat += q
         heat_w = heat / s.heating.efficiency
         self.meter.power_kw.update(aeration=p_w / 1000.0, pumping=pump_w / 1000.0, mixing=mix_w / 1000.0,
@@ -278,12 +288,59 @@ class Equipment:
             yield self.env.timeout(wake_at - self.env.now)
         while True:
             self.update()
+            self._log_decisions()
             yield self.env.timeout(period)
+
+    def _log_decisions(self) -> None:
+        """Write the machines' decisions to the event log once per change, with their reason:
+        blowers started or stopped, a zone's air valve reaching or leaving fully open, pumps
+        staged in or out, a loop's output held by the machines. The first sample only notes
+        the state the run starts in."""
+        now: dict[str, Any] = {"blowers": int(self.state["blowers_running"])}
+        if self.air is not None:
+            for name, *_ in self.zones:
+                now[f"valve.{name}"] = self.state.get(f"{name}.valve_opening", 0.0) >= 1.0 - 1e-6
+        for name, *_ in self.pumps:
+            now[f"pumps.{name}"] = int(self.pump_state[name]["running"])
+        for name in set(self.clamped) | {k[6:] for k, v in self._decided.items() if k.startswith("clamp.") and v}:
+            now[f"clamp.{name}"] = self.clamped.get(name)
+        first, before = not self._decided, self._decided
+        self._decided = {**before, **now}
+        if first:
+            return
+        log = self.env.log
+        for key, value in now.items():
+            old = before.get(key, None if key.startswith("clamp.") else value)
+            if value == old:
+                continue
+            kind, _, name = key.partition(".")
+            if kind == "blowers":
+                demand = sum(self.zone_airflow_demands()) if self.zones else self.state["airflow_nm3_d"]
+                why = ("the running blowers could not deliver the air demand" if value > old
+                       else "the other blowers carry the air demand")
+                log("equipment", "blowers", f"blower {'started' if value > old else 'stopped'}: {old} -> {value} "
+                    f"running for {demand:,.0f} Nm3/d ({why})",
+                    running=value, previous=old, airflow_nm3_d=float(demand))
+            elif kind == "valve":
+                log("equipment", f"aeration.{name}",
+                    "air valve fully open: the zone gets less air than its DO loop asks for" if value
+                    else "air valve back in its control range", fully_open=bool(value),
+                    header_pressure_kpa=float(self.state.get("header_pressure_kpa", 0.0)))
+            elif kind == "pumps":
+                q = self.pump_state[name]["flow_m3_d"]
+                why = "the running pumps could not deliver it" if value > old else "fewer pumps deliver it"
+                log("equipment", f"pump.{name}", f"pump {'started' if value > old else 'stopped'}: {old} -> {value} "
+                    f"running for {q:,.0f} m3/d ({why})",
+                    running=value, previous=old, flow_m3_d=float(q))
+            elif value is not None:
+                log("equipment", name, f"output held by the equipment: {value}", clamped=True, reason=value)
+            else:
+                log("equipment", name, "output no longer held by the equipment", clamped=False)
 
     # -- checkpoints ------------------------------------------------------------------------
     _SAVED = ("meter", "state", "pump_state", "pumps_out_of_service", "_rec_t", "_rec_e", "zone_fouling", "ambient",
               "pump_condition", "blower_condition", "blowers_out_of_service", "valve_capacity", "exchanger_condition",
-              "mixers_out_of_service")
+              "mixers_out_of_service", "_decided")
 
     def checkpoint_state(self) -> dict:
         return {k: getattr(self, k) for k in self._SAVED}

@@ -140,6 +140,25 @@ def _number(d: dict, key: str, default: float, where: str) -> float:
         raise ConfigError(f"{where}.{key}: expected a number, got {d.get(key)!r}") from None
 
 
+def _known(d, keys: tuple[str, ...], where: str) -> dict:
+    """``d`` itself; a ConfigError naming the first key not in ``keys`` (with a suggestion)."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {d!r}")
+    for k in d:
+        if k not in keys:
+            raise ConfigError(f"{where}.{k}: unknown key{did_you_mean(str(k), keys)} (known: {', '.join(keys)})")
+    return d
+
+
+_TYPE_KEYS = ("description", "modes", "channels", "repair", "costs")
+_MODE_KEYS = ("kind", "weibull_shape", "weibull_scale_h", "load_exponent", "pf_interval_h", "pf_sigma", "initial_damage")
+_CHANNEL_KEYS = ("unit", "base", "gain", "modes", "noise_sd", "drift_sd_per_h", "dropout_prob", "load_coeff",
+                 "ambient_coeff")
+_REPAIR_KEYS = ("median_h", "sigma", "replace_h")
+_COST_KEYS = ("labour_per_h", "repair_parts", "replacement", "downtime_per_h")
+_ASSET_KEYS = ("type", "id", "count", "prefix", "unit", "function", "description")
+
+
 def load_fleet(path: Path) -> tuple[dict[str, AssetType], list[Asset]]:
     """Read a fleet file: asset types (modes, sensor channels, repair and cost data) and assets
     (individually or as numbered groups)."""
@@ -149,11 +168,14 @@ def load_fleet(path: Path) -> tuple[dict[str, AssetType], list[Asset]]:
         raise ConfigError(f"{path}: cannot read fleet file: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict) or "types" not in data or "assets" not in data:
         raise ConfigError(f"{path}: a fleet file needs 'types' and 'assets'")
+    _known(data, ("description", "types", "assets"), f"{path}: fleet file")
     types: dict[str, AssetType] = {}
-    for tname, t in data["types"].items():
+    for tname, t in _known(data["types"], tuple(data["types"]), f"{path}: types").items():
         where = f"{path}: types.{tname}"
+        _known(t, _TYPE_KEYS, where)
         modes = []
         for mname, m in (_need(t, "modes", where) or {}).items():
+            _known(m, _MODE_KEYS, f"{where}.modes.{mname}")
             kind = m.get("kind", "wearout")
             if kind not in MODE_KINDS:
                 raise ConfigError(f"{where}.modes.{mname}.kind: '{kind}' is not one of {', '.join(MODE_KINDS)}"
@@ -174,6 +196,7 @@ def load_fleet(path: Path) -> tuple[dict[str, AssetType], list[Asset]]:
             modes.append(ModeSpec(mname, kind, shape, scale, float(m.get("load_exponent", 1.0)), pf, sigma, d0))
         chans = []
         for cname, c in (t.get("channels") or {}).items():
+            _known(c, _CHANNEL_KEYS, f"{where}.channels.{cname}")
             resp = tuple(c.get("modes", []))
             for r in resp:
                 if r not in {m.name for m in modes}:
@@ -185,8 +208,8 @@ def load_fleet(path: Path) -> tuple[dict[str, AssetType], list[Asset]]:
                                      _number(c, "ambient_coeff", DEFAULTS.ambient_coeff, cw)))
         if len(chans) > 24:
             raise ConfigError(f"{where}.channels: at most 24 sensor channels per asset type")
-        r = t.get("repair", {})
-        c = t.get("costs", {})
+        r = _known(t.get("repair") or {}, _REPAIR_KEYS, f"{where}.repair")
+        c = _known(t.get("costs") or {}, _COST_KEYS, f"{where}.costs")
         types[tname] = AssetType(tname, tuple(modes), tuple(chans), float(r.get("median_h", 8.0)),
                                  float(r.get("sigma", 0.5)), float(r.get("replace_h", 8.0)),
                                  float(c.get("labour_per_h", 0.0)), float(c.get("repair_parts", 0.0)),
@@ -194,6 +217,7 @@ def load_fleet(path: Path) -> tuple[dict[str, AssetType], list[Asset]]:
     assets: list[Asset] = []
     for i, a in enumerate(data["assets"]):
         where = f"{path}: assets[{i}]"
+        _known(a, _ASSET_KEYS, where)
         tname = _need(a, "type", where)
         if tname not in types:
             raise ConfigError(f"{where}.type: unknown asset type '{tname}'{did_you_mean(tname, types)}")
