@@ -385,7 +385,11 @@ class PolicySpec(_Strict):
     channel: str | None = None  # condition: the sensor channel watched
     threshold: float | None = None  # condition: act at or above this reading
     horizon_h: float = Field(720.0, gt=0)  # predictive
-    probability: float = Field(0.5, gt=0, lt=1)  # predictive
+    probability: float = Field(0.5, gt=0, lt=1)  # predictive, Weibull hazard model
+    #: predictive: an LSTM model file (relative to the scenario, or "reference" for the shipped
+    #: one); the policy then acts by expected cost, P(failure within horizon_h) x the cost of a
+    #: functional failure against the cost of planned work now (the fleet file's costs)
+    model: str | None = None
     inspection_interval: Duration = "1d"
 
     _v = field_validator("inspection_interval")(_duration)
