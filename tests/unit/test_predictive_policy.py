@@ -179,3 +179,22 @@ def test_checkpointed_predictive_run_resumes_exactly(model_dir):
     assert kpis(resumed) == kpis(plain)
     assert [e for e in resumed.events.records if e["kind"] != "resumed"] == plain.events.records
     assert plain.kpis["maintenance"]["by_type"]["pump"]["work_orders"]["preventive"] > 0
+
+
+def test_the_shipped_model_fits_the_reference_fleet():
+    """reference_10y_predictive runs without training: the shipped model covers every type of the
+    reference fleet with its channels and carries its provenance and validation figures."""
+    from agents.predictors.policy import REFERENCE_MODEL
+
+    assert REFERENCE_MODEL.stat().st_size < 3 * 2**20
+    root = Path(__file__).resolve().parents[2]
+    scen, p = load_scenario(root / "scenarios" / "reference_10y_predictive.yaml",
+                            ["fleet.process_model=false", "duration=10d", "evaluation.end=10d"])
+    result = run_scenario(scen, p.parent)
+    assert result.kpis["maintenance"]["by_type"]["total"]["assets"] == 124
+    blob = torch.load(REFERENCE_MODEL, weights_only=True)
+    assert len(blob["models"]) == 7
+    for meta in (m["meta"] for m in blob["models"].values()):
+        assert meta["channels"] and meta["horizons_h"] == list(HORIZONS_H) and meta["seed"] == 0
+        assert all(len(d["sha256"]) == 64 for d in meta["data"]) and meta["versions"]["torch"]
+        assert "pr_auc_7d" in meta["validation"] and meta["calibration"]["method"] == "platt"
