@@ -157,6 +157,9 @@ def test_a_model_for_other_channels_is_refused(model_dir, capsys):
     tiny_model(model_dir / "tiny.pt")
     assert main(["run", str(scenario(model_dir, "hz", predictive(100.0))), "--out", str(model_dir / "o3"), "--quiet"]) == 2
     assert "not a horizon of the model" in capsys.readouterr().err
+    wrong_kind = {"kind": "condition", "channel": "vib", "threshold": 3.0, "model": "tiny.pt"}
+    assert main(["run", str(scenario(model_dir, "kind", wrong_kind)), "--out", str(model_dir / "o5"), "--quiet"]) == 2
+    assert "only a predictive policy takes a model" in capsys.readouterr().err
     missing = dict(predictive(), model="nowhere.pt")
     assert main(["run", str(scenario(model_dir, "miss", missing)), "--out", str(model_dir / "o4"), "--quiet"]) == 2
     assert "does not exist" in capsys.readouterr().err
