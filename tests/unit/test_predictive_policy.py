@@ -148,9 +148,11 @@ def test_one_forward_call_per_type_and_decision(model_dir, monkeypatch):
 
 def test_a_model_for_other_channels_is_refused(model_dir, capsys):
     path = scenario(model_dir, "other", predictive(), channels=("vibration", "temp"))
-    assert main(["run", str(path), "--out", str(model_dir / "out"), "--quiet"]) == 2
-    err = capsys.readouterr().err
-    assert "trained on channels vib, temp" in err and "Traceback" not in err
+    for argv in (["run", str(path), "--out", str(model_dir / "out"), "--quiet"], ["validate", str(path)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "trained on channels vib, temp" in err and "this fleet's type has vibration, temp" in err
+        assert "Traceback" not in err
     tiny_model(model_dir / "tiny.pt", type_name="valve")
     assert main(["run", str(scenario(model_dir, "type", predictive())), "--out", str(model_dir / "o2"), "--quiet"]) == 2
     assert "no model for asset type 'pump'" in capsys.readouterr().err
