@@ -82,18 +82,25 @@ class TypeModel:
         z = (x - np.array(self.meta["mean"])) / np.array(self.meta["std"])
         return np.nan_to_num(z, nan=0.0).astype(np.float32)
 
-    def predict_windows(self, xw: np.ndarray, batch: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    def predict_windows(self, xw: np.ndarray, batch: int = 2048, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities (n, horizons) and remaining-life quantiles in hours (n, quantiles) of
-        normalised windows (n, steps, features)."""
+        normalised windows (n, steps, features). Runs on ``threads`` threads (the caller's
+        setting is restored afterwards): the results do not depend on the machine's core count,
+        and small batches run about ten times faster on one thread than on two contended ones."""
         import torch
 
         self.net.eval()
         probs, quants = [], []
-        with torch.no_grad():
-            for k in range(0, len(xw), batch):
-                ch, q = self.net(torch.from_numpy(xw[k:k + batch]))
-                probs.append((1 - torch.exp(-ch)).numpy())
-                quants.append(np.expm1(q.numpy() * math.log1p(RUL_CAP_H)).clip(0.0, RUL_CAP_H))
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            with torch.no_grad():
+                for k in range(0, len(xw), batch):
+                    ch, q = self.net(torch.from_numpy(xw[k:k + batch]))
+                    probs.append((1 - torch.exp(-ch)).numpy())
+                    quants.append(np.expm1(q.numpy() * math.log1p(RUL_CAP_H)).clip(0.0, RUL_CAP_H))
+        finally:
+            torch.set_num_threads(before)
         if not probs:
             return np.zeros((0, len(HORIZONS_H))), np.zeros((0, len(QUANTILES)))
         return np.concatenate(probs).astype(float), np.concatenate(quants).astype(float)
