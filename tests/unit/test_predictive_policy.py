@@ -203,3 +203,34 @@ def test_the_shipped_model_fits_the_reference_fleet():
         assert meta["channels"] and meta["horizons_h"] == list(HORIZONS_H) and meta["seed"] == 0
         assert all(len(d["sha256"]) == 64 for d in meta["data"]) and meta["versions"]["torch"]
         assert "pr_auc_7d" in meta["validation"] and meta["calibration"]["method"] == "platt"
+
+
+def test_the_policy_reads_what_the_model_was_trained_on(model_dir):
+    """The hourly history the policy feeds its model equals, value for value, what twin fleet-data
+    writes for the same seed (channels, load, air temperature, operating hours; the policy here
+    never acts, so the two runs differ only by who reads the sensors)."""
+    import pyarrow.parquet as pq
+
+    from twin.clock import TwinEnvironment
+    from twin.fleet.export import export_fleet_data
+    from twin.run import build_fleet
+
+    path = scenario(model_dir, "same", predictive(), secondary_damage=0.0, duration="2d")
+    fleet = yaml.safe_load((model_dir / "fleet_same.yaml").read_text())
+    fleet["types"]["pump"]["costs"]["planned_repair"] = 1e9  # planned work never pays: the policy only reads
+    (model_dir / "fleet_same.yaml").write_text(yaml.safe_dump(fleet, sort_keys=False))
+    scen, p = load_scenario(path, ["fleet.load_variation=0.15"])
+    env = TwinEnvironment(scen, seed=scen.seed)
+    agent = build_fleet(env, scen.fleet, p.parent)
+    env.run(until=48 * 3600 + 1)
+    assert agent.history_h == 48 and not agent.records
+    assert np.isfinite(agent.history["pump"]).all()  # all in service, no dropouts in this fleet
+    data = export_fleet_data(scen, p.parent, 48 / 8760, model_dir / "data")
+    t = pq.read_table(data / "sensors.parquet").to_pydict()
+    meta = agent.models["pump"].meta
+    cols = [*meta["channels"], "load", "ambient_c", "operating_h"]
+    # rows are hour-major (every asset at hour 1, then hour 2...): (hours, assets, columns)
+    table = np.stack([np.array(t[c], dtype=float) for c in cols], axis=1).reshape(48, 10, len(cols))
+    table[:, :, -1] /= 1000.0
+    assert t["asset"][:10] == [f"P-{k:02d}" for k in range(1, 11)]
+    np.testing.assert_array_equal(agent.history["pump"], table[24:].transpose(1, 0, 2))
