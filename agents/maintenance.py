@@ -13,6 +13,12 @@ processes on the fleet.
     when the probability of failure within ``horizon_h`` exceeds ``probability``. Predictors see
     a :class:`~twin.fleet.observe.Observation` (sensors, hour meters, loads, records), never the
     fleet's hidden state.
+    With a ``model`` (an LSTM file, :mod:`agents.predictors.policy`) the policy records the hourly
+    readings of its type's assets and, at every decision, scores all of them in one batched
+    forward call; it acts on an asset when the expected cost of waiting, P(failure within
+    ``horizon_h``) x the cost of a functional failure, reaches the cost of planned work now
+    (:meth:`twin.fleet.model.AssetType.expected_costs`), and logs each recommendation with its
+    probability, remaining-life interval and reason.
 * Crews are a SimPy priority resource; planned work starts only inside the shift and in
   low-load hours when ``planned_hours`` says so; corrective work starts any time.
 * Spare parts are SimPy containers per asset type under a one-for-one (base-stock) policy:
@@ -89,7 +95,7 @@ class WeibullHazardPredictor:
 
 
 class MaintenanceAgent:
-    def __init__(self, env, fleet, spec, on_down=None, on_up=None):
+    def __init__(self, env, fleet, spec, on_down=None, on_up=None, models: dict | None = None):
         self.env = env
         self.fleet = fleet
         self.spec = spec
@@ -119,6 +125,15 @@ class MaintenanceAgent:
         self.down_hours = {"planned": np.zeros(n), "unplanned": np.zeros(n)}
         self.outages: list[tuple[int, int, int]] = []  # (asset, down since, back up) in clock ticks
         self.process_assets: list[int] = []  # assets coupled to the process (set by the builder)
+        #: LSTM models of the predictive policies, per asset type, and the hourly sensor history
+        #: they read: (assets of the type, window hours, features), oldest first
+        self.models = dict(models or {})
+        self.history: dict[str, np.ndarray] = {}
+        self.history_h = 0  # hours recorded
+        self._history_idx: dict[str, np.ndarray] = {}
+        for t, m in sorted(self.models.items()):
+            self._history_idx[t] = np.array([i for i, a in enumerate(fleet.assets) if a.type == t], dtype=np.int64)
+            self.history[t] = np.full((len(self._history_idx[t]), m.meta["window_h"], len(m.meta["features"])), np.nan)
 
     # -- processes --------------------------------------------------------------------------
     def fleet_clock(self, step_s: int, wake_at: int | None = None):
@@ -133,6 +148,32 @@ class MaintenanceAgent:
                 self._vary_load()
             for r in self.fleet.step(dt_h):
                 self.fail(int(r))
+
+    def sensor_log(self, wake_at: int | None = None):
+        """Hourly readings of the assets whose policy has an LSTM model, with the context the
+        model was trained on (load, air temperature, operating hours since the last renewal, as
+        ``twin fleet-data`` writes them); NaN while an asset is out of service."""
+        first = 3600 if wake_at is None else wake_at - self.env.now
+        fleet = self.fleet
+        while True:
+            yield self.env.timeout(first)
+            first = 3600
+            s = fleet.s
+            # operating hours since the asset's last renewal: the least of its modes' hour meters
+            op_kh = np.minimum.reduceat(s.run_h, np.r_[0, np.nonzero(np.diff(s.row_asset))[0] + 1]) / 1000.0
+            for t, idx in self._history_idx.items():
+                features = self.models[t].meta["features"]
+                channels = self.models[t].meta["channels"]
+                row = np.empty((len(idx), len(features)))
+                for k, i in enumerate(idx):
+                    reading = fleet.read_channels(int(i))
+                    row[k, :len(channels)] = [reading[c] for c in channels]
+                    row[k, len(channels):] = (s.asset_load[i], s.ambient_c, op_kh[i])
+                row[~s.asset_up[idx]] = np.nan
+                h = self.history[t]
+                h[:, :-1] = h[:, 1:]
+                h[:, -1] = row
+            self.history_h += 1
 
     def _vary_load(self) -> None:
         """Fleet-only studies: each asset's load follows a daily cycle (peak mid-afternoon) of
@@ -175,6 +216,9 @@ class MaintenanceAgent:
         while True:
             yield self.env.timeout(first)
             first = every
+            if policy.kind == "predictive" and type_name in self.models:
+                self._decide_by_expected_cost(type_name, idx_arr, policy)
+                continue
             if policy.kind == "predictive":  # screen the whole type at once; explain only the alarms
                 p = self.predictor.probability(observe(self.fleet), idx_arr, policy.horizon_h)
                 candidates = idx_arr[p >= policy.probability].tolist()
@@ -192,6 +236,39 @@ class MaintenanceAgent:
                     self.env.log("work_order", self.fleet.assets[i].id, f"planned replacement: {reason}",
                                  policy=policy.kind)
                     self._start_work(WorkOrder(i, "preventive", reason, self.env.now))
+
+    def _decide_by_expected_cost(self, type_name: str, idx: np.ndarray, policy) -> None:
+        """One decision of an LSTM policy: score every asset of the type in one forward call (once
+        a full window is recorded) and raise planned work where P(failure within the horizon) x
+        the cost of a functional failure reaches the cost of planned work now."""
+        from agents.predictors.policy import block_windows, calibrated
+
+        model = self.models[type_name]
+        if self.history_h < model.meta["window_h"]:
+            return
+        obs = observe(self.fleet, {type_name: (self.history[type_name], np.arange(-model.meta["window_h"] + 1, 1),
+                                               tuple(model.meta["features"]))})
+        hourly, _, _ = obs.history[type_name]
+        p, q = model.predict_windows(model.normalise(block_windows(hourly, model.meta["block_h"])))
+        h = [float(x) for x in model.meta["horizons_h"]].index(float(policy.horizon_h))
+        p_h = calibrated(model, p)[:, h]
+        failure_cost, planned_cost = self.fleet.types[type_name].expected_costs(self.spec.crews.size)
+        for k, i in enumerate(idx.tolist()):
+            if p_h[k] * failure_cost < planned_cost or self.busy[i] or not obs.up[i]:
+                continue
+            q10, q50, q90 = (float(v) for v in q[k])
+            reason = (f"P(failure within {policy.horizon_h:g} h) = {p_h[k]:.2f} x failure cost {failure_cost:.0f} "
+                      f">= planned cost {planned_cost:.0f}; RUL {q50:.0f} h [{q10:.0f}, {q90:.0f}]")
+            ident = self.fleet.assets[i].id
+            self.env.log("recommendation", ident, reason, policy="predictive", probability=float(p_h[k]),
+                         horizon_h=float(policy.horizon_h), rul_h=q50, rul_interval_h=[q10, q90],
+                         failure_cost=failure_cost, planned_cost=planned_cost)
+            self.busy[i] = True
+            # the true remaining life is recorded for the alarm KPIs only (evaluation, not decisions)
+            self.alarms.append({"time_s": self.env.now, "asset": i, "true_ttf_h": self.fleet.remaining_life_h(i),
+                                "kind": policy.kind})
+            self.env.log("work_order", ident, f"planned work: {reason}", policy=policy.kind)
+            self._start_work(WorkOrder(i, "preventive", reason, self.env.now))
 
     def _planned_reason(self, i: int, policy) -> str:
         if policy.kind == "time_based":
@@ -250,10 +327,10 @@ class MaintenanceAgent:
                     wo.wasted = self.fleet.remaining_life_h(i)  # the life this replacement gives up
                     self._take_down(i, "planned")
                     wo.hours = t.replace_h
-                    wo.parts = t.replacement_cost
+                    wo.parts = t.planned_parts_cost
                 else:
                     wo.hours = float(self.repair_rng[i].lognormal(math.log(t.repair_h_median), t.repair_h_sigma))
-                    wo.parts = t.repair_parts_cost
+                    wo.parts = t.repair_parts_cost + t.secondary_damage_cost
                 wo.end_s = self.env.now + int(round(wo.hours * 3600))
                 wo.stage = "working"
             yield self.env.timeout(wo.end_s - self.env.now)
@@ -308,7 +385,7 @@ class MaintenanceAgent:
     # -- checkpoints --------------------------------------------------------------------------
     _SAVED = ("busy", "last_renewal_s", "duty_rng", "_day_factor", "_duty_day",
               "records", "failures", "alarms", "down_since", "_down_kind", "open_orders",
-              "pending_parts", "_seq", "_parts_seq", "down_hours", "repair_rng", "outages")
+              "pending_parts", "_seq", "_parts_seq", "down_hours", "repair_rng", "outages", "history", "history_h")
 
     def checkpoint_state(self) -> dict:
         """Everything a resumed run needs, including where each open order waits in the crews'

@@ -450,6 +450,16 @@ def _validate(args) -> int:
         for spec in [scenario.influent] + [p.influent for p in scenario.warmup]:
             if spec.file:
                 resolve_path(spec.file, path.parent)
+        if scenario.fleet is not None:  # the fleet file and the predictive policies' model files
+            from agents.predictors.policy import load_policy_models
+            from twin.fleet.model import load_fleet
+
+            try:
+                fleet_path = resolve_path(scenario.fleet.file, path.parent)
+            except ConfigError as exc:
+                raise ConfigError(str(exc).replace("influent.file", "fleet.file")) from None
+            types, _ = load_fleet(fleet_path)
+            load_policy_models(scenario.fleet, types, path.parent)
     except ConfigError as exc:
         raise _blame(exc, path, args.overrides) from None
     print(f"{path}: valid ({cp.n_states} states, {cp.n_streams} streams, {len(scenario.controllers)} controllers)")

@@ -366,6 +366,9 @@ def build_fleet(env, spec, base_dir: Path | None, plant: Plant | None = None, cp
             names = [c.name for c in types[t].channels]
             raise ConfigError(f"fleet.policies.{t}.channel: type '{t}' has no channel '{pol.channel}'"
                               f"{did_you_mean(pol.channel, names)} (its channels: {', '.join(names)})")
+    from agents.predictors.policy import load_policy_models
+
+    models = load_policy_models(spec, types, base_dir)  # a model for other channels fails here, before the run
     fleet = Fleet(types, assets, env.seed)
     fleet.s.asset_load[:] = spec.load
     stations: dict[str, list[int]] = {}
@@ -436,7 +439,7 @@ def build_fleet(env, spec, base_dir: Path | None, plant: Plant | None = None, cp
             update_machines()
             equipment.update()
 
-    agent = MaintenanceAgent(env, fleet, spec, on_down=changed, on_up=changed)
+    agent = MaintenanceAgent(env, fleet, spec, on_down=changed, on_up=changed, models=models)
     #: assets whose outage changes the process (for the outage consequences in the KPIs)
     agent.process_assets = sorted(coupled | {i for idx in grids.values() for i in idx})
     scenario = env.scenario
@@ -450,6 +453,8 @@ def build_fleet(env, spec, base_dir: Path | None, plant: Plant | None = None, cp
                 env, agent, fleet, ev, main_start_s + parse_duration(ev.at), w))
     step = parse_duration(spec.step)
     env.start("fleet.clock", lambda w: agent.fleet_clock(step, w))
+    if models:
+        env.start("fleet.sensor_log", agent.sensor_log)
     for t in sorted(types):
         env.start(f"fleet.policy.{t}", lambda w, t=t: agent.policy_process(t, spec.policy_for(t), w))
     duty_grids = {z: idx for z, idx in grids.items()

@@ -389,7 +389,11 @@ class PolicySpec(_Strict):
     channel: str | None = None  # condition: the sensor channel watched
     threshold: float | None = None  # condition: act at or above this reading
     horizon_h: float = Field(720.0, gt=0)  # predictive
-    probability: float = Field(0.5, gt=0, lt=1)  # predictive
+    probability: float = Field(0.5, gt=0, lt=1)  # predictive without a model: the Weibull hazard model's alarm level
+    #: predictive: an LSTM model file (relative to the scenario, or "reference" for the shipped
+    #: one); the policy then acts by expected cost, P(failure within horizon_h) x the cost of a
+    #: functional failure against the cost of planned work now (the fleet file's costs)
+    model: str | None = None
     inspection_interval: Duration = "1d"
 
     _v = field_validator("inspection_interval")(_duration)
@@ -400,6 +404,8 @@ class PolicySpec(_Strict):
             raise ValueError("a time_based policy needs interval_h")
         if self.kind == "condition" and (self.channel is None or self.threshold is None):
             raise ValueError("a condition policy needs channel and threshold")
+        if self.model is not None and self.kind != "predictive":
+            raise ValueError(f"model: only a predictive policy takes a model (this one is '{self.kind}')")
         return self
 
 

@@ -82,18 +82,25 @@ class TypeModel:
         z = (x - np.array(self.meta["mean"])) / np.array(self.meta["std"])
         return np.nan_to_num(z, nan=0.0).astype(np.float32)
 
-    def predict_windows(self, xw: np.ndarray, batch: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    def predict_windows(self, xw: np.ndarray, batch: int = 2048, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities (n, horizons) and remaining-life quantiles in hours (n, quantiles) of
-        normalised windows (n, steps, features)."""
+        normalised windows (n, steps, features). Runs on ``threads`` threads (the caller's
+        setting is restored afterwards): the results do not depend on the machine's core count,
+        and small batches run about ten times faster on one thread than on two contended ones."""
         import torch
 
         self.net.eval()
         probs, quants = [], []
-        with torch.no_grad():
-            for k in range(0, len(xw), batch):
-                ch, q = self.net(torch.from_numpy(xw[k:k + batch]))
-                probs.append((1 - torch.exp(-ch)).numpy())
-                quants.append(np.expm1(q.numpy() * math.log1p(RUL_CAP_H)).clip(0.0, RUL_CAP_H))
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            with torch.no_grad():
+                for k in range(0, len(xw), batch):
+                    ch, q = self.net(torch.from_numpy(xw[k:k + batch]))
+                    probs.append((1 - torch.exp(-ch)).numpy())
+                    quants.append(np.expm1(q.numpy() * math.log1p(RUL_CAP_H)).clip(0.0, RUL_CAP_H))
+        finally:
+            torch.set_num_threads(before)
         if not probs:
             return np.zeros((0, len(HORIZONS_H))), np.zeros((0, len(QUANTILES)))
         return np.concatenate(probs).astype(float), np.concatenate(quants).astype(float)
@@ -228,6 +235,7 @@ def train_type(folders: list[Path], type_name: str, settings: TrainSettings, log
     net.load_state_dict(best_state)
     meta["history"] = history
     meta["validation"] = _validation_metrics(model, xva, yva, kva)
+    meta["calibration"] = _platt(model, xva, yva, kva)
     # the logistic-regression baseline on window statistics, fitted on the same training windows
     st = window_stats(xtr)
     smean, sstd = st.mean(axis=0), st.std(axis=0)
@@ -267,6 +275,29 @@ def _validation_metrics(model: TypeModel, xva, yva, kva) -> dict:
     out["brier_7d"] = float(np.mean((s - y) ** 2)) if len(y) else None
     out["alarm_probability"] = best_f1_threshold(y, s)
     return out
+
+
+def _platt(model: TypeModel, xva, yva, kva) -> dict | None:
+    """Platt scaling of each horizon's probability on the validation assets (a logistic
+    regression on the logit, unweighted): the class weights of training inflate the raw
+    probabilities, and a decision by expected cost needs calibrated ones. None without both
+    classes in every horizon's validation windows."""
+    from sklearn.linear_model import LogisticRegression
+
+    if len(xva) == 0:
+        return None
+    p, _ = model.predict_windows(xva)
+    a, b = [], []
+    for h in range(p.shape[1]):
+        m = kva[:, h] > 0
+        y = yva[m, h]
+        if not 0 < y.sum() < len(y):
+            return None
+        q = np.clip(p[m, h], 1e-6, 1 - 1e-6)
+        clf = LogisticRegression(C=1e6, max_iter=2000).fit(np.log(q / (1 - q))[:, None], y)
+        a.append(float(clf.coef_[0, 0]))
+        b.append(float(clf.intercept_[0]))
+    return {"method": "platt", "a": a, "b": b}
 
 
 def best_f1_threshold(y: np.ndarray, score: np.ndarray) -> float:

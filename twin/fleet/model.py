@@ -74,6 +74,14 @@ class FleetDefaults:
     ambient_diurnal_amplitude_c: float = 4.0
     ambient_anomaly_sd_c: float = 2.0
     ambient_memory_h: float = 72.0
+    #: costs (inputs of the fleet file's ``costs:``): ``secondary_damage`` is the parts cost a
+    #: functional failure adds to its repair (a seized bearing scores the shaft, a leaking seal
+    #: floods the bearing); ``failure_consequence`` the process consequence the planner assigns
+    #: to a functional failure (a decision input only: the twin measures the process itself);
+    #: ``planned_repair`` (parts of a planned intervention; default: the ``replacement`` cost,
+    #: as before these keys existed). Zero by default, so older fleet files keep their costs.
+    secondary_damage_cost: float = 0.0
+    failure_consequence_cost: float = 0.0
 
 
 DEFAULTS = FleetDefaults()
@@ -117,6 +125,25 @@ class AssetType:
     repair_parts_cost: float
     replacement_cost: float
     downtime_cost_per_h: float
+    secondary_damage_cost: float = DEFAULTS.secondary_damage_cost
+    failure_consequence_cost: float = DEFAULTS.failure_consequence_cost
+    planned_repair_cost: float | None = None  # None: the replacement cost
+
+    @property
+    def planned_parts_cost(self) -> float:
+        """Parts of a planned intervention (inside the P-F interval: the defect is found before
+        it does further damage)."""
+        return self.replacement_cost if self.planned_repair_cost is None else self.planned_repair_cost
+
+    def expected_costs(self, crew_size: int) -> tuple[float, float]:
+        """(cost of a functional failure, cost of planned work now), from the fleet file's inputs:
+        a failure costs its repair parts, the secondary damage, the labour of the (median) repair,
+        the downtime over it and the process consequence; planned work its parts and the labour of
+        the planned intervention (planned downtime is not charged, as in the work-order costs)."""
+        failure = (self.repair_parts_cost + self.secondary_damage_cost + self.failure_consequence_cost
+                   + self.repair_h_median * (self.labour_rate_per_h * crew_size + self.downtime_cost_per_h))
+        planned = self.planned_parts_cost + self.replace_h * self.labour_rate_per_h * crew_size
+        return failure, planned
 
 
 @dataclass
@@ -213,7 +240,11 @@ def load_fleet(path: Path) -> tuple[dict[str, AssetType], list[Asset]]:
         types[tname] = AssetType(tname, tuple(modes), tuple(chans), float(r.get("median_h", 8.0)),
                                  float(r.get("sigma", 0.5)), float(r.get("replace_h", 8.0)),
                                  float(c.get("labour_per_h", 0.0)), float(c.get("repair_parts", 0.0)),
-                                 float(c.get("replacement", 0.0)), float(c.get("downtime_per_h", 0.0)))
+                                 float(c.get("replacement", 0.0)), float(c.get("downtime_per_h", 0.0)),
+                                 _number(c, "secondary_damage", DEFAULTS.secondary_damage_cost, f"{where}.costs"),
+                                 _number(c, "failure_consequence", DEFAULTS.failure_consequence_cost, f"{where}.costs"),
+                                 None if c.get("planned_repair") is None
+                                 else _number(c, "planned_repair", 0.0, f"{where}.costs"))
     assets: list[Asset] = []
     for i, a in enumerate(data["assets"]):
         where = f"{path}: assets[{i}]"

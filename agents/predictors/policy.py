@@ -1,0 +1,80 @@
+"""The LSTM behind the ``predictive`` maintenance policy: the model file a policy names, checked
+against the fleet before the run starts, and the block windows of the sensor history it reads.
+
+A policy names its model with ``model:`` under ``fleet.policies.<type>``: a path relative to the
+scenario file, or ``reference`` for the model shipped with the package (trained on the reference
+fleet, see the README). A model trained for other channels or without the type is refused
+before the run (a :class:`~twin.errors.ConfigError`: exit 2).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from twin.errors import ConfigError
+
+REFERENCE_MODEL = Path(__file__).with_name("models") / "reference.pt"
+
+
+def model_path(name: str, base_dir: Path | None, where: str) -> Path:
+    """The model file a policy names: ``reference`` (shipped) or a path relative to the scenario."""
+    if name == "reference":
+        path = REFERENCE_MODEL
+    else:
+        path = Path(name)
+        if not path.is_absolute() and base_dir is not None:
+            path = Path(base_dir) / path
+    if not path.exists():
+        raise ConfigError(f"{where}: model file {path} does not exist")
+    return path
+
+
+def load_policy_models(spec, types: dict, base_dir: Path | None) -> dict:
+    """The model of every asset type whose policy is ``predictive`` with a ``model``, checked
+    against the type's channels and the policy's horizon (one load per file)."""
+    from agents.predictors.lstm import check_compatible, load
+
+    files: dict[Path, dict] = {}
+    out = {}
+    for t in sorted(types):
+        pol = spec.policy_for(t)
+        if pol.kind != "predictive" or pol.model is None:
+            continue
+        key = t if t in spec.policies else "default"
+        where = f"fleet.policies.{key}.model"
+        path = model_path(pol.model, base_dir, where)
+        if path not in files:
+            files[path] = load(path)
+        models = files[path]
+        if t not in models:
+            raise ConfigError(f"{where}: {path} has no model for asset type '{t}' (it has: {', '.join(sorted(models))})")
+        model = models[t]
+        check_compatible(model, t, tuple(c.name for c in types[t].channels), f"{where} ({path})")
+        if float(pol.horizon_h) not in [float(h) for h in model.meta["horizons_h"]]:
+            raise ConfigError(f"fleet.policies.{key}.horizon_h: {pol.horizon_h:g} h is not a horizon of the model "
+                              f"({', '.join(f'{h:g}' for h in model.meta['horizons_h'])} h)")
+        out[t] = model
+    return out
+
+
+def block_windows(hourly: np.ndarray, block_h: int) -> np.ndarray:
+    """Block means (assets, hours / block_h, features) of an hourly history (assets, hours,
+    features), NaN where a block has no reading (as the training data, agents.predictors.dataset)."""
+    n, hours, f = hourly.shape
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(hourly.reshape(n, hours // block_h, block_h, f), axis=2)
+
+
+def calibrated(model, p: np.ndarray) -> np.ndarray:
+    """Horizon probabilities after the model's Platt scaling on its validation assets (class
+    weighting in training inflates the raw probabilities); raw where the model has none."""
+    cal = model.meta.get("calibration")
+    if not cal:
+        return p
+    q = np.clip(p, 1e-6, 1 - 1e-6)
+    z = np.array(cal["a"]) * np.log(q / (1 - q)) + np.array(cal["b"])
+    return 1.0 / (1.0 + np.exp(-z))
