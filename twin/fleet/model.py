@@ -182,7 +182,8 @@ _MODE_KEYS = ("kind", "weibull_shape", "weibull_scale_h", "load_exponent", "pf_i
 _CHANNEL_KEYS = ("unit", "base", "gain", "modes", "noise_sd", "drift_sd_per_h", "dropout_prob", "load_coeff",
                  "ambient_coeff")
 _REPAIR_KEYS = ("median_h", "sigma", "replace_h")
-_COST_KEYS = ("labour_per_h", "repair_parts", "replacement", "downtime_per_h")
+_COST_KEYS = ("labour_per_h", "repair_parts", "replacement", "downtime_per_h", "planned_repair", "secondary_damage",
+              "failure_consequence")
 _ASSET_KEYS = ("type", "id", "count", "prefix", "unit", "function", "description")
 
 
