@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,8 +48,7 @@ class Checkpointing:
     folder: Path
     every_s: int | None = None  # None: write no checkpoints
     resume: bool = False
-    halt_after: int | None = None  # stop after this many checkpoints written (tests)
-    kill: bool = False  # ... by SIGKILL to this process instead of raising Halted
+    halt_after: int | None = None  # stop (raise Halted) after this many checkpoints written
     on_save: Any = None  # called with (number, saved state) after each checkpoint
 
 
@@ -184,8 +182,6 @@ class Checkpointer:
         if self.spec.on_save is not None:
             self.spec.on_save(self.written, state)
         if self.spec.halt_after is not None and self.written >= self.spec.halt_after:
-            if self.spec.kill:
-                os.kill(os.getpid(), signal.SIGKILL)
             raise Halted(f"halted after {self.written} checkpoint(s) at {env.now} s")
 
     def drive(self, until: int) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -494,8 +493,7 @@ def _run(args) -> int:
             if not args.quiet:
                 then = f", checkpoints every {format_duration(every_s)}" if every_s else ", no further checkpoints"
                 print(f"resuming from day {info['now_s'] / 86400:g} (checkpoint in {folder}{then})", file=sys.stderr)
-        kill = os.environ.get("TWIN_KILL_AFTER_CHECKPOINTS")  # fault injection for the resume tests
-        checkpoint = Checkpointing(folder, every_s, args.resume, int(kill) if kill else None, kill=True)
+        checkpoint = Checkpointing(folder, every_s, args.resume)
     try:
         if not args.quiet:
             _compile_note(scenario, path)

@@ -8,6 +8,7 @@ import os
 import pickle
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -120,22 +121,36 @@ def test_adaptive_loops_are_refused_up_front(tmp_path):
 
 
 def test_cli_run_killed_then_resumed(tmp_path):
-    """``twin run`` killed (SIGKILL, no cleanup) right after its second checkpoint, then
+    """``twin run`` killed (SIGKILL, no cleanup) after its second checkpoint, then
     ``twin run --resume``: the same kpis.json as an uninterrupted run; the checkpoint folder is
     removed once the run is complete."""
     scen = tmp_path / "fleet.yaml"
-    scen.write_text(yaml.safe_dump({"name": "fleet", "seed": 5, "duration": "3y",
+    scen.write_text(yaml.safe_dump({"name": "fleet", "seed": 5, "duration": "10y",
                                     "fleet": {"file": str(SCEN / "fleets" / "reference.yaml"), "process_model": False,
                                               "crews": {"count": 1}, "policies": {"default": {"kind": "rtf"}}}}))
     cmd = [sys.executable, "-m", "twin.cli", "run", str(scen), "--quiet", "--no-report"]
     env = dict(os.environ)
     a = subprocess.run(cmd + ["--out", str(tmp_path / "a")], capture_output=True, text=True, env=env)
     assert a.returncode == 0, a.stderr
-    killed = subprocess.run(cmd + ["--out", str(tmp_path / "b"), "--checkpoint-every", "200d"], capture_output=True,
-                            text=True, env={**env, "TWIN_KILL_AFTER_CHECKPOINTS": "2"})
-    assert killed.returncode == -9
+    # killed from outside (SIGKILL, no cleanup) once its second checkpoint is on disk; a ten-year
+    # run with monthly checkpoints has about a hundred more to write, so it is still running
+    proc = subprocess.Popen(cmd + ["--out", str(tmp_path / "b"), "--checkpoint-every", "30d"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    from twin.checkpoint import checkpoint_info
+
+    def checkpoints() -> int:
+        try:
+            info = checkpoint_info(tmp_path / "b.checkpoint")
+        except (OSError, EOFError, pickle.UnpicklingError):  # being replaced right now
+            return 0
+        return 0 if info is None else info["now_s"] // (30 * 86400)
+
+    while proc.poll() is None and checkpoints() < 2:
+        time.sleep(0.002)
+    proc.kill()
+    assert proc.wait() == -9, "the run ended before it could be killed"
     assert not (tmp_path / "b").exists() and (tmp_path / "b.checkpoint" / "state.pkl").exists()
-    resumed = subprocess.run(cmd + ["--out", str(tmp_path / "b"), "--checkpoint-every", "200d", "--resume"],
+    resumed = subprocess.run(cmd + ["--out", str(tmp_path / "b"), "--checkpoint-every", "30d", "--resume"],
                              capture_output=True, text=True, env=env)
     assert resumed.returncode == 0, resumed.stderr
     ka = json.loads((tmp_path / "a" / "kpis.json").read_text())
