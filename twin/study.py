@@ -271,7 +271,8 @@ def claims_table(summary: dict) -> list[dict]:
     rows = []
     ec = summary.get("economics")
     diffs = summary["savings_against_baseline"]
-    arm = ec["inputs"]["arm"] if ec else next(iter(diffs))
+    # the economics' arm, else the arm that saves the most
+    arm = ec["inputs"]["arm"] if ec else max(diffs, key=lambda a: diffs[a]["total_cost_per_year"]["mean"])
     d = diffs[arm]
     if "annual_savings_eur" in claims:
         sim = ec["savings_per_year"] if ec else d["total_cost_per_year"]["mean"]
