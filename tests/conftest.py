@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -30,15 +29,10 @@ def bsm1_reference() -> dict:
 
 def dry_weather_file() -> str | None:
     """The BSM1 dry-weather influent file: the shared copy, else the one inside bsm2-python."""
+    from twin.verify import dry_weather_file as packaged
+
     p = shared_file("data", "bsm1", "dryinfluent.ascii")
-    if p is not None:
-        return str(p)
-    spec = importlib.util.find_spec("bsm2_python")
-    if spec is not None and spec.submodule_search_locations:
-        q = Path(list(spec.submodule_search_locations)[0]) / "data" / "dryinfluent.csv"
-        if q.exists():
-            return str(q)
-    return None
+    return str(p) if p is not None else packaged()
 
 
 @pytest.fixture(scope="session")
