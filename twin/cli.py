@@ -458,9 +458,9 @@ def _validate(args) -> int:
 
         make_instruments(TwinEnvironment(scenario, scenario.seed), Plant(TwinEnvironment(), cp, scenario.solver),
                          scenario)
-        for i, ev in enumerate(scenario.events):
-            for name in ev.set:
-                input_slot(cp, name, f"events[{i}].set.{name}")
+        from twin.schedules import check_scenario_targets
+
+        check_scenario_targets(scenario, cp)
         from twin.influent import resolve_path
 
         for spec in [scenario.influent] + [p.influent for p in scenario.warmup]:

@@ -47,6 +47,31 @@ def check_target(tw, target: str, field: str) -> None:
         input_slot(tw.cp, target, field)
 
 
+def check_scenario_targets(scenario, cp) -> None:
+    """Every event, schedule and optimiser target of a scenario, checked against the compiled
+    plant and the scenario's loops without building a twin (``twin validate``)."""
+    from twin.run import input_slot
+    from twin.units.base import did_you_mean
+
+    targets = [(name, f"events[{i}].set.{name}") for i, ev in enumerate(scenario.events) for name in ev.set]
+    targets += [(sc.target, f"schedules.{n}.target") for n, sc in scenario.schedules.items()]
+    if scenario.optimiser is not None:
+        targets += [(v.target, f"optimiser.variables[{k}].target") for k, v in enumerate(scenario.optimiser.variables)]
+    loops = [n for n, c in scenario.controllers.items() if c.enabled]
+    for target, field in targets:
+        if not target.startswith("controllers."):
+            input_slot(cp, target, field)
+            continue
+        parts = target.split(".")
+        if len(parts) != 3:
+            raise ConfigError(f"{field}: expected controllers.NAME.ATTR, got '{target}'")
+        if parts[1] not in loops:
+            raise ConfigError(f"{field}: no enabled loop '{parts[1]}'{did_you_mean(parts[1], loops)}")
+        if parts[2] not in LOOP_SETTINGS:
+            raise ConfigError(f"{field}: a loop has no setting '{parts[2]}'{did_you_mean(parts[2], LOOP_SETTINGS)} "
+                              f"(settings: {', '.join(LOOP_SETTINGS)})")
+
+
 def validate_targets(tw) -> None:
     s = tw.scenario
     for i, ev in enumerate(s.events):

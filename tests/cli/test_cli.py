@@ -180,3 +180,17 @@ def test_demo_quick_runs_and_labels_the_claims(tmp_path, capsys):
     assert d["optimiser"]["optimised"]["violation_h"] <= d["optimiser"]["default_control"]["violation_h"] + 1e-9
     assert (tmp_path / "demo" / "study" / "report.html").exists()
     assert main(["demo", "--quick", "--out", str(tmp_path / "d2"), "--investment", "1000"]) == 2
+
+
+def test_validate_checks_loop_targets_of_events_schedules_and_the_optimiser(capsys):
+    """Events may set loop setpoints, and validate says so; a mistyped loop in a schedule or an
+    optimiser variable is named with its field before anything runs."""
+    from twin.cli import main
+
+    scen = str(ROOT / "scenarios" / "quickstart_24h.yaml")
+    ok = ["validate", scen, "--set", "events=[{at: 1h, set: {controllers.do_reactor5.setpoint: 1.5}}]"]
+    assert main(ok) == 0
+    bad = ["validate", scen, "--set",
+           "schedules={s: {target: controllers.do_reactor6.setpoint, values: [1.0], block: 1d}}"]
+    assert main(bad) == 2
+    assert "schedules.s.target" in capsys.readouterr().err
