@@ -107,6 +107,18 @@ def compare_runs(run_a: Path, run_b: Path, force: bool = False) -> dict:
                          "cost": {"run": ea["total_cost"], "baseline": eb["total_cost"]}, "cost_unit": cur}
         out["summary"].append(f"energy: {_n(ea['total_kWh'])} kWh against {_n(eb['total_kWh'])} kWh, saved "
                               f"{_n(out['energy']['kWh_saved'])} kWh; cost saved {_n(out['energy']['cost_saved'])} {cur}")
+        la, lb = ea.get("electricity"), eb.get("electricity")
+        if la and lb and la["kWh"] > 0 and lb["kWh"] > 0:
+            # the electricity cost saving split into using less and paying a lower mean price for
+            # what is used (shifting to cheaper hours): see analysis.energy.cost_change_split
+            saved = lb["cost"] - la["cost"]
+            volume = (lb["kWh"] - la["kWh"]) * lb["cost"] / lb["kWh"]
+            out["energy"]["electricity"] = {"kWh_saved": lb["kWh"] - la["kWh"], "cost_saved": saved,
+                                            "from_using_less": volume, "from_timing": saved - volume,
+                                            "mean_price": {"run": la["cost"] / la["kWh"], "baseline": lb["cost"] / lb["kWh"]}}
+            out["summary"].append(f"electricity: cost saved {_n(saved, 1)} {cur}, of which {_n(volume, 1)} from using "
+                                  f"{_n(lb['kWh'] - la['kWh'])} kWh less and {_n(saved - volume, 1)} from the hours it "
+                                  "was used in")
     ba, bb = a.get("bsm1"), b.get("bsm1")
     if ba and bb:
         win = ba["window_d"][1] - ba["window_d"][0]

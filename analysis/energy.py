@@ -107,3 +107,16 @@ def energy_kpis(times_s: np.ndarray, columns: list[str], values: np.ndarray, sta
     prof = np.bincount(hod, weights=total_kw * dt_h, minlength=24) / np.maximum(w, 1e-12)
     out["hourly_profile_kW"] = [float(v) for v in prof]
     return out
+
+
+def cost_change_split(kwh_a: np.ndarray, kwh_b: np.ndarray, price: np.ndarray) -> dict[str, float]:
+    """Split the cost change from run A (the baseline) to run B over the same intervals (energies
+    per interval ``kwh_a``, ``kwh_b`` at prices ``price``) into volume, the change of energy
+    priced at the mean price A paid (sum E_a p / sum E_a), and timing, the rest: B paying a
+    lower or higher mean price for its energy than A did. The two parts add up to the change."""
+    ea, eb, p = (np.asarray(v, dtype=float) for v in (kwh_a, kwh_b, price))
+    ca, cb = float(ea @ p), float(eb @ p)
+    mean_a = ca / float(ea.sum())
+    volume = (float(eb.sum()) - float(ea.sum())) * mean_a
+    return {"change": cb - ca, "volume": volume, "timing": (cb - ca) - volume,
+            "mean_price_a": mean_a, "mean_price_b": cb / float(eb.sum())}

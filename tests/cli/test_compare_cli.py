@@ -69,3 +69,18 @@ def test_compare_never_overwrites_silently(tmp_path, capsys):
     assert out.read_text() == "mine\n" and "--overwrite" in capsys.readouterr().err
     assert main(["compare", str(a), str(b), "--out", str(out), "--overwrite"]) == 0
     assert out.read_text() != "mine\n"
+
+
+def test_compare_splits_the_electricity_saving_into_volume_and_timing(tmp_path, capsys):
+    """Baseline 1,000 kWh for 200 (mean price 0.2); run 900 kWh for 171: saved 29, of which
+    100 kWh x 0.2 = 20 from using less and 9 from the hours (mean price 0.19)."""
+    a = _folder(tmp_path, "a", kwh=900.0, cost=171.0)
+    b = _folder(tmp_path, "b")
+    for f, kwh, cost in ((a, 900.0, 171.0), (b, 1000.0, 200.0)):
+        k = json.loads((f / "kpis.json").read_text())
+        k["energy"]["electricity"] = {"kWh": kwh, "cost": cost}
+        (f / "kpis.json").write_text(json.dumps(k))
+    assert main(["compare", str(a), str(b)]) == 0
+    assert "cost saved 29.0 EUR, of which 20.0 from using 100 kWh less and 9.0 from the hours" in capsys.readouterr().out
+    e = json.loads((a / "compare.json").read_text())["energy"]["electricity"]
+    assert e["from_using_less"] == pytest.approx(20.0) and e["from_timing"] == pytest.approx(9.0)

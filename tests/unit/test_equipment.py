@@ -190,3 +190,16 @@ def test_heat_from_fuel_is_metered_apart_from_electricity():
     elec = energy_kpis(times, cols, vals, 0, 7200, tariff, 0.4, 100.0)
     assert elec["electricity"]["kWh"] == pytest.approx(300.0) and elec["electricity"]["includes_heating"]
     assert elec["total_cost"] == pytest.approx(60.0)
+
+
+def test_cost_change_splits_into_volume_and_timing():
+    """Hand calculation: A uses 10 kWh at 0.1 and 10 kWh at 0.3 (cost 4, mean price 0.2); B uses
+    4 at 0.1 and 12 at 0.3 (cost 4.0): volume (16 - 20) x 0.2 = -0.8, timing +0.8 (B pays a
+    higher mean price, 0.25); the parts add up to the change (0)."""
+    from analysis.energy import cost_change_split
+
+    d = cost_change_split([10, 10], [4, 12], [0.1, 0.3])
+    assert d["change"] == pytest.approx(0.0, abs=1e-12)
+    assert d["volume"] == pytest.approx(-0.8)
+    assert d["timing"] == pytest.approx(0.8)
+    assert d["mean_price_b"] == pytest.approx(0.25)
