@@ -169,6 +169,21 @@ def mixed_holdup(conserved: dict[str, np.ndarray], volume_m3: float, c: np.ndarr
     return {k: float(volume_m3 * (w @ c)) for k, w in conserved.items()}
 
 
+class MixedNonReactive:
+    """Mix-in for a completely mixed unit without conversion whose states are a leading state
+    (temperature, level) followed by the ASM1 concentrations: every component is conserved and
+    the holdup is volume x concentration. The unit's parameters give ``volume_m3``."""
+
+    def volume_m3(self) -> float:
+        return self.params.volume_m3
+
+    def conserved(self):
+        return each_component()
+
+    def holdup(self, x):
+        return mixed_holdup(self.conserved(), self.params.volume_m3, x[1:])
+
+
 def invariants(p: ASM1Params) -> dict[str, np.ndarray]:
     """Linear combinations of the 13 components that no ASM1 process changes.
 

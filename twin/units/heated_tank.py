@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from twin.units.asm1 import COMPONENTS, NC, content_mixing, content_outlets, each_component, mixed_holdup
+from twin.units.asm1 import COMPONENTS, NC, MixedNonReactive, content_mixing, content_outlets
 from twin.units.base import FlowTerm, InputVar, Port, StateVar, UnitModel
 
 RHO_CP_WATER = 998.0 * 4186.0  # J/(m3 K)
@@ -50,7 +50,7 @@ def tank_derivatives(t, x, Q, C, ins, outs, u, p, dx):
     content_mixing(q / V, C, ins[0], x, dx)
 
 
-class HeatedTank(UnitModel):
+class HeatedTank(MixedNonReactive, UnitModel):
     """Heated, completely mixed sludge tank: inlet ``in``, outlet ``out``; state ``T_C``."""
 
     type_name = "heated_tank"
@@ -85,11 +85,3 @@ class HeatedTank(UnitModel):
         x[0] = float(self.config.get("initial_temperature_C", 35.0))
         return x
 
-    def volume_m3(self) -> float:
-        return self.params.volume_m3
-
-    def conserved(self):
-        return each_component()
-
-    def holdup(self, x):
-        return mixed_holdup(self.conserved(), self.params.volume_m3, x[1:])

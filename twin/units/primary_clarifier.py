@@ -46,7 +46,7 @@ import numpy as np
 from numba import njit
 
 from twin.errors import ConfigError
-from twin.units.asm1 import COMPONENTS, NC, PARTICULATES, each_component, mixed_holdup
+from twin.units.asm1 import COMPONENTS, NC, PARTICULATES, MixedNonReactive
 from twin.units.base import FlowTerm, Port, StateVar, UnitModel, did_you_mean
 
 #: 1 for the components that settle (the particulates), 0 for the solubles: f_SX,i of
@@ -119,7 +119,7 @@ def primary_derivatives(t, x, Q, C, ins, outs, u, p, dx):
         dx[1 + i] = dil * (C[ins[0], i] - x[1 + i])
 
 
-class PrimaryClarifier(UnitModel):
+class PrimaryClarifier(MixedNonReactive, UnitModel):
     """Primary clarifier (Otterpohl and Freund 1992, BSM2 form): inlet ``in``, outlets
     ``overflow`` (primary effluent) and ``underflow`` (primary sludge, f_PS of the inflow).
 
@@ -171,11 +171,3 @@ class PrimaryClarifier(UnitModel):
             x[names.index(k)] = float(v)
         return x
 
-    def volume_m3(self) -> float:
-        return self.params.volume_m3
-
-    def conserved(self):
-        return each_component()
-
-    def holdup(self, x):
-        return mixed_holdup(self.conserved(), self.params.volume_m3, x[1:])
