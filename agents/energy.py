@@ -27,6 +27,7 @@ of the main period) the optimiser
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import time
@@ -199,18 +200,14 @@ class Optimiser:
 
     # -- one decision ---------------------------------------------------------------------
     def objective(self, tw, base_violation_h: float = 0.0) -> PlanObjective:
-        from analysis.energy import Tariff, load_price_file
-        from twin.influent import resolve_path
-        from twin.run import plant_metadata
+        from twin.run import build_tariff, plant_metadata
 
         eq = tw.scenario.equipment
         if eq is None or not eq.enabled:
             raise ValueError("the optimiser needs the scenario's equipment (power and tariff)")
-        t = eq.tariff
-        tariff = (load_price_file(resolve_path(t.file, tw.shared.base_dir), t.per) if t.kind == "file"
-                  else Tariff(kind=t.kind, price_per_kwh=t.price_per_kwh, bands=t.bands))
+        tariff = build_tariff(eq.tariff, tw.shared.base_dir)
         meta = plant_metadata(tw.cp, tw.shared.fs)
-        electric = tuple(c for c in tw.series()[1] if c.startswith("power.") and c.endswith("_kW")
+        electric = tuple(c for c in tw.env.recorder.columns if c.startswith("power.") and c.endswith("_kW")
                          and c != "power.heating_kW")
         return PlanObjective(tariff, tw.main_start_s, dict(self.spec.limits), dict(self.spec.weights),
                              base_violation_h, electric, meta["effluent_stream"],
@@ -230,7 +227,19 @@ class Optimiser:
         return out
 
     def decide(self, tw) -> dict:
-        """Search and apply the next horizon's schedule; returns the logged decision."""
+        """Search and apply the next horizon's schedule; returns the logged decision. DEAP's
+        selection operators draw from the global random module: it is seeded for this search
+        and the caller's state is put back afterwards."""
+        saved = random.getstate()
+        random.seed(self.seed * 1_000_003 + tw.now + 1)
+        try:
+            return self._search(tw)
+        finally:
+            random.setstate(saved)
+
+    def _search(self, tw) -> dict:
+        from twin.evaluate import Evaluator
+
         s = self.spec
         w0 = time.perf_counter()
         t0 = tw.now
@@ -248,23 +257,11 @@ class Optimiser:
             forecast = {"kind": "persistence", "from_s": t0, "horizon_s": horizon, "period_s": period}
         probe = self.objective(tw)
         rng = random.Random(self.seed * 1_000_003 + t0)
-        # DEAP's selection operators draw from the global random module: seed it for this search
-        # and put the caller's state back afterwards
-        saved_random = random.getstate()
-        random.seed(self.seed * 1_000_003 + t0 + 1)
-        try:
-            return self._search(tw, t0, horizon, s, w0, lo, hi, current, forecast, probe, rng)
-        finally:
-            random.setstate(saved_random)
-
-    def _search(self, tw, t0, horizon, s, w0, lo, hi, current, forecast, probe, rng) -> dict:
-        from twin.evaluate import Evaluator
-
         cache: dict[tuple, dict] = {}
         with Evaluator(tw, horizon, probe, executor=s.executor, workers=s.workers, record=probe.columns,
                        forecast=forecast) as ev:
             base_fig = ev.map([self._changes(current, t0, True)])[0]
-            obj = self.objective(tw, base_fig["violation_h"])
+            obj = dataclasses.replace(probe, base_violation_h=base_fig["violation_h"])
             cache[tuple(current)] = base_fig
 
             def evaluate_all(pop):

@@ -194,6 +194,7 @@ class MaintenanceAgent:
         i = int(s.row_asset[r])
         t, m = s.row_mode[r]
         s.failed_row[r] = True
+        # the hidden effective age goes to the failure record (labels, KPIs), never to a decision
         self.failures.append({"time_s": self.env.now, "asset": self.fleet.assets[i].id, "type": t, "mode": m,
                               "age_h": float(s.age_h[r]), "alarmed": bool(self.busy[i]), "forced": forced})
         self.env.log("failure", self.fleet.assets[i].id, f"{m} failure" + (" (scenario event)" if forced else ""),
@@ -230,6 +231,7 @@ class MaintenanceAgent:
                 reason = self._planned_reason(i, policy)
                 if reason:
                     self.busy[i] = True
+                    # the true remaining life is recorded, after the decision, for the alarm KPIs only
                     ttf = self.fleet.remaining_life_h(i)
                     self.alarms.append({"time_s": self.env.now, "asset": i, "true_ttf_h": ttf,
                                         "kind": policy.kind})

@@ -428,7 +428,7 @@ def _gain_units(cp, measurement: str, actuator: str) -> dict[str, str]:
 
 
 def _validate(args) -> int:
-    from twin.run import compile_flowsheet, input_slot, load_flowsheet
+    from twin.run import cascade_targets, compile_flowsheet, input_slot, load_flowsheet
     from twin.scenario import load_scenario
 
     scenario, path = load_scenario(args.scenario, args.overrides)
@@ -436,12 +436,9 @@ def _validate(args) -> int:
         fs = load_flowsheet(scenario.plant, path.parent)
         fs.check()
         cp = compile_flowsheet(fs)
+        loop_names = [n for n, c in scenario.controllers.items() if c.enabled]
         for name, c in scenario.controllers.items():
-            for target in ([c.actuator] if c.actuator.startswith("controllers.") else []) + c.also_drives:
-                inner = target.split(".")[1] if target.count(".") == 2 else target
-                if inner not in scenario.controllers or not target.endswith(".setpoint"):
-                    raise ConfigError(f"controllers.{name}.actuator: '{target}' is not another loop's setpoint "
-                                      "(controllers.NAME.setpoint)")
+            cascade_targets(name, c, loop_names)
             if not c.actuator.startswith("controllers."):
                 input_slot(cp, c.actuator, f"controllers.{name}.actuator")
             sig = c.measurement

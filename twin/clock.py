@@ -55,7 +55,7 @@ class Recorder:
         self.active = False
         #: only these columns are recorded (a headless fork); None: every column
         self.selected: list[str] | None = None
-        self._plan: list[tuple[Callable[[], np.ndarray], np.ndarray]] | None = None
+        self._plan: list[Callable[[], np.ndarray]] | None = None
 
     def add_probe(self, names: list[str], fn: Callable[[], np.ndarray]) -> None:
         if self._times:
@@ -77,22 +77,17 @@ class Recorder:
             from twin.units.base import did_you_mean
 
             raise KeyError(f"no recorder column '{missing[0]}'{did_you_mean(missing[0], known)}")
-        where = {}
+        where: dict[str, tuple[int, int]] = {}  # column -> (probe, position in its output)
         for k, (names_, _) in enumerate(self._probes):
             for j, n in enumerate(names_):
                 where.setdefault(n, (k, j))
-        plan: dict[int, list[int]] = {}
-        order = []
-        for n in names:
-            k, j = where[n]
-            plan.setdefault(k, []).append(j)
-            order.append((k, len(plan[k]) - 1))
-        self._plan = [(self._probes[k][1], np.array(js, dtype=np.int64)) for k, js in plan.items()]
-        keys = list(plan)
-        offsets = np.cumsum([0] + [len(plan[k]) for k in keys])
-        self._order = np.array([offsets[keys.index(k)] + i for k, i in order], dtype=np.int64)
+        starts = np.cumsum([0] + [len(names_) for names_, _ in self._probes])
+        needed = sorted({where[n][0] for n in names})
+        within = dict(zip(needed, np.cumsum([0] + [len(self._probes[k][0]) for k in needed])))
+        self._plan = [self._probes[k][1] for k in needed]
+        self._take = np.array([within[where[n][0]] + where[n][1] for n in names], dtype=np.int64)
+        self._full_index = np.array([starts[where[n][0]] + where[n][1] for n in names], dtype=np.int64)
         self.selected = list(names)
-        self._full_index = np.array([known.index(n) for n in names], dtype=np.int64)
         self._times, self._rows = [], []
 
     def load(self, times: list[int], rows: list[np.ndarray], since: int) -> None:
@@ -107,7 +102,7 @@ class Recorder:
 
     def sample(self, time_s: int) -> None:
         if self._plan is not None:
-            row = np.concatenate([np.asarray(fn(), dtype=float)[js] for fn, js in self._plan])[self._order]
+            row = np.concatenate([np.asarray(fn(), dtype=float) for fn in self._plan])[self._take]
             self._times.append(int(time_s))
             self._rows.append(row)
             return

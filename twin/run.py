@@ -585,18 +585,24 @@ def build_equipment(env, plant: Plant, cp: CompiledPlant, spec):
     return Equipment(env, plant, spec)
 
 
-def energy_block(scenario: Scenario, times, columns, values, metadata, base_dir) -> dict:
-    from analysis.energy import Tariff, energy_kpis, load_price_file
+def build_tariff(spec, base_dir: Path | None):
+    """The scenario's electricity tariff (``equipment.tariff``) as an :class:`analysis.energy.Tariff`."""
+    from analysis.energy import Tariff, load_price_file
     from twin.influent import resolve_path
+
+    if spec.kind == "file":
+        if not spec.file:
+            raise ConfigError("equipment.tariff.file: a price file is needed for kind 'file'")
+        return load_price_file(resolve_path(spec.file, base_dir), spec.per)
+    return Tariff(kind=spec.kind, price_per_kwh=spec.price_per_kwh, bands=spec.bands)
+
+
+def energy_block(scenario: Scenario, times, columns, values, metadata, base_dir) -> dict:
+    from analysis.energy import energy_kpis
 
     spec = scenario.equipment
     t = spec.tariff
-    if t.kind == "file":
-        if not t.file:
-            raise ConfigError("equipment.tariff.file: a price file is needed for kind 'file'")
-        tariff = load_price_file(resolve_path(t.file, base_dir), t.per)
-    else:
-        tariff = Tariff(kind=t.kind, price_per_kwh=t.price_per_kwh, bands=t.bands)
+    tariff = build_tariff(t, base_dir)
     start, end = scenario.evaluation_window_s()
     eff = metadata.get("effluent_stream")
     treated = None
@@ -618,6 +624,27 @@ def input_slot(cp: CompiledPlant, name: str, field: str) -> int:
         from twin.units.base import did_you_mean
         raise ConfigError(f"{field}: the plant has no input '{name}'{did_you_mean(name, cp.input_index)}")
     return cp.input_index[name]
+
+
+def cascade_targets(name: str, spec, loop_names: list[str]) -> list[str]:
+    """The loops whose setpoints loop ``name`` drives (its actuator ``controllers.NAME.setpoint``
+    and ``also_drives``); empty for a loop on a plant input. ConfigError naming the field."""
+    cascade = spec.actuator.startswith("controllers.")
+    if spec.also_drives and not cascade:
+        raise ConfigError(f"controllers.{name}.also_drives: only a cascade (actuator: controllers.NAME.setpoint) "
+                          "drives more loops")
+    out = []
+    for k, target in enumerate(([spec.actuator] if cascade else []) + list(spec.also_drives)):
+        field = f"controllers.{name}.actuator" if (cascade and k == 0) else f"controllers.{name}.also_drives"
+        parts = target.split(".")
+        if len(parts) != 3 or parts[0] != "controllers" or parts[2] != "setpoint":
+            raise ConfigError(f"{field}: a cascade drives another loop's setpoint (controllers.NAME.setpoint), "
+                              f"got '{target}'")
+        if parts[1] not in loop_names or parts[1] == name:
+            from twin.units.base import did_you_mean
+            raise ConfigError(f"{field}: no other enabled loop '{parts[1]}'{did_you_mean(parts[1], loop_names)}")
+        out.append(parts[1])
+    return out
 
 
 def make_loops(env, plant: Plant, cp: CompiledPlant, scenario: Scenario) -> list:
@@ -654,21 +681,7 @@ def make_loops(env, plant: Plant, cp: CompiledPlant, scenario: Scenario) -> list
                           stats=LoopStats(ts_d, keep_recent=spec.adaptive.enabled)))
     by_name = {lp.name: lp for lp in loops}
     for lp in loops:  # cascades: the output is other loops' setpoints
-        drives = [lp.spec.actuator] if lp.act < 0 else []
-        drives += lp.spec.also_drives
-        for k, target in enumerate(drives):
-            field = f"controllers.{lp.name}.actuator" if (lp.act < 0 and k == 0) else f"controllers.{lp.name}.also_drives"
-            parts = target.split(".")
-            if len(parts) != 3 or parts[0] != "controllers" or parts[2] != "setpoint":
-                raise ConfigError(f"{field}: a cascade drives another loop's setpoint (controllers.NAME.setpoint), "
-                                  f"got '{target}'")
-            if parts[1] not in by_name or parts[1] == lp.name:
-                from twin.units.base import did_you_mean
-                raise ConfigError(f"{field}: no other enabled loop '{parts[1]}'{did_you_mean(parts[1], by_name)}")
-            lp.targets.append(by_name[parts[1]])
-        if lp.spec.also_drives and lp.act >= 0:
-            raise ConfigError(f"controllers.{lp.name}.also_drives: only a cascade (actuator: controllers.NAME.setpoint) "
-                              "drives more loops")
+        lp.targets = [by_name[n] for n in cascade_targets(lp.name, lp.spec, list(by_name))]
     return loops
 
 

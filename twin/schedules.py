@@ -18,8 +18,10 @@ LOOP_SETTINGS = ("setpoint", "K", "Ti_d", "Td_d")
 LOOP_READINGS = ("output", "measurement")
 
 
-def loop_attribute(tw, target: str, field: str | None = None, readable: bool = True):
-    """(loop, attribute) of a ``controllers.NAME.ATTR`` target; ConfigError naming ``field``."""
+def parse_loop_target(loop_names, target: str, field: str | None = None,
+                      readable: bool = True) -> tuple[str, str]:
+    """(loop name, attribute) of a ``controllers.NAME.ATTR`` target among ``loop_names``;
+    ConfigError naming ``field``. ``readable``: also the read-only ``output``/``measurement``."""
     from twin.units.base import did_you_mean
 
     where = field or target
@@ -27,58 +29,55 @@ def loop_attribute(tw, target: str, field: str | None = None, readable: bool = T
     if len(parts) != 3 or parts[0] != "controllers":
         raise ConfigError(f"{where}: expected controllers.NAME.ATTR, got '{target}'")
     _, name, attr = parts
-    loops = {lp.name: lp for lp in tw.loops}
-    if name not in loops:
-        raise ConfigError(f"{where}: no enabled loop '{name}'{did_you_mean(name, loops)}")
+    if name not in loop_names:
+        raise ConfigError(f"{where}: no enabled loop '{name}'{did_you_mean(name, loop_names)}")
     allowed = LOOP_SETTINGS + (LOOP_READINGS if readable else ())
     if attr not in allowed:
         raise ConfigError(f"{where}: a loop has no setting '{attr}'{did_you_mean(attr, allowed)} "
                           f"(settings: {', '.join(allowed)})")
+    return name, attr
+
+
+def loop_attribute(tw, target: str, field: str | None = None, readable: bool = True):
+    """(loop, attribute) of a ``controllers.NAME.ATTR`` target of a built twin."""
+    loops = {lp.name: lp for lp in tw.loops}
+    name, attr = parse_loop_target(list(loops), target, field, readable)
     return loops[name], attr
+
+
+def _check(loop_names, cp, target: str, field: str) -> None:
+    from twin.run import input_slot
+
+    if target.startswith("controllers."):
+        parse_loop_target(loop_names, target, field, readable=False)
+    else:
+        input_slot(cp, target, field)
 
 
 def check_target(tw, target: str, field: str) -> None:
     """Refuse a target the twin cannot change (ConfigError naming ``field``)."""
-    from twin.run import input_slot
+    _check([lp.name for lp in tw.loops], tw.cp, target, field)
 
-    if target.startswith("controllers."):
-        loop_attribute(tw, target, field, readable=False)
-    else:
-        input_slot(tw.cp, target, field)
+
+def _targets(scenario) -> list[tuple[str, str]]:
+    out = [(name, f"events[{i}].set.{name}") for i, ev in enumerate(scenario.events) for name in ev.set]
+    out += [(sc.target, f"schedules.{n}.target") for n, sc in scenario.schedules.items()]
+    if scenario.optimiser is not None:
+        out += [(v.target, f"optimiser.variables[{k}].target") for k, v in enumerate(scenario.optimiser.variables)]
+    return out
 
 
 def check_scenario_targets(scenario, cp) -> None:
     """Every event, schedule and optimiser target of a scenario, checked against the compiled
     plant and the scenario's loops without building a twin (``twin validate``)."""
-    from twin.run import input_slot
-    from twin.units.base import did_you_mean
-
-    targets = [(name, f"events[{i}].set.{name}") for i, ev in enumerate(scenario.events) for name in ev.set]
-    targets += [(sc.target, f"schedules.{n}.target") for n, sc in scenario.schedules.items()]
-    if scenario.optimiser is not None:
-        targets += [(v.target, f"optimiser.variables[{k}].target") for k, v in enumerate(scenario.optimiser.variables)]
     loops = [n for n, c in scenario.controllers.items() if c.enabled]
-    for target, field in targets:
-        if not target.startswith("controllers."):
-            input_slot(cp, target, field)
-            continue
-        parts = target.split(".")
-        if len(parts) != 3:
-            raise ConfigError(f"{field}: expected controllers.NAME.ATTR, got '{target}'")
-        if parts[1] not in loops:
-            raise ConfigError(f"{field}: no enabled loop '{parts[1]}'{did_you_mean(parts[1], loops)}")
-        if parts[2] not in LOOP_SETTINGS:
-            raise ConfigError(f"{field}: a loop has no setting '{parts[2]}'{did_you_mean(parts[2], LOOP_SETTINGS)} "
-                              f"(settings: {', '.join(LOOP_SETTINGS)})")
+    for target, field in _targets(scenario):
+        _check(loops, cp, target, field)
 
 
 def validate_targets(tw) -> None:
-    s = tw.scenario
-    for i, ev in enumerate(s.events):
-        for name in ev.set:
-            check_target(tw, name, f"events[{i}].set.{name}")
-    for name, sc in s.schedules.items():
-        check_target(tw, sc.target, f"schedules.{name}.target")
+    for target, field in _targets(tw.scenario):
+        check_target(tw, target, field)
 
 
 def apply(tw, target: str, value: Any, reason: str, source: str) -> None:

@@ -22,19 +22,16 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from twin.errors import ConfigError
+from twin.scenario import _Strict
 
 YEAR_S = 365 * 86400
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class ArmSpec(_Strict):
@@ -91,7 +88,7 @@ def load_study(path: str | Path) -> tuple[StudySpec, Path]:
     return spec, path
 
 
-def run_plan(spec: StudySpec, base: Path, replications: int | None = None) -> list[tuple[str, int]]:
+def run_plan(spec: StudySpec, replications: int | None = None) -> list[tuple[str, int]]:
     n = replications or spec.replications
     return [(arm, spec.seed0 + k) for k in range(n) for arm in spec.arms]
 
@@ -157,7 +154,7 @@ def _write_atomic(path: Path, data: Any) -> None:
 def execute(spec: StudySpec, base: Path, out: Path, replications: int | None = None, executor: str = "local",
             workers: int | None = None, scheduler: str | None = None, progress=None) -> dict[tuple[str, int], dict]:
     """Run every (arm, seed) not already in ``out/runs``; return all figures."""
-    plan = run_plan(spec, base, replications)
+    plan = run_plan(spec, replications)
     for arm in spec.arms:  # every arm's scenario is checked before anything runs
         _scenario_for(spec, base, arm, spec.seed0)
     done: dict[tuple[str, int], dict] = {}
@@ -344,5 +341,3 @@ def run_study(path: str | Path, out: str | Path, replications: int | None = None
     write_report(summary, out / "report.html")
     return summary
 
-
-Executor = Literal["local", "dask"]

@@ -114,19 +114,15 @@ class Twin:
         its initial state (steady state solved, initial auto-tuning done), clock at zero."""
         from twin.scenario import load_scenario
 
-        pairs = list(overrides.items()) if isinstance(overrides, dict) else None
-        if isinstance(scenario, (str, Path)) and pairs is None:
-            s, path = load_scenario(scenario, overrides, seed)
+        if isinstance(scenario, (str, Path)):
+            listed = not isinstance(overrides, dict)
+            s, path = load_scenario(scenario, overrides if listed else None, seed if listed else None)
             base = Path(path).parent
+            if not listed:
+                s = _override(s.to_dict(), overrides, seed, str(scenario))
         else:
-            if isinstance(scenario, (str, Path)):
-                s, path = load_scenario(scenario)
-                data, base = s.to_dict(), Path(path).parent
-            elif isinstance(scenario, Scenario):
-                data, base = scenario.to_dict(), None
-            else:
-                data, base = dict(scenario), None
-            s = _override(data, overrides, seed, str(scenario) if isinstance(scenario, (str, Path)) else "scenario")
+            data = scenario.to_dict() if isinstance(scenario, Scenario) else dict(scenario)
+            s, base = _override(data, overrides, seed, "scenario"), None
         base = Path(base_dir) if base_dir is not None else base
         return cls(Shared.build(s, base), progress=progress)
 
@@ -218,10 +214,7 @@ class Twin:
         self.plan = self.optimiser = None
         if scenario.optimiser is not None and scenario.optimiser.enabled:
             from agents.energy import Optimiser, PlanBook, plan_process
-            from twin.schedules import check_target
 
-            for k, v in enumerate(scenario.optimiser.variables):
-                check_target(self, v.target, f"optimiser.variables[{k}].target")
             if equipment is None:
                 raise ConfigError("optimiser: the optimiser prices electricity: the scenario needs its equipment: section")
             self.plan = PlanBook()
@@ -416,7 +409,7 @@ class Twin:
     def snapshot(self) -> dict:
         """The twin's whole state now, in memory: the parts' states (a pickled copy, so later
         changes of this twin do not reach it), where every process waits, the event log and the
-        recorded samples. :meth:`restore` puts it back; :meth:`from_snapshot` builds a twin from it."""
+        recorded samples. :meth:`restore` puts it back; ``Twin(shared, snapshot=...)`` builds a twin from it."""
         env = self.env
         state = {"now": int(env.now), "pending": env.pending(),
                  "parts": pickle.dumps({n: p.checkpoint_state() for n, p in self.parts.items()},
@@ -439,10 +432,6 @@ class Twin:
         """Put this twin back into the state of ``snap`` (taken from it or from a twin of the same
         scenario)."""
         self._assemble(snap, None, False, None, None)
-
-    @classmethod
-    def from_snapshot(cls, shared: Shared, snap: dict, record: list[str] | None = None) -> Twin:
-        return cls(shared, snapshot=snap, record=record)
 
     def fork(self, record: list[str] | None = None) -> Twin:
         """An independent twin in this twin's state: it shares the compiled plant and the
