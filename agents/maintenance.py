@@ -95,7 +95,7 @@ class WeibullHazardPredictor:
 
 
 class MaintenanceAgent:
-    def __init__(self, env, fleet, spec, on_down=None, on_up=None, models: dict | None = None):
+    def __init__(self, env, fleet, spec, on_down=None, on_up=None, models: dict | None = None, fresh: bool = True):
         self.env = env
         self.fleet = fleet
         self.spec = spec
@@ -104,9 +104,10 @@ class MaintenanceAgent:
         self.on_down = on_down or (lambda i, why: None)
         self.on_up = on_up or (lambda i: None)
         # repair times: one stream per asset (common random numbers, as in the fleet)
-        self.repair_rng = [env.child_rng(f"maintenance.repair.{a.id}") for a in fleet.assets]
+        # (``fresh=False``: about to be restored from a snapshot, which holds the streams)
+        self.repair_rng = [env.child_rng(f"maintenance.repair.{a.id}") for a in fleet.assets] if fresh else None
         self.predictor = WeibullHazardPredictor()
-        self.duty_rng = env.child_rng("fleet.duty")
+        self.duty_rng = env.child_rng("fleet.duty") if fresh else None
         self._day_factor = np.ones(len(fleet.assets))
         self._duty_day = -1
         n = len(fleet.assets)

@@ -37,8 +37,10 @@ class Loop:
 
     #: inner loops whose setpoint this loop's output is (a cascade); empty: the output is plant input ``act``
     targets: list = field(default_factory=list)
+    #: index of the plant state the loop measures (None: a stream, machine or other signal)
+    state_slot: int | None = None
 
-    _WIRING = ("name", "spec", "read", "act", "targets")
+    _WIRING = ("name", "spec", "read", "act", "targets", "state_slot")
 
     def output(self, plant) -> float:
         """The output this loop applies now: its plant input, or its inner loop's setpoint."""
@@ -65,30 +67,14 @@ class Loop:
 
 
 def loop_process(env, plant, loop: Loop, wake_at: int | None = None):
-    """Every sample time: measure (through the sensor model if any), step the PID, apply the
-    output (through the actuator model if any) and record the loop's statistics. Without a
-    measurement (a signal that is not available, NaN) the loop holds its actuator. ``wake_at``:
-    resume a saved run at the loop's next sample."""
+    """One loop on its own, every sample time (see :func:`controllers.sampled.sample_loop`; a
+    run steps its loops in groups, :func:`controllers.sampled.loop_group_process`).
+    ``wake_at``: resume a saved run at the loop's next sample."""
+    from controllers.sampled import sample_loop
+
     period = parse_duration(loop.spec.sample_time)
-    ctrl = loop.ctrl
     if wake_at is not None:
         yield env.timeout(wake_at - env.now)
     while True:
-        y_true = loop.read()
-        if y_true != y_true:  # no measurement (signal not available): hold the actuator
-            yield env.timeout(period)
-            continue
-        y = loop.sensor.measure(y_true) if loop.sensor is not None else y_true
-        loop.last_measurement = y
-        u = ctrl.step(y)
-        u_applied = loop.actuator.measure(u) if loop.actuator is not None else u
-        loop.apply(plant, u_applied)
-        sat = ctrl.last["saturated"]
-        if loop.stats is not None:
-            loop.stats.observe(env.now, ctrl.setpoint, y_true, sat)
-        if loop.stats is None or loop.stats.keep_recent:
-            loop.io_log.append((env.now, y, u_applied))
-            loop.sat_log.append((env.now, sat))
-            if len(loop.sat_log) > 200_000:
-                del loop.sat_log[:100_000]
+        sample_loop(env, plant, loop)
         yield env.timeout(period)

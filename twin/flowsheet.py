@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from controllers.sampled import SAMPLED_TEMPLATE
 from twin.errors import ConfigError
 from twin.integrate import INTEGRATOR_TEMPLATE
 from twin.units import unit_type
@@ -213,6 +214,7 @@ class CompiledPlant:
         self.advance = self._module.advance
         self.streams = self._module.streams
         self.derivs = self._module.derivs
+        self.sampled = self._module.advance_sampled
         self.add_state_flows = self._module.add_state_flows
 
     # -- flows -----------------------------------------------------------------------
@@ -331,6 +333,7 @@ class CompiledPlant:
         lines += [call(n, "derivatives_kernel") for n in self.order if fs.units[n].states()]
         lines.append("")
         lines.append(INTEGRATOR_TEMPLATE)
+        lines.append(SAMPLED_TEMPLATE)
         source = "\n".join(lines) + "\n"
         digest = hashlib.sha256((source + _hash_files(files + [__file__])).encode()).hexdigest()[:20]
         folder = cache_dir()

@@ -340,10 +340,11 @@ def _signal_unit(cp: CompiledPlant, name: str, scenario: Scenario | None = None)
 
 
 def build_fleet(env, spec, base_dir: Path | None, plant: Plant | None = None, cp: CompiledPlant | None = None,
-                equipment=None, main_start_s: int = 0, loaded: tuple | None = None):
+                equipment=None, main_start_s: int = 0, loaded: tuple | None = None, fresh: bool = True):
     """The fleet, the maintenance agent and (with a process model) the couplings: failed pumps
     take capacity from their station, fouled aeration grids lower their zone's oxygen transfer.
-    ``loaded``: the fleet file as already loaded, (path, types, assets)."""
+    ``loaded``: the fleet file as already loaded, (path, types, assets); ``fresh=False``: the
+    fleet and agent are about to be restored from a snapshot (no random streams drawn)."""
     from agents.maintenance import MaintenanceAgent
     from twin.fleet.model import Fleet, load_fleet
     from twin.influent import resolve_path
@@ -369,7 +370,7 @@ def build_fleet(env, spec, base_dir: Path | None, plant: Plant | None = None, cp
     from agents.predictors.policy import load_policy_models
 
     models = load_policy_models(spec, types, base_dir)  # a model for other channels fails here, before the run
-    fleet = Fleet(types, assets, env.seed)
+    fleet = Fleet(types, assets, env.seed, fresh=fresh)
     fleet.s.asset_load[:] = spec.load
     stations: dict[str, list[int]] = {}
     grids: dict[str, list[int]] = {}
@@ -439,7 +440,7 @@ def build_fleet(env, spec, base_dir: Path | None, plant: Plant | None = None, cp
             update_machines()
             equipment.update()
 
-    agent = MaintenanceAgent(env, fleet, spec, on_down=changed, on_up=changed, models=models)
+    agent = MaintenanceAgent(env, fleet, spec, on_down=changed, on_up=changed, models=models, fresh=fresh)
     #: assets whose outage changes the process (for the outage consequences in the KPIs)
     agent.process_assets = sorted(coupled | {i for idx in grids.values() for i in idx})
     scenario = env.scenario
@@ -678,7 +679,8 @@ def make_loops(env, plant: Plant, cp: CompiledPlant, scenario: Scenario) -> list
             a = spec.actuator_dynamics
             actuator = Sensor(a.T90_min / 1440.0, a.order, 0.0, None, None, ts_d)
         loops.append(Loop(name, spec, ctrl, read, act, sensor, actuator,
-                          stats=LoopStats(ts_d, keep_recent=spec.adaptive.enabled)))
+                          stats=LoopStats(ts_d, keep_recent=spec.adaptive.enabled),
+                          state_slot=cp.state_index.get(spec.measurement)))
     by_name = {lp.name: lp for lp in loops}
     for lp in loops:  # cascades: the output is other loops' setpoints
         lp.targets = [by_name[n] for n in cascade_targets(lp.name, lp.spec, list(by_name))]

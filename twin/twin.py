@@ -15,6 +15,8 @@ continues bit-identically to its parent, random streams included.
 
 from __future__ import annotations
 
+import copyreg
+import io
 import pickle
 import time
 from dataclasses import dataclass
@@ -136,7 +138,7 @@ class Twin:
 
     def _assemble(self, snapshot, saved, progress, checkpoint, record) -> None:
         from controllers.autotune import adaptive_monitor, identify_and_tune, model_gain_monitor
-        from controllers.loop import loop_process
+        from controllers.sampled import loop_group_process
         from twin.checkpoint import Checkpointer
         from twin.plant import Plant
         from twin.run import (
@@ -175,9 +177,12 @@ class Twin:
                         start_s=start)
             start += dur
         eval_start, eval_end = scenario.evaluation_window_s()
+        groups: dict[int, list] = {}  # the loops of one sample period step together
         for lp in loops:
             lp.stats.window_s = (main_start + eval_start, main_start + eval_end)
-            env.start(f"loop.{lp.name}", lambda w, lp=lp: loop_process(env, plant, lp, w))
+            groups.setdefault(parse_duration(lp.spec.sample_time), []).append(lp)
+        for period, group in groups.items():
+            env.start(f"loops.{period}s", lambda w, g=group: loop_group_process(env, plant, g, w))
         for lp in loops:
             if lp.spec.autotune.enabled and lp.spec.autotune.at != "initial":
                 env.start(f"autotune.{lp.name}", lambda w, lp=lp: _autotune_at(env, lp, plant, parse_duration(
@@ -208,7 +213,7 @@ class Twin:
         agent = None
         if scenario.fleet is not None:
             agent = build_fleet(env, scenario.fleet, sh.base_dir, plant, cp, equipment, main_start,
-                                loaded=sh.fleet_file)
+                                loaded=sh.fleet_file, fresh=fresh)
         self.instruments, self.equipment, self.agent = instruments, equipment, agent
         self._start_schedules()
         self.plan = self.optimiser = None
@@ -412,8 +417,7 @@ class Twin:
         recorded samples. :meth:`restore` puts it back; ``Twin(shared, snapshot=...)`` builds a twin from it."""
         env = self.env
         state = {"now": int(env.now), "pending": env.pending(),
-                 "parts": pickle.dumps({n: p.checkpoint_state() for n, p in self.parts.items()},
-                                       protocol=pickle.HIGHEST_PROTOCOL),
+                 "parts": _dumps({n: p.checkpoint_state() for n, p in self.parts.items()}),
                  "events": list(env.events.records), "rec_times": list(env.recorder._times),
                  "rec_rows": list(env.recorder._rows), "failed": self.failed}
         return state
@@ -462,6 +466,33 @@ class Twin:
         from twin.run import build_result
 
         return build_result(self)
+
+
+_SEED0 = np.random.SeedSequence(0)
+
+
+def _generator_from_state(state: dict) -> np.random.Generator:
+    """A PCG64 generator in ``state``, built without gathering entropy from the operating system
+    (what numpy's own unpickling does first, then throws away): a reference-plant fork restores
+    about 380 random streams."""
+    bg = np.random.PCG64(_SEED0)
+    bg.state = state
+    return np.random.Generator(bg)
+
+
+def _reduce_generator(g: np.random.Generator):
+    if type(g.bit_generator) is np.random.PCG64:
+        return _generator_from_state, (g.bit_generator.state,)
+    return g.__reduce__()
+
+
+def _dumps(obj) -> bytes:
+    """Pickle a snapshot's part states (random generators through :func:`_generator_from_state`)."""
+    buf = io.BytesIO()
+    p = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
+    p.dispatch_table = {**copyreg.dispatch_table, np.random.Generator: _reduce_generator}
+    p.dump(obj)
+    return buf.getvalue()
 
 
 def _override(data: dict, overrides: list[str] | dict | None, seed: int | None, source: str) -> Scenario:

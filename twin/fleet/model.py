@@ -301,14 +301,20 @@ class Fleet:
     so a scenario and its baseline differ only through what the policy did.
     """
 
-    def __init__(self, types: dict[str, AssetType], assets: list[Asset], seed: int):
+    def __init__(self, types: dict[str, AssetType], assets: list[Asset], seed: int, fresh: bool = True):
+        """``fresh=False``: the fleet is about to be restored from a snapshot (a fork, a resumed
+        run): its random streams and first lives come from there, so none is drawn here (the
+        streams are most of a fork's cost otherwise: three per asset)."""
         self.types = types
         self.assets = assets
         from twin.clock import child_rng
 
-        self.life_rng = [child_rng(seed, f"fleet.life.{a.id}") for a in assets]
-        self.sensor_rng = [child_rng(seed, f"fleet.sensor.{a.id}") for a in assets]
-        self.weather_rng = child_rng(seed, "fleet.weather")
+        if fresh:
+            self.life_rng = [child_rng(seed, f"fleet.life.{a.id}") for a in assets]
+            self.sensor_rng = [child_rng(seed, f"fleet.sensor.{a.id}") for a in assets]
+            self.weather_rng = child_rng(seed, "fleet.weather")
+        else:
+            self.life_rng = self.sensor_rng = self.weather_rng = None
         rows_a, rows_m, specs = [], [], []
         for i, a in enumerate(assets):
             for m in types[a.type].modes:
@@ -324,8 +330,9 @@ class Fleet:
                             growth_per_h=np.full(n_rows, np.inf), initiated=np.zeros(n_rows, dtype=bool),
                             damage=np.zeros(n_rows), init_age_h=np.zeros(n_rows), rate_now=np.zeros(n_rows),
                             run_h=np.zeros(n_rows))
-        for r in range(n_rows):
-            self._draw_life(r)
+        if fresh:
+            for r in range(n_rows):
+                self._draw_life(r)
         self.index = {a.id: i for i, a in enumerate(assets)}
         self._drift: dict[str, np.ndarray] = {}
         self._channel_rows: dict[int, list[np.ndarray]] = {}
