@@ -70,7 +70,7 @@ class PlanObjective:
     effluent limit, flow-weighted effluent means; and the score (excess violation hours, cost +
     weighted effluent terms). Picklable, pure (reads the recorded window only)."""
 
-    tariff: Any  # analysis.energy.Tariff
+    tariff: Any  # analysis.energy.Tariff (None: no electricity metered, cost 0)
     main_start_s: int
     limits: dict[str, float]
     weights: dict[str, float]
@@ -81,6 +81,9 @@ class PlanObjective:
     co2_kg_per_kwh: float = 0.0
 
     COMPONENTS = ("SI", "SS", "XI", "XS", "XBH", "XBA", "XP", "SO", "SNO", "SNH", "SND", "XND")
+    #: the figure the search minimises (after feasibility) and how the log names it
+    cost_key = "electricity_cost"
+    cost_label = "electricity cost"
 
     @property
     def columns(self) -> list[str]:
@@ -97,7 +100,7 @@ class PlanObjective:
         dt_h = np.diff(t) / 3600.0
         rows = slice(1, None)  # power columns: the mean over the interval ending at the row
         t_mid_d = (0.5 * (t[:-1] + t[1:]) - self.main_start_s) / 86400.0
-        price = self.tariff.price_at(t_mid_d)
+        price = self.tariff.price_at(t_mid_d) if self.tariff is not None else np.zeros(t.size - 1)
         kw = np.zeros(t.size - 1)
         for c in self.electric_columns:
             kw += v[rows, index[c]]
@@ -126,13 +129,47 @@ class PlanObjective:
     def score(self, fig: dict[str, float]) -> tuple[float, float]:
         excess = max(0.0, fig["violation_h"] - self.base_violation_h)
         penalty = sum(w * fig[f"mean_{k}_g_m3"] for k, w in self.weights.items())
-        return (round(excess, 9), fig["electricity_cost"] + penalty)
+        return (round(excess, 9), fig[self.cost_key] + penalty)
 
     def __call__(self, fork, start_s: int, end_s: int) -> dict[str, float]:
         """Figures of the samples in ``[start_s, end_s)``: at a decision time the running twin
         has not yet recorded the sample at ``end_s``, and predicted and realised figures must
         cover the same samples."""
         return self.figures(fork, start_s, end_s - 1)
+
+
+@dataclass
+class Bsm1Objective(PlanObjective):
+    """For a plant without machines (BSM1): the horizon's BSM1 operational cost index
+    (Copp 2002; Alex et al. 2008: OCI = AE + PE + 5 SP + 3 EC + ME, AE and PE from the KLa
+    and the pumped flows, SP from the wasted solids and the change of the solids inventory;
+    :func:`analysis.bsm1.evaluate`) in place of the electricity cost, with the same effluent
+    figures and limits. SP over one day includes the day's change of inventory: a schedule
+    that stores sludge in the tanks pays for it when it is wasted later, in a later window."""
+
+    meta: dict = None  # twin.run.plant_metadata
+
+    cost_key = "OCI"
+    cost_label = "BSM1 operational cost index"
+
+    @property
+    def columns(self) -> list[str]:
+        m = self.meta
+        cols = [r["kla_column"] for r in m["reactors"].values()]
+        cols += [f"{s}.Q_m3_d" for s in m["pumped_flows"]]
+        cols += [f"{m['waste_stream']}.TSS_g_m3", f"{m['waste_stream']}.Q_m3_d", "plant.solids_inventory_kg"]
+        return list(dict.fromkeys(super().columns + cols))
+
+    def figures(self, fork, start_s: int, end_s: int) -> dict[str, float]:
+        from analysis.bsm1 import evaluate
+
+        out = super().figures(fork, start_s, end_s)
+        t, cols, v = fork.series(self.columns, start_s, end_s)
+        rel = t - self.main_start_s
+        k = evaluate(rel, cols, v, self.meta, int(rel[0]), int(rel[-1]), 0)
+        out.update({"AE_kWh_d": k["AE"], "PE_kWh_d": k["PE"], "ME_kWh_d": k["ME"], "SP_kg_d": k["SP"],
+                    "OCI": k["OCI"], "EQI_bsm1": k["EQI"]})
+        return out
 
 
 class PlanBook:
@@ -203,10 +240,14 @@ class Optimiser:
         from twin.run import build_tariff, plant_metadata
 
         eq = tw.scenario.equipment
+        meta = plant_metadata(tw.cp, tw.shared.fs)
+        if self.spec.objective == "bsm1_oci":
+            return Bsm1Objective(None, tw.main_start_s, dict(self.spec.limits), dict(self.spec.weights),
+                                 base_violation_h, (), meta["effluent_stream"],
+                                 (meta["f_P"], meta["i_XB"], meta["i_XP"]), 0.0, meta=meta)
         if eq is None or not eq.enabled:
             raise ValueError("the optimiser needs the scenario's equipment (power and tariff)")
         tariff = build_tariff(eq.tariff, tw.shared.base_dir)
-        meta = plant_metadata(tw.cp, tw.shared.fs)
         electric = tuple(c for c in tw.env.recorder.columns if c.startswith("power.") and c.endswith("_kW")
                          and c != "power.heating_kW")
         return PlanObjective(tariff, tw.main_start_s, dict(self.spec.limits), dict(self.spec.weights),
@@ -299,7 +340,7 @@ class Optimiser:
                 return off
 
             if s.algorithm == "nsga2":
-                best, stats, front = self._nsga2(pop, vary, evaluate_all, cache, base_fig)
+                best, stats, front = self._nsga2(pop, vary, evaluate_all, cache, base_fig, obj.cost_key)
             else:
                 evaluate_all(pop)
                 stats = []
@@ -331,11 +372,11 @@ class Optimiser:
         if front is not None:
             decision["pareto_front"] = front
         tw.env.log("optimiser_plan", "optimiser",
-                   f"plan for {horizon / 3600:g} h: predicted electricity cost {fig['electricity_cost']:.2f} "
-                   f"against {base_fig['electricity_cost']:.2f} keeping the current setpoints", **decision)
+                   f"plan for {horizon / 3600:g} h: predicted {obj.cost_label} {fig[obj.cost_key]:.2f} "
+                   f"against {base_fig[obj.cost_key]:.2f} keeping the current setpoints", **decision)
         return decision
 
-    def _nsga2(self, pop, vary, evaluate_all, cache, base_fig):
+    def _nsga2(self, pop, vary, evaluate_all, cache, base_fig, key: str = "electricity_cost"):
         """NSGA-II (DEAP's non-dominated sorting and crowding) over (electricity cost, EQI, CO2),
         feasibility first: only candidates without excess hours above the limits compete on the
         front; when there are too few, the least-violating fill the population. The applied point
@@ -348,7 +389,7 @@ class Optimiser:
             for ind in inds:
                 f = cache[tuple(ind)]
                 ind.excess = ind.fitness.values[0]
-                ind.fitness = ParetoFitness((f["electricity_cost"], f["EQI_kg_d"], f["co2_kg"]))
+                ind.fitness = ParetoFitness((f[key], f["EQI_kg_d"], f["co2_kg"]))
 
         def survive(inds):
             feas = [i for i in inds if i.excess == 0]
@@ -407,7 +448,7 @@ class Optimiser:
             return
         pred = last["predicted"]
         tw.env.log("optimiser_realised", "optimiser",
-                   f"realised electricity cost {real['electricity_cost']:.2f} against {pred['electricity_cost']:.2f} "
+                   f"realised {obj.cost_label} {real[obj.cost_key]:.2f} against {pred[obj.cost_key]:.2f} "
                    "predicted", window_s=[last["start_s"], last["end_s"]], realised=real, predicted=pred,
                    error={k: real[k] - pred[k] for k in real if k in pred and isinstance(real[k], float)
                           and math.isfinite(real[k])})

@@ -207,5 +207,9 @@ class Plant:
 
         def states() -> np.ndarray:
             self.sync()
-            return np.concatenate([self.u[inputs_arr], self.x[layers_arr], [self.solids_inventory_kg()]])
-        return [(cols, streams), (input_cols + own_cols + layer_cols + ["plant.solids_inventory_kg"], states)]
+            return np.concatenate([self.u[inputs_arr], self.x[layers_arr]])
+
+        def inventory() -> np.ndarray:
+            self.sync()
+            return np.array([self.solids_inventory_kg()])
+        return [(cols, streams), (input_cols + own_cols + layer_cols, states), (["plant.solids_inventory_kg"], inventory)]

@@ -545,6 +545,9 @@ class OptimiserSpec(_Strict):
     # CO2), applying the cheapest Pareto point within eqi_tolerance of keeping the current setpoints
     algorithm: Literal["ga", "nsga2"] = "ga"
     eqi_tolerance: float = Field(0.01, ge=0)
+    # what is minimised after feasibility: the electricity cost at the equipment's tariff, or
+    # for a plant without machines (BSM1) the horizon's BSM1 operational cost index
+    objective: Literal["electricity_cost", "bsm1_oci"] = "electricity_cost"
 
     _v = field_validator("every", "first_at", "horizon")(_duration)
 

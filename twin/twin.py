@@ -220,8 +220,9 @@ class Twin:
         if scenario.optimiser is not None and scenario.optimiser.enabled:
             from agents.energy import Optimiser, PlanBook, plan_process
 
-            if equipment is None:
-                raise ConfigError("optimiser: the optimiser prices electricity: the scenario needs its equipment: section")
+            if equipment is None and scenario.optimiser.objective == "electricity_cost":
+                raise ConfigError("optimiser.objective: electricity_cost prices the machines' electricity: the scenario "
+                                  "needs its equipment: section (a plant without machines: objective: bsm1_oci)")
             self.plan = PlanBook()
             self.optimiser = Optimiser(scenario.optimiser, scenario.seed)
             tick = min(parse_duration(v.block) for v in scenario.optimiser.variables)

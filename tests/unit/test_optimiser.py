@@ -130,3 +130,31 @@ def test_the_search_leaves_the_global_random_state_alone():
     tw = _twin(generations=1)
     tw.optimiser.decide(tw)
     assert random.random() == expected
+
+
+def test_bsm1_plant_without_machines_is_optimised_on_its_operational_cost_index():
+    """BSM1 has no machines and no tariff: the optimiser minimises the horizon's BSM1 OCI
+    (AE + PE + 5 SP + ME); with a perfect forecast the predicted figures are the realised ones,
+    and the plan's OCI is never above keeping the current setpoints unless it violates less."""
+    opt = _opt(objective="bsm1_oci", every="4h", horizon="4h", population=6, generations=1,
+               variables=[{"target": "controllers.do_reactor5.setpoint", "bounds": [0.8, 3.0], "block": "2h"},
+                          {"target": "reactor4.kla_per_d", "bounds": [150, 240], "block": "2h"}])
+    tw = Twin.from_scenario(SCEN / "quickstart_24h.yaml", overrides={"optimiser": opt, "duration": "8h",
+                                                                      "evaluation.end": "8h"}).run_to_end()
+    plans = [e for e in tw.events if e["kind"] == "optimiser_plan"]
+    real = [e for e in tw.events if e["kind"] == "optimiser_realised"]
+    assert len(plans) == 2 and real
+    for e in plans:
+        d = e["data"]
+        assert {"OCI", "AE_kWh_d", "PE_kWh_d", "SP_kg_d"} <= set(d["predicted"])
+        assert d["predicted"]["OCI"] <= d["baseline_current_setpoints"]["OCI"] + 1e-9 \
+            or d["predicted"]["violation_h"] < d["baseline_current_setpoints"]["violation_h"]
+        assert "operational cost index" in e["message"]
+    for e in real:
+        assert e["data"]["realised"]["OCI"] == pytest.approx(e["data"]["predicted"]["OCI"], rel=1e-9)
+
+
+def test_electricity_objective_without_machines_is_refused():
+    with pytest.raises(ConfigError, match="bsm1_oci"):
+        Twin.from_scenario(SCEN / "quickstart_24h.yaml", overrides={"optimiser": _opt(variables=[
+            {"target": "controllers.do_reactor5.setpoint", "bounds": [0.8, 3.0], "block": "3h"}])})
