@@ -293,7 +293,10 @@ class Optimiser:
         current = np.round(np.concatenate([[min(max(tw.read(v[0]), v[1]), v[2])] * n
                                            for v, n in zip(vars_, n_blocks)]), RESOLUTION)
         forecast = None
-        if s.forecast != "perfect":
+        if s.forecast == "noisy":
+            forecast = {"kind": "noisy", "from_s": t0, "horizon_s": horizon, "sd": s.forecast_error.sd,
+                        "correlation_s": parse_duration(s.forecast_error.correlation_time), "seed": self.seed}
+        elif s.forecast != "perfect":
             period = 86400 if s.forecast == "persistence_day" else 7 * 86400
             forecast = {"kind": "persistence", "from_s": t0, "horizon_s": horizon, "period_s": period}
         probe = self.objective(tw)

@@ -101,11 +101,51 @@ def persistence(shared, from_s: int, horizon_s: int, period_s: int):
     return new
 
 
+def noisy(shared, from_s: int, horizon_s: int, sd: float, correlation_s: float, seed: int):
+    """The shared parts with the influent of ``[from_s, from_s + horizon_s]`` replaced by its
+    true values times a seeded forecast error: ``exp(e(t))`` with ``e`` a stationary AR(1)
+    (Gauss-Markov) process of standard deviation ``sd`` and correlation time ``correlation_s``
+    (the correlation of two errors ``dt`` apart is ``exp(-dt / correlation_s)``), one process
+    for the flow and one for all concentrations (a load forecast keeps the wastewater's
+    composition). A forecast with a known, stated error, for testing how a plan holds up when
+    the day differs from what was expected; the error model is a common choice for load
+    forecast residuals, not fitted to any plant."""
+    import copy
+
+    import numpy as np
+
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(from_s)]))
+    starts = np.cumsum([0] + [dur for _, dur, _ in shared.phases[:-1]])
+    new = copy.copy(shared)
+    new.tables = []
+    end = from_s + horizon_s
+    for start, table in zip(starts, shared.tables):
+        t_abs = start + table.times_s
+        sel = np.nonzero((t_abs >= from_s) & (t_abs <= end))[0]
+        if sel.size == 0:
+            new.tables.append(table)
+            continue
+        e = np.zeros((sel.size, 2))
+        e[0] = sd * rng.standard_normal(2)
+        for k in range(1, sel.size):
+            rho = float(np.exp(-(t_abs[sel[k]] - t_abs[sel[k - 1]]) / correlation_s)) if correlation_s > 0 else 0.0
+            e[k] = rho * e[k - 1] + sd * np.sqrt(1.0 - rho * rho) * rng.standard_normal(2)
+        t2 = copy.copy(table)
+        t2.values = table.values.copy()
+        t2.values[sel, 0] *= np.exp(e[:, 0])
+        t2.values[sel, 1:] *= np.exp(e[:, 1])[:, None]
+        new.tables.append(t2)
+    return new
+
+
 def forecast_shared(shared, forecast: dict | None):
     if not forecast or forecast.get("kind", "perfect") == "perfect":
         return shared
     if forecast["kind"] == "persistence":
         return persistence(shared, forecast["from_s"], forecast["horizon_s"], forecast["period_s"])
+    if forecast["kind"] == "noisy":
+        return noisy(shared, forecast["from_s"], forecast["horizon_s"], forecast["sd"], forecast["correlation_s"],
+                     forecast["seed"])
     raise ValueError(f"unknown forecast kind '{forecast['kind']}'")
 
 

@@ -515,6 +515,15 @@ class VariableSpec(_Strict):
         return self
 
 
+class ForecastErrorSpec(_Strict):
+    """The error of a ``noisy`` forecast (see twin.evaluate.noisy): log-normal, AR(1) in time."""
+
+    sd: float = Field(0.1, ge=0)  # standard deviation of the log error of flow and of concentrations
+    correlation_time: Duration = "6h"
+
+    _v = field_validator("correlation_time")(_duration)
+
+
 class OptimiserSpec(_Strict):
     """The energy optimiser (see agents.energy). GA defaults: the plant specification's
     (population 80, 40 generations, tournament selection, uniform crossover, Gaussian mutation,
@@ -524,7 +533,10 @@ class OptimiserSpec(_Strict):
     every: Duration = "1d"
     first_at: Duration = "0s"  # from the start of the main period
     horizon: Duration = "24h"
-    forecast: Literal["perfect", "persistence_day", "persistence_week"] = "persistence_day"
+    # perfect (the twin's own future), persistence (the same hours of the last day or week), or
+    # noisy: the true influent with a seeded error (forecast_error)
+    forecast: Literal["perfect", "persistence_day", "persistence_week", "noisy"] = "persistence_day"
+    forecast_error: ForecastErrorSpec = Field(default_factory=ForecastErrorSpec)
     variables: list[VariableSpec] = Field(min_length=1)
     population: int = Field(80, ge=2)
     generations: int = Field(40, ge=0)

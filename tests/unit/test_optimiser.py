@@ -158,3 +158,38 @@ def test_electricity_objective_without_machines_is_refused():
     with pytest.raises(ConfigError, match="bsm1_oci"):
         Twin.from_scenario(SCEN / "quickstart_24h.yaml", overrides={"optimiser": _opt(variables=[
             {"target": "controllers.do_reactor5.setpoint", "bounds": [0.8, 3.0], "block": "3h"}])})
+
+
+def test_noisy_forecast_has_the_stated_error_and_none_at_zero():
+    from twin.evaluate import noisy
+
+    tw = Twin.from_scenario(SCEN / "reference_year.yaml")
+    sh = tw.shared
+    horizon = 200 * 86400
+    for seed in (1, 2):
+        new = noisy(sh, 0, horizon, 0.2, 6 * 3600, seed)
+        t = sh.tables[0].times_s
+        sel = t <= horizon
+        base = sh.tables[0].values[sel]
+        pos = np.all(base > 0, axis=0)  # columns that are never zero (a zero stays zero)
+        r = np.log(new.tables[0].values[sel][:, pos] / base[:, pos])
+        assert pos[0] and pos[1:].sum() >= 3
+        # flow and concentrations: two error processes of the stated spread, correlated in time
+        assert np.std(r[:, 0]) == pytest.approx(0.2, rel=0.15)
+        assert np.std(r[:, 1]) == pytest.approx(0.2, rel=0.15)
+        assert np.allclose(r[:, 1:], r[:, [1]], atol=1e-9)  # one load error keeps the composition
+        lag = int(6 * 3600 / np.median(np.diff(t)))  # one correlation time: exp(-1)
+        assert np.corrcoef(r[:-lag, 0], r[lag:, 0])[0, 1] == pytest.approx(np.exp(-1), abs=0.12)
+        assert np.array_equal(new.tables[0].values[~sel], sh.tables[0].values[~sel])
+    zero = noisy(sh, 0, horizon, 0.0, 6 * 3600, 1)
+    assert np.array_equal(zero.tables[0].values, sh.tables[0].values)
+
+
+def test_noisy_forecast_prediction_misses_the_realised_day_but_repeats_for_a_seed():
+    kw = {"forecast": "noisy", "forecast_error": {"sd": 0.3, "correlation_time": "3h"}}
+    a = _twin(**kw).run_to_end()
+    b = _twin(**kw).run_to_end()
+    plans = lambda tw: [e["data"]["schedule"] for e in tw.events if e["kind"] == "optimiser_plan"]  # noqa: E731
+    assert plans(a) == plans(b)
+    real = [e for e in a.events if e["kind"] == "optimiser_realised"]
+    assert real and any(abs(e["data"]["error"]["electricity_cost"]) > 1e-6 for e in real)
