@@ -300,11 +300,14 @@ class Optimiser:
             period = 86400 if s.forecast == "persistence_day" else 7 * 86400
             forecast = {"kind": "persistence", "from_s": t0, "horizon_s": horizon, "period_s": period}
         probe = self.objective(tw)
+        self._eval_wall = 0.0
         rng = random.Random(self.seed * 1_000_003 + t0)
         cache: dict[tuple, dict] = {}
         with Evaluator(tw, horizon, probe, executor=s.executor, workers=s.workers, record=probe.columns,
                        forecast=forecast) as ev:
-            base_fig = ev.map([self._changes(current, t0, True)])[0]
+            w = time.perf_counter()
+            base_fig = ev.map([self._changes(current, t0, True)])[0]  # (starts the workers)
+            self._eval_wall += time.perf_counter() - w
             obj = dataclasses.replace(probe, base_violation_h=base_fig["violation_h"])
             cache[tuple(current)] = base_fig
 
@@ -315,7 +318,9 @@ class Optimiser:
                     if key not in cache and key not in todo:
                         todo[key] = ind
                 if todo:
+                    w = time.perf_counter()
                     figs = ev.map([self._changes(np.array(k), t0, True) for k in todo])
+                    self._eval_wall += time.perf_counter() - w
                     cache.update(zip(todo, figs))
                 for ind in pop:
                     ind.fitness.values = obj.score(cache[tuple(ind)])
@@ -358,6 +363,8 @@ class Optimiser:
                                   "best_cost": top.fitness.values[1], "mean_cost": float(np.mean(costs)),
                                   "evaluated": len(cache)})
                 best, front = tools.selBest(pop, 1)[0], None
+            split = dict(ev.timing)
+            w_search = time.perf_counter()
         fig = cache[tuple(best)]
         plan = self._changes(np.array(best), t0, False)
         tw.plan.replace_from(t0, plan)
@@ -366,11 +373,16 @@ class Optimiser:
 
             apply(tw, target, value, "optimiser plan", source="optimiser")
         wall = time.perf_counter() - w0
+        split = {k: round(v, 3) if isinstance(v, float) else v for k, v in split.items()}
+        # the search's own time (DEAP's operators, caching, bookkeeping): the elapsed time outside
+        # the evaluator's batches; ``evaluations_s`` is the elapsed time inside them
+        split["evaluations_s"] = round(self._eval_wall, 3)
+        split["search_s"] = round(w_search - w0 - self._eval_wall, 3)
         self.last_plan = {"start_s": t0, "end_s": t0 + horizon, "genes": [float(g) for g in best],
                           "predicted": fig}
         decision = {"schedule": [{"at_s": t, "target": tg, "value": v} for t, tg, v in plan],
                     "predicted": fig, "baseline_current_setpoints": base_fig, "generations": stats,
-                    "forecast": s.forecast, "evaluations": len(cache), "wall_s": round(wall, 3),
+                    "forecast": s.forecast, "evaluations": len(cache), "wall_s": round(wall, 3), "time_split": split,
                     "algorithm": s.algorithm}
         if front is not None:
             decision["pareto_front"] = front

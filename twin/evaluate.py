@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -165,11 +166,17 @@ class _Base:
         self.shared = forecast_shared(shared, d.get("forecast"))
 
     def run(self, candidate: Candidate, horizon_s: int, objective: Callable) -> Any:
+        return self.run_timed(candidate, horizon_s, objective)[0]
+
+    def run_timed(self, candidate: Candidate, horizon_s: int, objective: Callable) -> tuple[Any, tuple]:
+        """The objective and the wall time (s) spent forking, simulating and in the objective."""
         from twin.twin import Twin
 
+        w0 = time.perf_counter()
         fork = Twin(self.shared, snapshot=self.snapshot, record=self.record)
         if fork.plan is not None:
             fork.plan.changes = []  # the candidate is the plan
+        w1 = time.perf_counter()
         t0 = fork.now
         for off, target, value in _changes(candidate):
             if off > horizon_s:
@@ -177,7 +184,9 @@ class _Base:
             fork.advance_to(t0 + off)
             fork.set(target, value, reason="candidate")
         fork.advance_to(t0 + horizon_s + 1)
-        return objective(fork, t0, t0 + horizon_s)
+        w2 = time.perf_counter()
+        out = objective(fork, t0, t0 + horizon_s)
+        return out, (w1 - w0, w2 - w1, time.perf_counter() - w2)
 
 
 _WORKER: dict[str, _Base] = {}
@@ -189,7 +198,7 @@ def _init_worker(payload: bytes) -> None:
 
 def _run_in_worker(args) -> Any:
     candidate, horizon_s, objective = args
-    return _WORKER["base"].run(candidate, horizon_s, objective)
+    return _WORKER["base"].run_timed(candidate, horizon_s, objective)
 
 
 def _dask_run(payload: bytes, key: str, candidate, horizon_s: int, objective) -> Any:
@@ -197,7 +206,7 @@ def _dask_run(payload: bytes, key: str, candidate, horizon_s: int, objective) ->
     if base is None:
         _WORKER.clear()
         base = _WORKER[key] = _Base(payload)
-    return base.run(candidate, horizon_s, objective)
+    return base.run_timed(candidate, horizon_s, objective)
 
 
 class Evaluator:
@@ -226,6 +235,9 @@ class Evaluator:
         self.scheduler, self.client = scheduler, client
         self._pool = self._own = self._cluster = self._shared = None
         self._base = None
+        #: wall time (s) the candidates spent forking, simulating and in the objective, summed
+        #: over the workers (with several workers it exceeds the elapsed time)
+        self.timing = {"fork_s": 0.0, "simulate_s": 0.0, "objective_s": 0.0, "candidates": 0}
 
     def __enter__(self) -> Evaluator:
         return self
@@ -244,13 +256,22 @@ class Evaluator:
             self._own = self._cluster = None
 
     def map(self, candidates: Sequence[Candidate]) -> list:
+        timed = self._map(candidates)
+        for _, (f, s, o) in timed:
+            self.timing["fork_s"] += f
+            self.timing["simulate_s"] += s
+            self.timing["objective_s"] += o
+        self.timing["candidates"] += len(timed)
+        return [r for r, _ in timed]
+
+    def _map(self, candidates: Sequence[Candidate]) -> list:
         jobs = [(c, self.horizon_s, self.objective) for c in candidates]
         if not jobs:
             return []
         if self.executor == "serial":
             if self._base is None:
                 self._base = _Base(self.payload, shared=self.tw.shared)
-            return [self._base.run(*j) for j in jobs]
+            return [self._base.run_timed(*j) for j in jobs]
         if self.executor == "process":
             if self._pool is None:
                 import multiprocessing as mp

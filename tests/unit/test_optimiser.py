@@ -58,6 +58,9 @@ def test_applied_schedule_respects_bounds_and_equals_what_was_logged(optimised):
     for e in plans:
         d = e["data"]
         assert d["wall_s"] > 0 and len(d["generations"]) == 2
+        split = d["time_split"]  # where the decision's time went: every evaluated candidate is counted once
+        assert split["candidates"] == d["evaluations"]
+        assert min(split["fork_s"], split["simulate_s"], split["objective_s"], split["evaluations_s"]) >= 0
         # the plan is never worse than keeping the current setpoints (they are in the population)
         assert d["predicted"]["electricity_cost"] <= d["baseline_current_setpoints"]["electricity_cost"] + 1e-9 \
             or d["predicted"]["violation_h"] < d["baseline_current_setpoints"]["violation_h"]
