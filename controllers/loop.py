@@ -37,10 +37,10 @@ class Loop:
 
     #: inner loops whose setpoint this loop's output is (a cascade); empty: the output is plant input ``act``
     targets: list = field(default_factory=list)
-    #: index of the plant state the loop measures (None: a stream, machine or other signal)
-    state_slot: int | None = None
+    #: where the compiled sampled layer reads the measurement (controllers.sampled.signal_source)
+    source: tuple | None = None
 
-    _WIRING = ("name", "spec", "read", "act", "targets", "state_slot")
+    _WIRING = ("name", "spec", "read", "act", "targets", "source")
 
     def output(self, plant) -> float:
         """The output this loop applies now: its plant input, or its inner loop's setpoint."""

@@ -60,8 +60,10 @@ class Instrument:
     :class:`Sensor` every ``period_s`` and reports each reading ``delay_samples`` samples later
     (a dead time of a whole number of samples: sample transport, an analyser's cycle)."""
 
-    def __init__(self, name: str, read, sensor: Sensor | None, period_s: int, delay_samples: int):
+    def __init__(self, name: str, read, sensor: Sensor | None, period_s: int, delay_samples: int,
+                 signal: str | None = None):
         self.name = name
+        self.signal = signal  # the signal's name (for the compiled sampled layer)
         self.read = read
         self.sensor = sensor
         self.period_s = period_s

@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 
-from controllers.sampled import SAMPLED_TEMPLATE
 from twin.errors import ConfigError
 from twin.integrate import INTEGRATOR_TEMPLATE
 from twin.units import unit_type
@@ -333,7 +332,9 @@ class CompiledPlant:
         lines += [call(n, "derivatives_kernel") for n in self.order if fs.units[n].states()]
         lines.append("")
         lines.append(INTEGRATOR_TEMPLATE)
-        lines.append(SAMPLED_TEMPLATE)
+        from controllers.sampled import template
+
+        lines.append(template())
         source = "\n".join(lines) + "\n"
         digest = hashlib.sha256((source + _hash_files(files + [__file__])).encode()).hexdigest()[:20]
         folder = cache_dir()
@@ -369,8 +370,7 @@ class CompiledPlant:
 
     def stream_values(self, t_d: float, x: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Flows (m3/d) and concentrations (g/m3) of every stream at state ``x``, inputs ``u``."""
-        Q = self.M @ u
-        self.add_state_flows(t_d, x, u, self.P, Q, np.empty(max(self.n_qflows, 1)))
+        Q = np.empty(self.n_streams)
         C = np.zeros((self.n_streams, 13))
-        self.streams(t_d, x, u, Q, self.P, C)
+        self._module.stream_values_into(float(t_d), x, u, self.M, self.P, Q, C, np.empty(max(self.n_qflows, 1)))
         return Q, C

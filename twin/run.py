@@ -679,8 +679,7 @@ def make_loops(env, plant: Plant, cp: CompiledPlant, scenario: Scenario) -> list
             a = spec.actuator_dynamics
             actuator = Sensor(a.T90_min / 1440.0, a.order, 0.0, None, None, ts_d)
         loops.append(Loop(name, spec, ctrl, read, act, sensor, actuator,
-                          stats=LoopStats(ts_d, keep_recent=spec.adaptive.enabled),
-                          state_slot=cp.state_index.get(spec.measurement)))
+                          stats=LoopStats(ts_d, keep_recent=spec.adaptive.enabled)))
     by_name = {lp.name: lp for lp in loops}
     for lp in loops:  # cascades: the output is other loops' setpoints
         lp.targets = [by_name[n] for n in cascade_targets(lp.name, lp.spec, list(by_name))]
@@ -706,7 +705,7 @@ def make_instruments(env, plant: Plant, scenario: Scenario) -> list:
         if spec.noise_sd > 0 or spec.T90_min > 0 or spec.range is not None:
             sensor = Sensor(spec.T90_min / 1440.0, spec.order, spec.noise_sd, spec.range,
                             env.child_rng(f"instrument.{name}"), period / TICKS_PER_DAY)
-        out.append(Instrument(name, read, sensor, period, dead // period))
+        out.append(Instrument(name, read, sensor, period, dead // period, signal=spec.signal))
     return out
 
 

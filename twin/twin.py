@@ -138,7 +138,7 @@ class Twin:
 
     def _assemble(self, snapshot, saved, progress, checkpoint, record) -> None:
         from controllers.autotune import adaptive_monitor, identify_and_tune, model_gain_monitor
-        from controllers.sampled import loop_group_process
+        from controllers.sampled import sampled_blocks
         from twin.checkpoint import Checkpointer
         from twin.plant import Plant
         from twin.run import (
@@ -177,12 +177,25 @@ class Twin:
                         start_s=start)
             start += dur
         eval_start, eval_end = scenario.evaluation_window_s()
-        groups: dict[int, list] = {}  # the loops of one sample period step together
         for lp in loops:
             lp.stats.window_s = (main_start + eval_start, main_start + eval_end)
-            groups.setdefault(parse_duration(lp.spec.sample_time), []).append(lp)
-        for period, group in groups.items():
-            env.start(f"loops.{period}s", lambda w, g=group: loop_group_process(env, plant, g, w))
+        instruments = make_instruments(env, plant, scenario)
+        equipment = None
+        if scenario.equipment is not None and scenario.equipment.enabled:
+            equipment = build_equipment(env, plant, cp, scenario.equipment)
+            if equipment.air is not None and fresh:
+                # the blowers start at the speed that holds the header-pressure setpoint (bumpless)
+                hold = [lp for lp in loops if lp.spec.measurement == equipment.air.signal
+                        and lp.act == equipment.air.i_speed]
+                equipment.initialise_air(hold[0].spec.setpoint if hold else None)
+                for lp in hold:
+                    lp.ctrl.initialise(lp.output(plant), lp.read())
+        if scenario.environment is not None:  # before the machines and loops: weather first at each instant
+            env.start("environment", lambda w: environment_process(env, plant, cp, sh.weather, equipment,
+                                                                    scenario.environment.water_temperature_c, w))
+        # loops, instruments and machines of one sample period step together, in that order
+        for period, block in sampled_blocks(env, plant, loops, instruments, equipment).items():
+            env.start(f"sampled.{period}s", block.process)
         for lp in loops:
             if lp.spec.autotune.enabled and lp.spec.autotune.at != "initial":
                 env.start(f"autotune.{lp.name}", lambda w, lp=lp: _autotune_at(env, lp, plant, parse_duration(
@@ -192,24 +205,6 @@ class Twin:
                     env, lp, plant, lp.spec.autotune, lp.spec.adaptive, w))
             elif lp.spec.adaptive.enabled:
                 env.process(adaptive_monitor(env, lp, plant, lp.spec.autotune, lp.spec.adaptive))
-        instruments = make_instruments(env, plant, scenario)
-        equipment = None
-        if scenario.equipment is not None and scenario.equipment.enabled:
-            equipment = build_equipment(env, plant, cp, scenario.equipment)
-        if scenario.environment is not None:  # before the machines and loops: weather first at each instant
-            env.start("environment", lambda w: environment_process(env, plant, cp, sh.weather, equipment,
-                                                                    scenario.environment.water_temperature_c, w))
-        for ins in instruments:
-            env.start(f"sensor.{ins.name}", lambda w, ins=ins: ins.process(env, w))
-        if equipment is not None:
-            if equipment.air is not None and fresh:
-                # the blowers start at the speed that holds the header-pressure setpoint (bumpless)
-                hold = [lp for lp in loops if lp.spec.measurement == equipment.air.signal
-                        and lp.act == equipment.air.i_speed]
-                equipment.initialise_air(hold[0].spec.setpoint if hold else None)
-                for lp in hold:
-                    lp.ctrl.initialise(lp.output(plant), lp.read())
-            env.start("equipment", equipment.process)
         agent = None
         if scenario.fleet is not None:
             agent = build_fleet(env, scenario.fleet, sh.base_dir, plant, cp, equipment, main_start,

@@ -104,7 +104,7 @@ class Blower:
     def efficiency(self, flow_nm3_d: float) -> float:
         """Parabolic fall-off of the isentropic efficiency away from the design flow."""
         x = flow_nm3_d / self.design_flow_nm3_d
-        return max(0.2, self.efficiency_design * (1.0 - 0.3 * (x - 1.0) ** 2))
+        return max(0.2, self.efficiency_design * (1.0 - 0.3 * ((x - 1.0) * (x - 1.0))))
 
 
 def compression_power_w(flow_nm3_d: float, p1_pa: float, p2_pa: float, t1_k: float, efficiency: float) -> float:
@@ -190,7 +190,7 @@ class BlowerCurve:
         return (self.rise0_pa - self.design_rise_pa) / self.design_flow_nm3_d**2
 
     def rise_pa(self, flow_nm3_d: float, speed_ratio: float) -> float:
-        return speed_ratio**2 * self.rise0_pa - self.k * flow_nm3_d**2
+        return speed_ratio * speed_ratio * self.rise0_pa - self.k * (flow_nm3_d * flow_nm3_d)
 
 
 @dataclass
@@ -211,11 +211,11 @@ def solve_air_system(curve: BlowerCurve, n_running: int, header_k: float, valves
     full-open flow at p - back_i). The root of sum(zone flows) - Q(p), increasing in p, lies
     between the lowest back pressure and the shut-off rise."""
     nz = len(valves)
-    top = speed_ratio**2 * curve.rise0_pa
+    top = speed_ratio * speed_ratio * curve.rise0_pa
     if n_running <= 0 or top <= min(back_pa) or sum(demands_nm3_d) <= 0:
         return AirOperatingPoint(max(top, 0.0) if n_running > 0 else 0.0, max(top, 0.0) if n_running > 0 else 0.0,
                                  [0.0] * nz, [0.0] * nz, 0.0)
-    c = curve.k / n_running**2 + header_k
+    c = curve.k / (n_running * n_running) + header_k
 
     def zone_flows(p: float) -> list[float]:
         return [min(d, v.max_flow(p - b)) for v, b, d in zip(valves, back_pa, demands_nm3_d)]
@@ -238,7 +238,7 @@ def solve_air_system(curve: BlowerCurve, n_running: int, header_k: float, valves
     flows = zone_flows(p)
     total = sum(flows)
     openings = [v.opening_for(f, p - b) for v, b, f in zip(valves, back_pa, flows)]
-    return AirOperatingPoint(p, p + header_k * total**2, flows, openings, total)
+    return AirOperatingPoint(p, p + header_k * (total * total), flows, openings, total)
 
 
 def speed_for_header_pressure(curve: BlowerCurve, n_running: int, header_k: float, valves: list[ControlValve],

@@ -51,7 +51,7 @@ class PumpCurve:
         return (self.shutoff_head_m - self.bep_head_m) / self.bep_flow_m3_s**2
 
     def head_m(self, q_m3_s: float, speed_ratio: float = 1.0, condition: float = 1.0) -> float:
-        return speed_ratio**2 * self.shutoff_head_m * condition - self.a * q_m3_s**2
+        return speed_ratio * speed_ratio * self.shutoff_head_m * condition - self.a * (q_m3_s * q_m3_s)
 
     def efficiency(self, q_m3_s: float, speed_ratio: float = 1.0, condition: float = 1.0) -> float:
         if speed_ratio <= 0:
@@ -66,7 +66,7 @@ class SystemCurve:
     k_s2_m5: float  # friction coefficient: H = static + k Q^2 (Q in m3/s)
 
     def head_m(self, q_m3_s: float) -> float:
-        return self.static_head_m + self.k_s2_m5 * q_m3_s**2
+        return self.static_head_m + self.k_s2_m5 * (q_m3_s * q_m3_s)
 
 
 @dataclass(frozen=True)
@@ -105,10 +105,10 @@ def operating_point(pump: PumpCurve, system: SystemCurve, speed_ratio: float = 1
     """
     if n_parallel < 1 or speed_ratio <= 0:
         return OperatingPoint(0.0, system.static_head_m, 0.0, 0.0, 0.0, 0.0)
-    lift = speed_ratio**2 * pump.shutoff_head_m * condition - system.static_head_m
+    lift = speed_ratio * speed_ratio * pump.shutoff_head_m * condition - system.static_head_m
     if lift <= 0:
         return OperatingPoint(0.0, system.static_head_m, 0.0, 0.0, 0.0, 0.0)
-    q_total = math.sqrt(lift / (pump.a / n_parallel**2 + system.k_s2_m5))
+    q_total = math.sqrt(lift / (pump.a / (n_parallel * n_parallel) + system.k_s2_m5))
     head = system.head_m(q_total)
     eta, hyd, shaft, el = power(pump, q_total / n_parallel, head, speed_ratio, condition)
     return OperatingPoint(q_total, head, eta, n_parallel * hyd, n_parallel * shaft, n_parallel * el)
@@ -119,4 +119,4 @@ def speed_for_flow(pump: PumpCurve, system: SystemCurve, q_m3_s: float, n_parall
     """The speed ratio at which ``n_parallel`` pumps deliver ``q_m3_s`` into the system."""
     head = system.head_m(q_m3_s)
     q1 = q_m3_s / n_parallel
-    return math.sqrt((head + pump.a * q1**2) / (pump.shutoff_head_m * condition))
+    return math.sqrt((head + pump.a * (q1 * q1)) / (pump.shutoff_head_m * condition))
