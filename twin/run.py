@@ -264,6 +264,7 @@ def build_result(tw) -> RunResult:
     metadata["sensors"] = {f"sensor.{n}": {"signal": sp.signal, "unit": _signal_unit(cp, sp.signal)}
                            for n, sp in scenario.sensors.items()}
     metadata["column_units"] = column_units(cp, columns, metadata)
+    metadata["base_dir"] = str(Path(base_dir).resolve()) if base_dir is not None else None  # for a tariff's price file
     stats = {"integrator_steps": int(plant.steps), "rhs_evaluations": int(plant.rhs_evals)}
     kpis: dict[str, Any] = {}
     if failed is None:
@@ -762,7 +763,10 @@ def plant_metadata(cp: CompiledPlant, fs: Flowsheet) -> dict[str, Any]:
             reactors[n] = {"volume_m3": u.params.volume_m3, "SO_sat_g_m3": u.params.SO_sat_g_m3,
                            "kla_column": f"{n}.kla_per_d"}
     ev = fs.evaluation
-    return {"plant": fs.name, "reactors": reactors, "effluent_stream": ev.get("effluent_stream"),
+    influent = next((cp.stream_names[cp.outs[n][0]] for n, u in cp.units.items() if u.type_name == "influent"), None)
+    bypass = [cp.stream_names[cp.outs[n][1]] for n, u in cp.units.items() if u.type_name == "wet_well"]
+    return {"plant": fs.name, "reactors": reactors, "influent_stream": influent, "bypass_streams": bypass,
+            "effluent_stream": ev.get("effluent_stream"),
             "waste_stream": ev.get("waste_stream"), "pumped_flows": dict(ev.get("pumped_flows") or {}),
             "f_P": next((u.params.f_P for u in cp.units.values() if u.type_name == "asm1_reactor"), 0.08),
             "i_XB": next((u.params.i_XB for u in cp.units.values() if u.type_name == "asm1_reactor"), 0.08),
