@@ -114,11 +114,15 @@ class _Data:
     def col(self, name: str) -> np.ndarray:
         return self.r.values[:, self.idx[name]]
 
+    def frame(self, title: str, y_label: str, series: list[Series], *args, **kw) -> Chart:
+        """A chart over the run's time axis."""
+        return Chart(title, y_label, self.x_label, series, *args, x_days=self.days, **kw)
+
     def chart(self, title: str, y_label: str, series: list[tuple[str, str]], **kw) -> str:
         """A line chart of columns given as (column, legend label)."""
         step = kw.pop("step", False)
         ss = [Series(self.x, self.col(c), label, step=step) for c, label in series if c in self.idx]
-        return line_chart(Chart(title, y_label, self.x_label, ss, **kw))
+        return line_chart(self.frame(title, y_label, ss, **kw))
 
 
 def write_report(path, result) -> None:
@@ -211,9 +215,9 @@ def _influent(d: _Data) -> str:
     inf = effluent_quantities(d.col, st, m["f_P"], m["i_XB"], m["i_XP"])
     q = inf["Q"]
     charts = [d.chart("Influent flow", "flow [m3/d]", [(f"{st}.Q_m3_d", f"influent ({st})")], y_min=0.0)]
-    charts.append(line_chart(Chart("Influent COD load", "load [kg COD/d]", d.x_label,
+    charts.append(line_chart(d.frame("Influent COD load", "load [kg COD/d]",
                                    [Series(d.x, q * inf["CODt"] / 1000.0, "total COD")], height=160, y_min=0.0)))
-    charts.append(line_chart(Chart("Influent nitrogen load", "load [kg N/d]", d.x_label,
+    charts.append(line_chart(d.frame("Influent nitrogen load", "load [kg N/d]",
                                    [Series(d.x, q * inf["Ntot"] / 1000.0, "total N"),
                                     Series(d.x, q * inf["SNH"] / 1000.0, "ammonia N")], height=160, y_min=0.0)))
     return ("<h2>Influent</h2><p class='note'>Flow and load (flow times concentration) of the influent as it "
@@ -229,7 +233,7 @@ def _effluent(k, d: _Data) -> str:
     charts = []
     for key in ("SNH", "Ntot", "SNO", "TSS", "CODt", "BOD5"):
         lim = [(LIMITS[key], f"limit {fmt(LIMITS[key])} g/m3")] if key in LIMITS else []
-        charts.append(line_chart(Chart(f"Effluent {_EFFLUENT_NAMES[key]}", "[g/m3]", d.x_label,
+        charts.append(line_chart(d.frame(f"Effluent {_EFFLUENT_NAMES[key]}", f"{key} [g/m3]",
                                        [Series(d.x, eff[key], f"effluent {key}")], lim, height=180, y_min=0.0)))
     return ("<h2>Effluent against limits</h2><p class='note'>Modelled effluent concentrations (true values, not "
             "instrument readings); dashed red: the BSM1 effluent limit.</p>" + "".join(charts))
@@ -284,13 +288,13 @@ def _control(k, d: _Data, result) -> str:
         for name, info in loops.items():
             if not d.has(f"control.{name}.measurement"):
                 continue
-            charts.append(line_chart(Chart(
-                f"{name}: {info['measurement']}", f"[{info['measurement_unit']}]", d.x_label,
+            charts.append(line_chart(d.frame(
+                f"{name}: {info['measurement']}", f"{info['measurement'].rpartition('.')[2]} [{info['measurement_unit']}]",
                 [Series(d.x, d.col(f"control.{name}.measurement"), "measurement"),
                  Series(d.x, d.col(f"control.{name}.setpoint"), "setpoint", dashed=True, colour="#d62728")],
                 height=170)))
-            charts.append(line_chart(Chart(
-                f"{name}: output to {info['actuator']}", f"[{info['actuator_unit']}]", d.x_label,
+            charts.append(line_chart(d.frame(
+                f"{name}: output to {info['actuator']}", f"output [{info['actuator_unit']}]",
                 [Series(d.x, d.col(f"control.{name}.output"), "controller output", colour="#555")], height=140)))
         out += ("" if ctl else "<h2>Control loops</h2>") + "".join(charts)
     return out
@@ -306,7 +310,7 @@ def _aeration(d: _Data) -> str:
     valves = [Series(d.x, 100.0 * d.col(f"aeration.{z}.valve_opening"), z) for z in zones
               if d.has(f"aeration.{z}.valve_opening")]
     if valves:
-        charts.append(line_chart(Chart("Air valve openings", "opening [%]", d.x_label, valves, y_min=0.0)))
+        charts.append(line_chart(d.frame("Air valve openings", "opening [%]", valves, y_min=0.0)))
     if d.has("aeration.blowers_running"):
         charts.append(d.chart("Blowers running", "blowers [count]", [("aeration.blowers_running", "running")],
                               height=140, y_min=0.0))
@@ -342,7 +346,7 @@ def _sludge(d: _Data) -> str:
     if not d.has("plant.solids_inventory_kg"):
         return ""
     inv = d.col("plant.solids_inventory_kg")
-    charts = [line_chart(Chart("Sludge inventory (suspended solids in the plant)", "solids [t]", d.x_label,
+    charts = [line_chart(d.frame("Sludge inventory (suspended solids in the plant)", "solids [t]",
                                [Series(d.x, inv / 1000.0, "inventory")]))]
     waste, eff = m.get("waste_stream"), m.get("effluent_stream")
     note = ""
@@ -357,7 +361,7 @@ def _sludge(d: _Data) -> str:
         with np.errstate(divide="ignore", invalid="ignore"):
             mean_out = np.where(span > 0, (cum - cum[j]) / span, out_kg_d)
             age = np.where(mean_out > 0, inv / mean_out, np.nan)
-        charts.append(line_chart(Chart("Sludge age (solids retention time)", "sludge age [d]", d.x_label,
+        charts.append(line_chart(d.frame("Sludge age (solids retention time)", "sludge age [d]",
                                        [Series(d.x, age, "inventory / solids leaving (wastage + effluent)")], y_min=0.0)))
         note = ("<p class='note'>Sludge age: the solids in the plant divided by the solids leaving it with the waste "
                 "sludge and the effluent, averaged over the preceding 24 h (Metcalf &amp; Eddy's definition of the "
@@ -397,13 +401,13 @@ def _energy(s, k, d: _Data, currency) -> str:
             extra.append((f"heat source: {heat['source']} [kWh drawn]", fmt(heat["kWh"])))
         out.append(_table(extra))
     if power and d.r.values.shape[0] > 1:
-        out.append(line_chart(Chart("Power by area (interval means)", "power [kW]", d.x_label,
+        out.append(line_chart(d.frame("Power by area (interval means)", "power [kW]",
                                     [Series(d.x, d.col(c), c[len("power."):-len("_kW")], step=True) for c in power],
                                     y_min=0.0)))
         out.append(_hourly_power(d, power))
         cost = _cost_series(s, d, power)
         if cost is not None:
-            out.append(line_chart(Chart(f"Cumulative energy cost [{cur}]", f"cost [{cur}]", d.x_label,
+            out.append(line_chart(d.frame(f"Cumulative energy cost [{cur}]", f"cost [{cur}]",
                                         [Series(d.x, cost, "electricity and heat")], y_min=0.0)))
     if b:
         rows = [(f"{n} [{b['units'].get(n, '')}]", fmt(b[n])) for n in ("AE", "PE", "ME", "SP", "OCI")]
@@ -429,7 +433,7 @@ def _energy(s, k, d: _Data, currency) -> str:
                 ss.append(Series(d.x, sum(pump) / 24.0, "pumping (BSM1 PE basis)"))
             if "power.aeration_kW" in d.idx:
                 ss.append(Series(d.x, d.col("power.aeration_kW"), "aeration, metered", step=True))
-            out.append(line_chart(Chart("BSM1 energy indices as power", "power [kW]", d.x_label, ss, y_min=0.0)))
+            out.append(line_chart(d.frame("BSM1 energy indices as power", "power [kW]", ss, y_min=0.0)))
     return "".join(out)
 
 
@@ -521,5 +525,5 @@ def _maintenance(k, d: _Data, result) -> str:
         scale = 1.0 if d.days else 24.0
         rows_t = {t: [e["time_d"] * scale for e in fails if e["data"]["type"] == t] for t in types}
         span = float(result.times_s[-1]) / (86400.0 if d.days else 3600.0) if result.times_s.size else 1.0
-        out.append(timeline_chart("Failures", rows_t, d.x_label, (0.0, max(span, 1e-9))))
+        out.append(timeline_chart("Failures", rows_t, d.x_label, (0.0, max(span, 1e-9)), d.days))
     return "".join(out)

@@ -43,26 +43,26 @@ class Chart:
     limits: list[tuple[float, str]] = field(default_factory=list)  # horizontal lines: (value, label)
     height: int = H
     y_min: float | None = None  # e.g. 0 for flows and power
+    x_days: bool = False  # the x axis counts days (ticks at whole days, weeks, months), else hours
 
 
 def reduce(x: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
-    """At most ``max_points`` points: the minimum and the maximum of each bucket, in time order."""
+    """At most ``max_points`` points: the minimum and the maximum of each bucket of consecutive
+    samples, in time order (a bucket of missing values is left out)."""
     n = x.size
     if n <= max_points:
         return x, y
-    buckets = max_points // 2
-    edges = np.linspace(0, n, buckets + 1).astype(int)
-    xs, ys = [], []
-    for a, b in zip(edges[:-1], edges[1:]):
-        seg = y[a:b]
-        if seg.size == 0:
-            continue
-        if not np.isfinite(seg).any():
-            continue
-        for k in sorted({a + int(np.nanargmin(seg)), a + int(np.nanargmax(seg))}):
-            xs.append(x[k])
-            ys.append(y[k])
-    return np.asarray(xs), np.asarray(ys)
+    m = -(-n // (max_points // 2))  # samples per bucket
+    b = -(-n // m)
+    pad = b * m - n
+    lo = np.concatenate([np.where(np.isnan(y), np.inf, y), np.full(pad, np.inf)]).reshape(b, m)
+    hi = np.concatenate([np.where(np.isnan(y), -np.inf, y), np.full(pad, -np.inf)]).reshape(b, m)
+    base = np.arange(b) * m
+    i = base + np.argmin(lo, axis=1)
+    j = base + np.argmax(hi, axis=1)
+    keep = np.unique(np.concatenate([i, j]))
+    keep = keep[(keep < n) & np.isfinite(y[np.minimum(keep, n - 1)])]
+    return x[keep], y[keep]
 
 
 def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
@@ -83,10 +83,13 @@ def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
     return ticks
 
 
-def time_ticks(lo: float, hi: float) -> list[float]:
-    """Ticks for an axis in hours: whole hours at 1, 2, 3, 6, 12 h or whole days."""
+def time_ticks(lo: float, hi: float, days: bool = False) -> list[float]:
+    """Ticks for a time axis: in hours, whole hours at 1, 2, 3, 6, 12 h or whole days; in days,
+    whole days, weeks, months (30 d), quarters or years."""
     span = hi - lo
-    for step in (1, 2, 3, 6, 12, 24, 48, 72, 168, 336, 720, 1440, 2160, 4380, 8760, 17520, 43800):
+    steps = (1, 2, 7, 14, 30, 60, 90, 180, 365, 730, 1825, 3650) if days else \
+        (1, 2, 3, 6, 12, 24, 48, 72, 168, 336, 720, 1440, 2160, 4380, 8760, 17520, 43800)
+    for step in steps:
         if span / step <= 9:
             break
     first = math.ceil(lo / step) * step
@@ -151,7 +154,7 @@ def line_chart(chart: Chart) -> str:
     x_hi = float(max(float(np.max(x)) for _, x, _ in drawn))
     if x_hi <= x_lo:
         x_hi = x_lo + 1.0
-    xt = time_ticks(x_lo, x_hi)
+    xt = time_ticks(x_lo, x_hi, chart.x_days)
 
     def sx(v):
         return ML + (v - x_lo) / (x_hi - x_lo) * pw
@@ -180,20 +183,13 @@ def line_chart(chart: Chart) -> str:
                    "stroke-dasharray='6 4'/>")
     for k, (s, x, y) in enumerate(drawn):
         colour = s.colour or COLOURS[k % len(COLOURS)]
-        pts = []
-        pen_up = True
-        for xi, yi in zip(x, y):
-            if not math.isfinite(yi):
-                pen_up = True
-                continue
-            px, py = sx(xi), sy(yi)
-            if pen_up:
-                pts.append(f"M{px:.1f},{py:.1f}")
-                pen_up = False
-            elif s.step:
-                pts.append(f"V{py:.1f}H{px:.1f}")
-            else:
-                pts.append(f"L{px:.1f},{py:.1f}")
+        ok = np.isfinite(y)
+        starts = ok & ~np.concatenate([[False], ok[:-1]])  # first point after a gap: move, do not draw
+        pxs = ML + (x - x_lo) / (x_hi - x_lo) * pw
+        pys = mt + (y_hi - y) / (y_hi - y_lo) * ph
+        draw = "V{1:.1f}H{0:.1f}" if s.step else "L{0:.1f},{1:.1f}"
+        pts = [("M{0:.1f},{1:.1f}" if st else draw).format(px, py)
+               for px, py, st in zip(pxs[ok].tolist(), pys[ok].tolist(), starts[ok].tolist())]
         dash = " stroke-dasharray='5 3'" if s.dashed else ""
         out.append(f"<path d='{''.join(pts)}' fill='none' stroke='{colour}' stroke-width='1.3'{dash}/>")
     out.append("</svg>")
@@ -271,7 +267,8 @@ def hbar_chart(title: str, labels: list[str], stacks: dict[str, list[float]], x_
     return "".join(out)
 
 
-def timeline_chart(title: str, rows: dict[str, list[float]], x_label: str, x_range: tuple[float, float]) -> str:
+def timeline_chart(title: str, rows: dict[str, list[float]], x_label: str, x_range: tuple[float, float],
+                   x_days: bool = False) -> str:
     """One row of tick marks per label (e.g. failures by asset type over time)."""
     labels = list(rows)
     left_m = 150
@@ -280,7 +277,7 @@ def timeline_chart(title: str, rows: dict[str, list[float]], x_label: str, x_ran
     x_lo, x_hi = x_range
     if x_hi <= x_lo:
         x_hi = x_lo + 1.0
-    xt = time_ticks(x_lo, x_hi)
+    xt = time_ticks(x_lo, x_hi, x_days)
     step = xt[1] - xt[0] if len(xt) > 1 else 1.0
     out = [f"<svg class='chart' viewBox='0 0 {W} {height}' role='img' aria-label='{_esc(title)}' "
            f"xmlns='http://www.w3.org/2000/svg'><title>{_esc(title)}</title>",
