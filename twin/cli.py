@@ -483,6 +483,10 @@ def _validate(args) -> int:
         for spec in [scenario.influent] + [p.influent for p in scenario.warmup]:
             if spec.file:
                 resolve_path(spec.file, path.parent)
+        if scenario.equipment is not None:  # a price file is read and checked
+            from twin.run import build_tariff
+
+            build_tariff(scenario.equipment.tariff, path.parent)
         if scenario.fleet is not None:  # the fleet file and the predictive policies' model files
             from agents.predictors.policy import load_policy_models
             from twin.fleet.model import load_fleet

@@ -560,9 +560,12 @@ def run_fleet_only(scenario: Scenario, base_dir: Path | None, progress: bool = F
                      agent.fleet)
 
 
-def build_equipment(env, plant: Plant, cp: CompiledPlant, spec):
-    """The equipment layer, with its references to the plant checked (ConfigError otherwise)."""
+def build_equipment(env, plant: Plant, cp: CompiledPlant, spec, base_dir: Path | None = None):
+    """The equipment layer, with its references to the plant and its tariff (a price file) checked
+    (ConfigError otherwise), before anything runs."""
     from twin.equipment.layer import Equipment
+
+    build_tariff(spec.tariff, base_dir)
 
     for name in spec.zones:
         if name not in cp.units or cp.units[name].type_name != "asm1_reactor":
@@ -594,8 +597,12 @@ def build_tariff(spec, base_dir: Path | None):
     if spec.kind == "file":
         if not spec.file:
             raise ConfigError("equipment.tariff.file: a price file is needed for kind 'file'")
-        return load_price_file(resolve_path(spec.file, base_dir), spec.per)
-    return Tariff(kind=spec.kind, price_per_kwh=spec.price_per_kwh, bands=spec.bands)
+        try:
+            path = resolve_path(spec.file, base_dir)
+        except ConfigError as exc:
+            raise ConfigError(str(exc).replace("influent.file", "equipment.tariff.file")) from None
+        return load_price_file(path, spec.per)
+    return Tariff(kind=spec.kind, price_per_kwh=spec.price_per_kwh, bands=[b.model_dump() for b in spec.bands])
 
 
 def energy_block(scenario: Scenario, times, columns, values, metadata, base_dir) -> dict:

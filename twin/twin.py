@@ -190,7 +190,7 @@ class Twin:
         instruments = make_instruments(env, plant, scenario)
         equipment = None
         if scenario.equipment is not None and scenario.equipment.enabled:
-            equipment = build_equipment(env, plant, cp, scenario.equipment)
+            equipment = build_equipment(env, plant, cp, scenario.equipment, sh.base_dir)
         if scenario.environment is not None:  # before the machines and loops: weather first at each instant
             env.start("environment", lambda w: environment_process(env, plant, cp, sh.weather, equipment,
                                                                     scenario.environment.water_temperature_c, w))
