@@ -150,17 +150,22 @@ class Flowsheet:
             for p in unit.outlets():
                 if (uname, p.name) not in seen_out:
                     raise ConfigError(f"{src}: outlet port {uname}.{p.name} is not connected")
+        self.check_evaluation()
+        for uname, unit in self.units.items():
+            for problem in kernel_problems(unit):
+                raise ConfigError(f"{src}: unit '{uname}' (type '{unit.type_name}'): {problem} "
+                                  f"(run 'twin units check {unit.type_name}' for all checks)")
+
+    def check_evaluation(self) -> None:
+        """The streams the ``evaluation`` block names exist (ConfigError naming the field otherwise)."""
+        names = {c.name for c in self.connections}
         ev = self.evaluation
         named = [(f"evaluation.{k}", ev[k]) for k in ("effluent_stream", "waste_stream") if ev.get(k)]
         named += [(f"evaluation.pumped_flows.{k}", k) for k in ev.get("pumped_flows") or {}]
         for where, stream in named:
             if stream not in names:
-                raise ConfigError(f"{src}: {where}: no stream '{stream}'{did_you_mean(stream, names)} "
+                raise ConfigError(f"{self.source}: {where}: no stream '{stream}'{did_you_mean(stream, names)} "
                                   "(streams are the connections' names)")
-        for uname, unit in self.units.items():
-            for problem in kernel_problems(unit):
-                raise ConfigError(f"{src}: unit '{uname}' (type '{unit.type_name}'): {problem} "
-                                  f"(run 'twin units check {unit.type_name}' for all checks)")
 
     def compile(self) -> CompiledPlant:
         self.check()

@@ -57,6 +57,7 @@ _COMPILED: dict[str, CompiledPlant] = {}
 
 def compile_flowsheet(fs: Flowsheet) -> CompiledPlant:
     """Compile, reusing an identical flowsheet compiled earlier in this process."""
+    fs.check_evaluation()  # the evaluation block is not part of the compiled plant (nor of its cache key)
     key = repr((fs.name, [(n, u.type_name, u.params, u.config) for n, u in fs.units.items()], fs.connections))
     if key not in _COMPILED:
         _COMPILED[key] = fs.compile()
