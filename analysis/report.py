@@ -8,7 +8,7 @@ check, or why there is none), aeration (airflow per zone, valve openings, blower
 well and bypass, sludge (inventory and sludge age), instruments, energy (metered power by area,
 mean power by hour, cumulative cost, and the BSM1 energy indices beside the metered energy),
 equipment fleet and maintenance, and the run. Time axes are in hours from the start of the main
-period (days for runs longer than a fortnight). Numbers print in fixed notation with thousands
+period (whole days for runs longer than three days). Numbers print in fixed notation with thousands
 separators; costs carry the tariff's currency (``equipment.tariff.currency``) when it is set.
 
 The report reads only what a results folder holds (scenario, series, events, KPIs and the plant
@@ -26,8 +26,8 @@ import numpy as np
 from analysis.bsm1 import LIMITS, effluent_quantities
 from analysis.svgchart import Chart, Series, bar_chart, hbar_chart, line_chart, timeline_chart
 
-#: runs longer than this draw their time axes in days instead of hours
-DAYS_AXIS_ABOVE_H = 14 * 24
+#: runs longer than this draw their time axes in whole days instead of hours
+DAYS_AXIS_ABOVE_H = 3 * 24
 
 _EFFLUENT_NAMES = {"SNH": "ammonia (SNH)", "SNO": "nitrate (SNO)", "Ntot": "total N", "TSS": "suspended solids (TSS)",
                    "CODt": "total COD", "BOD5": "BOD5"}
@@ -165,13 +165,18 @@ def render_report(result) -> str:
 
 # ------------------------------------------------------------------------------ sections
 def _headline(s, k, d: _Data, currency) -> str:
-    rows: list[tuple[str, str]] = [("period", f"{fmt(s.duration_s / 3600.0)} h" if s.duration_s <= 14 * 86400
-                                    else f"{fmt(s.duration_s / 86400.0)} d")]
+    rows: list[tuple[str, str]] = []
+    if d.meta.get("plant"):
+        rows.append(("plant", str(d.meta["plant"])))
+    rows.append(("seed", str(s.seed)))
+    rows.append(("period", f"{fmt(s.duration_s / 3600.0)} h" if s.duration_s <= DAYS_AXIS_ABOVE_H * 3600
+                 else f"{fmt(s.duration_s / 86400.0)} d"))
     b = k.get("bsm1")
     if b:
         avg = b["effluent_avg"]
         w0, w1 = b["window_d"]
-        rows.append(("evaluation window", f"{fmt(w0 * 24)} h to {fmt(w1 * 24)} h"))
+        rows.append(("evaluation window", f"{fmt(w0 * 24)} h to {fmt(w1 * 24)} h" if w1 <= 2
+                     else f"day {fmt(w0)} to day {fmt(w1)}"))
         rows.append(("effluent flow, mean [m3/d]", fmt(avg.get("Q"))))
         if "Q" in avg:
             rows.append(("treated in the window [m3]", fmt(avg["Q"] * (w1 - w0))))
