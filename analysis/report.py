@@ -103,8 +103,10 @@ class _Data:
         self.r = result
         self.meta = result.metadata
         self.idx = {c: i for i, c in enumerate(result.columns)}
-        span_h = (float(result.times_s[-1]) - float(result.times_s[0])) / 3600.0 if result.times_s.size else 0.0
-        self.days = span_h > DAYS_AXIS_ABOVE_H
+        # a run without series (the fleet alone) spans its scenario's duration
+        self.span_h = (float(result.times_s[-1]) - float(result.times_s[0])) / 3600.0 if result.times_s.size \
+            else result.scenario.duration_s / 3600.0
+        self.days = self.span_h > DAYS_AXIS_ABOVE_H
         self.x = result.times_s / (86400.0 if self.days else 3600.0)
         self.x_label = "time from the start [d]" if self.days else "time from the start [h]"
 
@@ -528,7 +530,8 @@ def _maintenance(k, d: _Data, result) -> str:
     if fails:
         types = sorted({e["data"]["type"] for e in fails})
         scale = 1.0 if d.days else 24.0
-        rows_t = {t: [e["time_d"] * scale for e in fails if e["data"]["type"] == t] for t in types}
-        span = float(result.times_s[-1]) / (86400.0 if d.days else 3600.0) if result.times_s.size else 1.0
+        t0_d = d.meta.get("main_start_s", 0) / 86400.0  # events count from the start of the warm-up
+        rows_t = {t: [(e["time_d"] - t0_d) * scale for e in fails if e["data"]["type"] == t] for t in types}
+        span = d.span_h / (24.0 if d.days else 1.0)
         out.append(timeline_chart("Failures", rows_t, d.x_label, (0.0, max(span, 1e-9)), d.days))
     return "".join(out)

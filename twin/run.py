@@ -266,6 +266,7 @@ def build_result(tw) -> RunResult:
                            for n, sp in scenario.sensors.items()}
     metadata["column_units"] = column_units(cp, columns, metadata)
     metadata["base_dir"] = str(Path(base_dir).resolve()) if base_dir is not None else None  # for a tariff's price file
+    metadata["main_start_s"] = int(main_start)  # event times count from the start of the run, the series from here
     stats = {"integrator_steps": int(plant.steps), "rhs_evaluations": int(plant.rhs_evals)}
     kpis: dict[str, Any] = {}
     if failed is None:

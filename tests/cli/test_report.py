@@ -210,3 +210,22 @@ def test_twin_report_refuses_what_is_not_a_results_folder(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "not a results folder" in err and "Traceback" not in err
     assert not (tmp_path / "half" / "report.html").exists()
+
+
+def test_a_fleet_only_run_reports_its_maintenance_over_the_whole_period(tmp_path):
+    """Without a process model there are no series: the report still shows the fleet, and the
+    failure timeline spans the scenario's duration (in days)."""
+    out = tmp_path / "fleet"
+    assert main(["run", str(ROOT / "scenarios" / "reference_10y_rtf.yaml"), "--out", str(out), "--quiet",
+                 "--set", "fleet.process_model=false", "--set", "duration=1y", "--set", "evaluation.end=1y"]) == 0
+    text = (out / "report.html").read_text()
+    page = _parse(text)
+    assert not page.errors and page.stack == []
+    assert [h.strip() for h in page.h2] == ["Summary", "Equipment fleet and maintenance", "Run"]
+    assert any(c.startswith("Maintenance cost by asset type") for c in page.charts)
+    if "Failures" in page.charts:
+        svg = re.search(r"<svg[^>]*aria-label='Failures'.*?</svg>", text).group(0)
+        assert "time from the start [d]" in svg
+        marks = [float(x) for x in re.findall(r"<line x1='([\d.]+)' x2='[\d.]+' y1='\d+' y2='\d+' "
+                                               r"stroke='#[0-9a-f]{6}' stroke-width='2'/>", svg)]
+        assert marks and all(150 <= x <= 880 for x in marks)  # every failure inside the plot area
