@@ -41,9 +41,51 @@ class Tariff:
         return self.prices_per_kwh[np.clip(idx, 0, self.prices_per_kwh.size - 1)]
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def load_price_file(path: Path, per: str = "MWh") -> Tariff:
-    """A two-column price series: time (d) and price per MWh (or per kWh with ``per='kWh'``)."""
-    data = np.loadtxt(path, delimiter="," if path.read_text()[:200].count(",") else None, ndmin=2)
+    """A two-column price series: time (d) and price per MWh (or per kWh with ``per='kWh'``),
+    separated by a comma or spaces; blank lines, lines starting with ``#`` and a first line of
+    column names are skipped. A
+    line that is not two numbers, times that do not increase, or fewer than two rows are a
+    ConfigError naming the file and the line."""
+    from twin.errors import ConfigError
+
+    where = f"equipment.tariff.file: {path}"
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}: cannot read: {exc}") from None
+    rows: list[tuple[float, float]] = []
+    header_allowed = True
+    for lineno, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        fields = line.replace(",", " ").replace(";", " ").split()
+        if header_allowed and not any(_is_number(f) for f in fields):
+            header_allowed = False  # a header line of column names
+            continue
+        header_allowed = False
+        try:
+            t, p = (float(f) for f in fields) if len(fields) == 2 else (None, None)
+        except ValueError:
+            t = None
+        if t is None or not (np.isfinite(t) and np.isfinite(p)):
+            raise ConfigError(f"{where}: line {lineno}: expected two numbers, time (d) and price per {per}, "
+                              f"got {line[:60]!r}")
+        if rows and t <= rows[-1][0]:
+            raise ConfigError(f"{where}: line {lineno}: times must increase ({t:g} d after {rows[-1][0]:g} d)")
+        rows.append((t, p))
+    if len(rows) < 2:
+        raise ConfigError(f"{where}: expected at least two rows of time (d) and price per {per}")
+    data = np.asarray(rows)
     scale = 1e-3 if per == "MWh" else 1.0
     return Tariff(kind="file", times_d=data[:, 0], prices_per_kwh=data[:, 1] * scale)
 

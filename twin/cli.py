@@ -101,6 +101,12 @@ def _parser() -> argparse.ArgumentParser:
                         "writing compare.N.json or refusing")
     c.add_argument("--force", action="store_true",
                    help="compare runs of different plants or different evaluation windows")
+    rp = sub.add_parser("report", help="write the HTML report of a finished run from its results folder",
+                        description="Reads RUN_DIR (scenario.resolved.yaml, timeseries.parquet, events.jsonl, kpis.json, "
+                                    "metadata.json) and writes RUN_DIR/report.html (or --out) again, without running "
+                                    "anything: for runs made with --no-report or 'outputs: {report: false}'.")
+    rp.add_argument("run_dir", help="results folder of a run")
+    rp.add_argument("--out", help="report file to write (default: RUN_DIR/report.html, replaced)")
     un = sub.add_parser("units", help="list the registered process unit types, or check one ('twin units check NAME')",
                         description="Without arguments: list the registered process unit types. "
                                     "'twin units check NAME' runs the checks every unit type must pass (declarations, "
@@ -163,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
             return _predictor(args)
         if args.command == "compare":
             return _compare(args)
+        if args.command == "report":
+            return _report(args)
         if args.command == "verify":
             from twin.verify import format_rows, verify
 
@@ -354,6 +362,18 @@ def _compare(args) -> int:
     return 0
 
 
+def _report(args) -> int:
+    from twin.results import read_results, write_report_file
+
+    run = read_results(Path(args.run_dir))
+    out = Path(args.out) if args.out else Path(args.run_dir) / "report.html"
+    if not out.parent.is_dir():
+        raise ConfigError(f"--out: {out.parent} is not a folder")
+    write_report_file(run, out)
+    print(f"report written to {out}")
+    return 0
+
+
 def _tune(args) -> int:
     from twin.run import prepare, tune_in_initial_state
     from twin.scenario import load_scenario
@@ -463,6 +483,10 @@ def _validate(args) -> int:
         for spec in [scenario.influent] + [p.influent for p in scenario.warmup]:
             if spec.file:
                 resolve_path(spec.file, path.parent)
+        if scenario.equipment is not None:  # a price file is read and checked
+            from twin.run import build_tariff
+
+            build_tariff(scenario.equipment.tariff, path.parent)
         if scenario.fleet is not None:  # the fleet file and the predictive policies' model files
             from agents.predictors.policy import load_policy_models
             from twin.fleet.model import load_fleet

@@ -50,6 +50,32 @@ class Connection:
     dst_port: str
 
 
+#: the ``evaluation`` block of a flowsheet: which streams play which role in the BSM1 evaluation
+EVALUATION_KEYS = ("effluent_stream", "waste_stream", "pumped_flows")
+
+
+def _evaluation_roles(cfg: Any, source: str) -> dict[str, Any]:
+    """Check a flowsheet's ``evaluation`` block: known keys (with a suggestion otherwise), stream
+    names as text, pumped flows as stream -> kWh/m3."""
+    if cfg is None:
+        return {}
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{source}: evaluation: expected a mapping with {', '.join(EVALUATION_KEYS)}")
+    for key, value in cfg.items():
+        if key not in EVALUATION_KEYS:
+            raise ConfigError(f"{source}: evaluation: unknown key '{key}'{did_you_mean(key, EVALUATION_KEYS)} "
+                              f"(known: {', '.join(EVALUATION_KEYS)})")
+        if key != "pumped_flows" and not isinstance(value, str):
+            raise ConfigError(f"{source}: evaluation.{key}: expected a stream name, got {value!r}")
+    pumped = cfg.get("pumped_flows") or {}
+    if not isinstance(pumped, dict):
+        raise ConfigError(f"{source}: evaluation.pumped_flows: expected a mapping of stream names to kWh/m3")
+    for name, f in pumped.items():
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or f < 0:
+            raise ConfigError(f"{source}: evaluation.pumped_flows.{name}: expected kWh/m3 (a number >= 0), got {f!r}")
+    return dict(cfg)
+
+
 @dataclass
 class Flowsheet:
     """Units (in declaration order) and the connections between their ports."""
@@ -88,7 +114,7 @@ class Flowsheet:
                 raise ConfigError(f"{source}: connections[{i}]: expected 'unit.port -> unit.port [as name]', got {c!r}")
             su, sp, du, dp, nm = m.groups()
             conns.append(Connection(nm or f"{su}_{sp}", su, sp, du, dp))
-        return cls(str(cfg.get("name", "flowsheet")), units, conns, dict(cfg.get("evaluation") or {}), source)
+        return cls(str(cfg.get("name", "flowsheet")), units, conns, _evaluation_roles(cfg.get("evaluation"), source), source)
 
     # ------------------------------------------------------------------------------
     def check(self) -> None:
@@ -124,10 +150,22 @@ class Flowsheet:
             for p in unit.outlets():
                 if (uname, p.name) not in seen_out:
                     raise ConfigError(f"{src}: outlet port {uname}.{p.name} is not connected")
+        self.check_evaluation()
         for uname, unit in self.units.items():
             for problem in kernel_problems(unit):
                 raise ConfigError(f"{src}: unit '{uname}' (type '{unit.type_name}'): {problem} "
                                   f"(run 'twin units check {unit.type_name}' for all checks)")
+
+    def check_evaluation(self) -> None:
+        """The streams the ``evaluation`` block names exist (ConfigError naming the field otherwise)."""
+        names = {c.name for c in self.connections}
+        ev = self.evaluation
+        named = [(f"evaluation.{k}", ev[k]) for k in ("effluent_stream", "waste_stream") if ev.get(k)]
+        named += [(f"evaluation.pumped_flows.{k}", k) for k in ev.get("pumped_flows") or {}]
+        for where, stream in named:
+            if stream not in names:
+                raise ConfigError(f"{self.source}: {where}: no stream '{stream}'{did_you_mean(stream, names)} "
+                                  "(streams are the connections' names)")
 
     def compile(self) -> CompiledPlant:
         self.check()

@@ -57,6 +57,7 @@ _COMPILED: dict[str, CompiledPlant] = {}
 
 def compile_flowsheet(fs: Flowsheet) -> CompiledPlant:
     """Compile, reusing an identical flowsheet compiled earlier in this process."""
+    fs.check_evaluation()  # the evaluation block is not part of the compiled plant (nor of its cache key)
     key = repr((fs.name, [(n, u.type_name, u.params, u.config) for n, u in fs.units.items()], fs.connections))
     if key not in _COMPILED:
         _COMPILED[key] = fs.compile()
@@ -264,6 +265,8 @@ def build_result(tw) -> RunResult:
     metadata["sensors"] = {f"sensor.{n}": {"signal": sp.signal, "unit": _signal_unit(cp, sp.signal)}
                            for n, sp in scenario.sensors.items()}
     metadata["column_units"] = column_units(cp, columns, metadata)
+    metadata["base_dir"] = str(Path(base_dir).resolve()) if base_dir is not None else None  # for a tariff's price file
+    metadata["main_start_s"] = int(main_start)  # event times count from the start of the run, the series from here
     stats = {"integrator_steps": int(plant.steps), "rhs_evaluations": int(plant.rhs_evals)}
     kpis: dict[str, Any] = {}
     if failed is None:
@@ -560,9 +563,12 @@ def run_fleet_only(scenario: Scenario, base_dir: Path | None, progress: bool = F
                      agent.fleet)
 
 
-def build_equipment(env, plant: Plant, cp: CompiledPlant, spec):
-    """The equipment layer, with its references to the plant checked (ConfigError otherwise)."""
+def build_equipment(env, plant: Plant, cp: CompiledPlant, spec, base_dir: Path | None = None):
+    """The equipment layer, with its references to the plant and its tariff (a price file) checked
+    (ConfigError otherwise), before anything runs."""
     from twin.equipment.layer import Equipment
+
+    build_tariff(spec.tariff, base_dir)
 
     for name in spec.zones:
         if name not in cp.units or cp.units[name].type_name != "asm1_reactor":
@@ -594,8 +600,12 @@ def build_tariff(spec, base_dir: Path | None):
     if spec.kind == "file":
         if not spec.file:
             raise ConfigError("equipment.tariff.file: a price file is needed for kind 'file'")
-        return load_price_file(resolve_path(spec.file, base_dir), spec.per)
-    return Tariff(kind=spec.kind, price_per_kwh=spec.price_per_kwh, bands=spec.bands)
+        try:
+            path = resolve_path(spec.file, base_dir)
+        except ConfigError as exc:
+            raise ConfigError(str(exc).replace("influent.file", "equipment.tariff.file")) from None
+        return load_price_file(path, spec.per)
+    return Tariff(kind=spec.kind, price_per_kwh=spec.price_per_kwh, bands=[b.model_dump() for b in spec.bands])
 
 
 def energy_block(scenario: Scenario, times, columns, values, metadata, base_dir) -> dict:
@@ -763,7 +773,10 @@ def plant_metadata(cp: CompiledPlant, fs: Flowsheet) -> dict[str, Any]:
             reactors[n] = {"volume_m3": u.params.volume_m3, "SO_sat_g_m3": u.params.SO_sat_g_m3,
                            "kla_column": f"{n}.kla_per_d"}
     ev = fs.evaluation
-    return {"plant": fs.name, "reactors": reactors, "effluent_stream": ev.get("effluent_stream"),
+    influent = next((cp.stream_names[cp.outs[n][0]] for n, u in cp.units.items() if u.type_name == "influent"), None)
+    bypass = [cp.stream_names[cp.outs[n][1]] for n, u in cp.units.items() if u.type_name == "wet_well"]
+    return {"plant": fs.name, "reactors": reactors, "influent_stream": influent, "bypass_streams": bypass,
+            "effluent_stream": ev.get("effluent_stream"),
             "waste_stream": ev.get("waste_stream"), "pumped_flows": dict(ev.get("pumped_flows") or {}),
             "f_P": next((u.params.f_P for u in cp.units.values() if u.type_name == "asm1_reactor"), 0.08),
             "i_XB": next((u.params.i_XB for u in cp.units.values() if u.type_name == "asm1_reactor"), 0.08),

@@ -259,13 +259,36 @@ class PumpSpec(_Strict):
     drive_efficiency: float = Field(0.97, gt=0, le=1)
 
 
+class TariffBand(_Strict):
+    """One time-of-use band: the price from ``from_h`` to ``to_h`` (hours of the day; a band
+    with ``from_h > to_h`` runs over midnight)."""
+
+    from_h: float = Field(ge=0, le=24)
+    to_h: float = Field(ge=0, le=24)
+    price_per_kwh: float = Field(ge=0)
+
+
 class TariffSpec(_Strict):
     kind: Literal["flat", "tou", "file"] = "flat"
     price_per_kwh: float = Field(0.0, ge=0)
-    bands: list[dict[str, float]] = Field(default_factory=list)
-    file: str | None = None
+    bands: list[TariffBand] = Field(default_factory=list)
+    file: str | None = None  # kind file: two columns, time (d) and price per ``per``
     per: Literal["MWh", "kWh"] = "MWh"
     currency: str | None = None  # e.g. "EUR": names the unit of every cost priced with this tariff
+
+    @model_validator(mode="after")
+    def _cover(self):
+        if self.kind == "tou":
+            def priced(h: float) -> bool:
+                return any((b.from_h <= h < b.to_h) if b.from_h < b.to_h else (h >= b.from_h or h < b.to_h)
+                           for b in self.bands)
+            gap = next((m for m in range(1440) if not priced((m + 0.5) / 60.0)), None)
+            if gap is not None:
+                raise ValueError(f"bands: the time-of-use bands do not cover every hour of the day (first gap at "
+                                 f"{gap // 60:02d}:{gap % 60:02d})")
+        if self.kind == "file" and not self.file:
+            raise ValueError("file: a price file is needed for kind 'file'")
+        return self
 
 
 class ExchangerSpec(_Strict):
@@ -686,17 +709,18 @@ class Scenario(_Strict):
 
 
 # ---------------------------------------------------------------------------------------------
-def _format_error(err: dict[str, Any], data: Any) -> str:
+def _format_error(err: dict[str, Any], data: Any, root: type[BaseModel] | None = None) -> str:
     loc = [str(p) for p in err["loc"]]
     field = ".".join(loc) or "(top level)"
-    return f"{field}: {_error_message(err)}"
+    return f"{field}: {_error_message(err, root=root)}"
 
 
-def _error_message(err: dict[str, Any], name_key: bool = False) -> str:
-    """What is wrong, without the field (``name_key``: name an unknown key in the message)."""
+def _error_message(err: dict[str, Any], name_key: bool = False, root: type[BaseModel] | None = None) -> str:
+    """What is wrong, without the field (``name_key``: name an unknown key in the message;
+    ``root``: the model validated, for the "did you mean" of an unknown key; the scenario by default)."""
     loc = [str(p) for p in err["loc"]]
     if err["type"] == "extra_forbidden":
-        parent = _model_at(Scenario, err["loc"][:-1])
+        parent = _model_at(root or Scenario, err["loc"][:-1])
         options = list(parent.model_fields) if parent is not None else []
         close = difflib.get_close_matches(loc[-1], options, n=1, cutoff=0.6)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
@@ -712,30 +736,42 @@ def _error_message(err: dict[str, Any], name_key: bool = False) -> str:
     return msg
 
 
-def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
-    """The pydantic model class at ``loc`` inside ``model`` (for "did you mean" hints)."""
+def _inner_model(ann: Any) -> tuple[type[BaseModel] | None, bool]:
+    """The pydantic model inside a field's annotation, and whether the field maps names to it
+    (``dict[str, Model]``: the next part of a location is a name, not a field)."""
+    import types
     import typing
 
-    cur: Any = model
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann, False
+    origin, args = typing.get_origin(ann), typing.get_args(ann)
+    if origin is dict and len(args) == 2:
+        return _inner_model(args[1])[0], True
+    if origin in (list, tuple, set, frozenset) and args:
+        return _inner_model(args[0])
+    if origin in (typing.Union, types.UnionType, typing.Annotated) and args:
+        for a in args:
+            m, named = _inner_model(a)
+            if m is not None:
+                return m, named
+    return None, False
+
+
+def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model class at ``loc`` inside ``model`` (for "did you mean" hints): list
+    indices and the names of ``dict[str, Model]`` fields (loops, pumps, arms) are stepped over."""
+    cur: type[BaseModel] | None = model
+    name_next = False
     for part in loc:
-        if isinstance(part, int) or cur is None:
+        if isinstance(part, int):
             continue
-        if isinstance(cur, type) and issubclass(cur, BaseModel):
-            if part not in cur.model_fields:
-                return None
-            ann = cur.model_fields[part].annotation
-            for cand in (ann, *typing.get_args(ann)):
-                inner = typing.get_args(cand)
-                for c in (cand, *inner):
-                    if isinstance(c, type) and issubclass(c, BaseModel):
-                        cur = c
-                        break
-                else:
-                    continue
-                break
-            else:
-                cur = None
-    return cur if isinstance(cur, type) and issubclass(cur, BaseModel) else None
+        if name_next:
+            name_next = False
+            continue
+        if cur is None or part not in cur.model_fields:
+            return None
+        cur, name_next = _inner_model(cur.model_fields[part].annotation)
+    return None if name_next else cur
 
 
 def parse_value(text: str) -> Any:

@@ -82,10 +82,36 @@ def load_study(path: str | Path) -> tuple[StudySpec, Path]:
     try:
         spec = StudySpec.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise ConfigError(f"{path}: {where}: {err['msg']}") from None
+        from twin.scenario import _format_error
+
+        raise ConfigError(f"{path}: " + "; ".join(_format_error(e, data, root=StudySpec) for e in exc.errors()[:5])) from None
+    check_study(spec, path)
     return spec, path
+
+
+def check_study(spec: StudySpec, path: Path) -> None:
+    """Refuse, before anything runs, a study whose scenario is missing or whose overrides (common,
+    then each arm's) name an unknown key or make an invalid scenario; the message names the study
+    file and the field (``overrides`` or ``arms.ARM.set``)."""
+    from twin.scenario import apply_override, load_scenario, validate_scenario
+
+    try:
+        s, _ = load_scenario(path.parent / spec.scenario)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: scenario: {exc}") from None
+    base = s.to_dict()
+    for field, sets in [("overrides", spec.overrides)] + [(f"arms.{a}.set", {**spec.overrides, **arm.set})
+                                                          for a, arm in spec.arms.items()]:
+        data = json.loads(json.dumps(base))
+        try:
+            for key, value in sets.items():
+                apply_override(data, key, value, f"{path}: {field}")
+            validate_scenario(data, f"{path}: {field}")
+        except ConfigError as exc:
+            text = str(exc)
+            if not text.startswith(f"{path}: {field}"):
+                text = f"{path}: {field}: {text}"
+            raise ConfigError(text) from None
 
 
 def run_plan(spec: StudySpec, replications: int | None = None) -> list[tuple[str, int]]:

@@ -182,7 +182,7 @@ class Twin:
         instruments = make_instruments(env, plant, scenario)
         equipment = None
         if scenario.equipment is not None and scenario.equipment.enabled:
-            equipment = build_equipment(env, plant, cp, scenario.equipment)
+            equipment = build_equipment(env, plant, cp, scenario.equipment, sh.base_dir)
             if equipment.air is not None and fresh:
                 # the blowers start at the speed that holds the header-pressure setpoint (bumpless)
                 hold = [lp for lp in loops if lp.spec.measurement == equipment.air.signal

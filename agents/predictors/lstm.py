@@ -43,8 +43,22 @@ class TrainSettings:
     max_pos_weight: float = 50.0
 
 
+def _torch():
+    """PyTorch, or a ConfigError saying how to install it: it is an optional dependency (the
+    ``lstm`` extra), needed only by the LSTM failure predictor and the policies that use it."""
+    try:
+        import torch
+    except ImportError:
+        from twin.errors import ConfigError
+
+        raise ConfigError("the LSTM failure predictor needs PyTorch, which is not installed: "
+                          "pip install -c constraints.txt -e '.[lstm]' (the README says how to get the "
+                          "CPU-only build)") from None
+    return torch
+
+
 def _net(n_features: int, hidden: tuple[int, ...]):
-    import torch
+    torch = _torch()
     from torch import nn
 
     class Net(nn.Module):
@@ -87,7 +101,7 @@ class TypeModel:
         normalised windows (n, steps, features). Runs on ``threads`` threads (the caller's
         setting is restored afterwards): the results do not depend on the machine's core count,
         and small batches run about ten times faster on one thread than on two contended ones."""
-        import torch
+        torch = _torch()
 
         self.net.eval()
         probs, quants = [], []
@@ -125,7 +139,7 @@ def _split_assets(n_assets: int, share: float, seed: int) -> tuple[np.ndarray, n
 def _versions() -> dict:
     import importlib.metadata as md
 
-    import torch
+    torch = _torch()
 
     out = {"python": platform.python_version(), "torch": str(torch.__version__), "numpy": str(np.__version__)}
     for pkg in ("plant-twin", "scikit-learn"):
@@ -138,7 +152,7 @@ def _versions() -> dict:
 
 def train_type(folders: list[Path], type_name: str, settings: TrainSettings, log=print) -> TypeModel:
     """Train one asset type's model on the data folders (all their seeds)."""
-    import torch
+    torch = _torch()
     from sklearn.linear_model import LogisticRegression
 
     torch.manual_seed(settings.seed)
@@ -315,7 +329,7 @@ def best_f1_threshold(y: np.ndarray, score: np.ndarray) -> float:
 
 
 def save(models: dict[str, TypeModel], path: Path) -> None:
-    import torch
+    torch = _torch()
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -327,7 +341,7 @@ def save(models: dict[str, TypeModel], path: Path) -> None:
 
 def load(path: Path) -> dict[str, TypeModel]:
     """Read a model file (weights only: no code runs while loading)."""
-    import torch
+    torch = _torch()
 
     path = Path(path)
     import pickle

@@ -32,7 +32,8 @@ def test_run_writes_a_complete_results_folder(tmp_path, capsys):
     out = tmp_path / "res"
     assert main(["run", str(_short(tmp_path)), "--out", str(out), "--quiet"]) == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["events.jsonl", "kpis.json", "report.html", "scenario.resolved.yaml", "timeseries.parquet"]
+    assert names == ["events.jsonl", "kpis.json", "metadata.json", "report.html", "scenario.resolved.yaml",
+                     "timeseries.parquet"]
     k = json.loads((out / "kpis.json").read_text())
     for key in ("EQI", "AE", "PE", "ME", "SP", "OCI", "effluent_avg", "p95", "violations"):
         assert key in k["bsm1"]

@@ -88,6 +88,6 @@ def test_study_under_dask_gives_the_same_numbers(tmp_path):
 def test_bad_study_files_are_named(tmp_path):
     with pytest.raises(ConfigError, match="baseline 'nope' is not an arm"):
         run_study(_study(tmp_path, baseline="nope"), tmp_path / "x")
-    with pytest.raises(ConfigError, match="study arm 'condition'"):
+    with pytest.raises(ConfigError, match=r"study.yaml: arms.condition.set: fleet.polcies: unknown key \(did you mean"):
         run_study(_study(tmp_path, arms={"run_to_failure": {"set": {}}, "condition": {"set": {"fleet.polcies": 1}}}),
                   tmp_path / "y")
