@@ -356,12 +356,6 @@ class Fleet:
             setattr(self, k, v)
 
     # -- dynamics ------------------------------------------------------------------------
-    def degradation(self) -> np.ndarray:
-        """Cumulative initiation hazard D = (age / eta)^beta of every (asset, mode) row (hidden;
-        the process couplings use it as the wear of a machine)."""
-        s = self.s
-        return (s.age_h / s.scale_h) ** s.shape
-
     def step(self, dt_h: float) -> np.ndarray:
         """Age the running assets by ``dt_h`` hours at their loads; return the rows that fail now."""
         s = self.s
