@@ -127,14 +127,18 @@ class MaintenanceAgent:
         self.outages: list[tuple[int, int, int]] = []  # (asset, down since, back up) in clock ticks
         self.process_assets: list[int] = []  # assets coupled to the process (set by the builder)
         #: LSTM models of the predictive policies, per asset type, and the hourly sensor history
-        #: they read: (assets of the type, window hours, features), oldest first
+        #: they read, in a buffer of two windows (assets of the type, 2 x window hours, features):
+        #: the hours before ``_history_end`` (:meth:`window`), oldest first; when the buffer is
+        #: full its last window moves to the front (one copy per window, not one per hour)
         self.models = dict(models or {})
         self.history: dict[str, np.ndarray] = {}
         self.history_h = 0  # hours recorded
         self._history_idx: dict[str, np.ndarray] = {}
+        self._window_h = max((int(m.meta["window_h"]) for m in self.models.values()), default=0)
+        self._history_end = self._window_h
         for t, m in sorted(self.models.items()):
             self._history_idx[t] = np.array([i for i, a in enumerate(fleet.assets) if a.type == t], dtype=np.int64)
-            self.history[t] = np.full((len(self._history_idx[t]), m.meta["window_h"], len(m.meta["features"])), np.nan)
+            self.history[t] = np.full((len(self._history_idx[t]), 2 * self._window_h, len(m.meta["features"])), np.nan)
 
     # -- processes --------------------------------------------------------------------------
     def fleet_clock(self, step_s: int, wake_at: int | None = None):
@@ -156,25 +160,34 @@ class MaintenanceAgent:
         ``twin fleet-data`` writes them); NaN while an asset is out of service."""
         first = 3600 if wake_at is None else wake_at - self.env.now
         fleet = self.fleet
+        first_rows = np.r_[0, np.nonzero(np.diff(fleet.s.row_asset))[0] + 1]  # each asset's first (asset, mode) row
         while True:
             yield self.env.timeout(first)
             first = 3600
             s = fleet.s
             # operating hours since the asset's last renewal: the least of its modes' hour meters
-            op_kh = np.minimum.reduceat(s.run_h, np.r_[0, np.nonzero(np.diff(s.row_asset))[0] + 1]) / 1000.0
+            op_kh = np.minimum.reduceat(s.run_h, first_rows) / 1000.0
+            end = self._history_end
+            if end == 2 * self._window_h:  # buffer full: keep its last window
+                for h in self.history.values():
+                    h[:, :self._window_h] = h[:, self._window_h:]
+                end = self._window_h
             for t, idx in self._history_idx.items():
-                features = self.models[t].meta["features"]
-                channels = self.models[t].meta["channels"]
-                row = np.empty((len(idx), len(features)))
-                for k, i in enumerate(idx):
-                    reading = fleet.read_channels(int(i))
-                    row[k, :len(channels)] = [reading[c] for c in channels]
-                    row[k, len(channels):] = (s.asset_load[i], s.ambient_c, op_kh[i])
+                nc = len(self.models[t].meta["channels"])  # the type's channels, in order (checked at build)
+                row = self.history[t][:, end]
+                row[:, :nc] = fleet.read_type(t)[1]
+                row[:, nc] = s.asset_load[idx]
+                row[:, nc + 1] = s.ambient_c
+                row[:, nc + 2] = op_kh[idx]
                 row[~s.asset_up[idx]] = np.nan
-                h = self.history[t]
-                h[:, :-1] = h[:, 1:]
-                h[:, -1] = row
+            self._history_end = end + 1
             self.history_h += 1
+
+    def window(self, type_name: str, hours: int | None = None) -> np.ndarray:
+        """The last ``hours`` (default: the type's model window) of the hourly record of
+        ``type_name``'s assets: (assets, hours, features), oldest first (a view)."""
+        hours = int(self.models[type_name].meta["window_h"]) if hours is None else hours
+        return self.history[type_name][:, self._history_end - hours:self._history_end]
 
     def _vary_load(self) -> None:
         """Fleet-only studies: each asset's load follows a daily cycle (peak mid-afternoon) of
@@ -249,7 +262,7 @@ class MaintenanceAgent:
         model = self.models[type_name]
         if self.history_h < model.meta["window_h"]:
             return
-        obs = observe(self.fleet, {type_name: (self.history[type_name], np.arange(-model.meta["window_h"] + 1, 1),
+        obs = observe(self.fleet, {type_name: (self.window(type_name), np.arange(-model.meta["window_h"] + 1, 1),
                                                tuple(model.meta["features"]))})
         hourly, _, _ = obs.history[type_name]
         p, q = model.predict_windows(model.normalise(block_windows(hourly, model.meta["block_h"])))
@@ -388,7 +401,8 @@ class MaintenanceAgent:
     # -- checkpoints --------------------------------------------------------------------------
     _SAVED = ("busy", "last_renewal_s", "duty_rng", "_day_factor", "_duty_day",
               "records", "failures", "alarms", "down_since", "_down_kind", "open_orders",
-              "pending_parts", "_seq", "_parts_seq", "down_hours", "repair_rng", "outages", "history", "history_h")
+              "pending_parts", "_seq", "_parts_seq", "down_hours", "repair_rng", "outages", "history", "history_h",
+              "_history_end")
 
     def checkpoint_state(self) -> dict:
         """Everything a resumed run needs, including where each open order waits in the crews'

@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=None)
     tr.add_argument("--threads", type=int, default=None)
     ev = psub.add_parser("evaluate", help="score a model and its baselines on fleet data; write metrics.json")
-    ev.add_argument("--model", required=True)
+    ev.add_argument("--model", required=True, help="model file, or 'reference' for the model shipped with the package")
     ev.add_argument("--data", required=True, help="a fleet-data folder not used in training (another seed)")
     ev.add_argument("--out", required=True)
     c = sub.add_parser("compare", help="compare two results folders (a run and its baseline)",
@@ -303,12 +303,15 @@ def _predictor(args) -> int:
     from dataclasses import replace
 
     if args.predictor_command == "evaluate":
-        from agents.predictors.evaluate import evaluate
+        from agents.predictors.evaluate import evaluate, summary_table
+        from agents.predictors.policy import REFERENCE_MODEL
 
-        for name, path in (("--model", args.model), ("--data", args.data)):
+        model = REFERENCE_MODEL if args.model == "reference" else Path(args.model)
+        for name, path in (("--model", model), ("--data", args.data)):
             if not Path(path).exists():
                 raise ConfigError(f"{name}: {path} does not exist")
-        doc = evaluate(Path(args.model), Path(args.data), Path(args.out))
+        doc = evaluate(model, Path(args.data), Path(args.out))
+        print(summary_table(doc["summary"]))
         print(f"metrics of {len(doc['metrics'])} asset types written to {Path(args.out) / 'metrics.json'}")
         return 0
     from agents.predictors.dataset import type_channels

@@ -347,7 +347,16 @@ def build_fleet(env, spec, base_dir: Path | None, plant: Plant | None = None, cp
     """The fleet, the maintenance agent and (with a process model) the couplings: failed pumps
     take capacity from their station, fouled aeration grids lower their zone's oxygen transfer.
     ``loaded``: the fleet file as already loaded, (path, types, assets); ``fresh=False``: the
-    fleet and agent are about to be restored from a snapshot (no random streams drawn)."""
+    fleet and agent are about to be restored from a snapshot (no random streams drawn).
+
+    Wear reaches the process through the damage d of the fleet's failure model (0 until a defect
+    initiates, from ``initial_damage`` at point P to 1 at failure; see :mod:`twin.fleet.model`):
+    a condition or transfer factor exp(-c d), with c the scenario's ``wear_condition_loss`` or
+    ``fouling_transfer_loss`` (the factor at the failure size). It is the damage the sensors show,
+    so a degraded machine costs energy or oxygen transfer exactly while its channels say so, and a
+    renewal restores it. (Before defects had precursors the couplings used the cumulative
+    initiation hazard (a/eta)^beta, a function of the effective age alone: it rose from the first
+    hour of service whatever the machine's condition, and carried nothing a sensor could see.)"""
     from agents.maintenance import MaintenanceAgent
     from twin.fleet.model import Fleet, load_fleet
     from twin.influent import resolve_path
@@ -403,12 +412,11 @@ def build_fleet(env, spec, base_dir: Path | None, plant: Plant | None = None, cp
         mode_rows.setdefault((int(i), fleet.s.row_mode[r][1]), []).append(r)
 
     def deg(i: int, mode: str) -> float:
-        """Degradation D (cumulative hazard) of asset i's mode ``mode`` (0 if it has none)."""
-        s = fleet.s
-        return sum((s.age_h[r] / s.scale_h[r]) ** s.shape[r] for r in mode_rows.get((i, mode), ()))
+        """Damage d of asset i's mode ``mode`` (hidden state, for the process only; 0 if it has none)."""
+        return float(sum(fleet.s.damage[r] for r in mode_rows.get((i, mode), ())))
 
     def wear(i: int, mode: str) -> float:
-        """Condition factor exp(-c D) of asset i from the degradation of its mode ``mode``."""
+        """Condition factor exp(-c d) of asset i from the damage of its mode ``mode``."""
         return math.exp(-spec.wear_condition_loss * deg(i, mode))
 
     def update_machines():
@@ -509,12 +517,12 @@ def build_fleet(env, spec, base_dir: Path | None, plant: Plant | None = None, cp
         rows_of_grid = {i: fouling_rows(i) for idx in grids.values() for i in idx}
 
         def grid_process(wake_at=None):
-            """Each zone's oxygen transfer is the mean over its grids of exp(-c D_fouling); a grid
-            out of service transfers nothing."""
+            """Each zone's oxygen transfer is the mean over its grids of exp(-c d_fouling) (d: the
+            fouling modes' damage); a grid out of service transfers nothing."""
             if wake_at is not None:
                 yield env.timeout(wake_at - env.now)
             while True:
-                d = fleet.degradation()
+                d = fleet.s.damage
                 for reactor, idx in grids.items():
                     f = [math.exp(-spec.fouling_transfer_loss * float(np.sum(d[rows_of_grid[i]])))
                          if fleet.s.asset_up[i] else 0.0 for i in idx]

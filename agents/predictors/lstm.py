@@ -96,11 +96,13 @@ class TypeModel:
         z = (x - np.array(self.meta["mean"])) / np.array(self.meta["std"])
         return np.nan_to_num(z, nan=0.0).astype(np.float32)
 
-    def predict_windows(self, xw: np.ndarray, batch: int = 2048, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """Probabilities (n, horizons) and remaining-life quantiles in hours (n, quantiles) of
-        normalised windows (n, steps, features). Runs on ``threads`` threads (the caller's
-        setting is restored afterwards): the results do not depend on the machine's core count,
-        and small batches run about ten times faster on one thread than on two contended ones."""
+    def raw_outputs(self, xw: np.ndarray, batch: int = 2048, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """The network's outputs for normalised windows (n, steps, features): P(failure within
+        each horizon) (n, horizons) and the remaining-life quantiles in its normalised log scale
+        (n, quantiles; 0: no life left, 1: the cap; not clipped), both float32. Runs on
+        ``threads`` threads (the caller's setting is restored afterwards): the results do not
+        depend on the machine's core count, and small batches run about ten times faster on one
+        thread than on two contended ones."""
         torch = _torch()
 
         self.net.eval()
@@ -112,12 +114,36 @@ class TypeModel:
                 for k in range(0, len(xw), batch):
                     ch, q = self.net(torch.from_numpy(xw[k:k + batch]))
                     probs.append((1 - torch.exp(-ch)).numpy())
-                    quants.append(np.expm1(q.numpy() * math.log1p(RUL_CAP_H)).clip(0.0, RUL_CAP_H))
+                    quants.append(q.numpy())
         finally:
             torch.set_num_threads(before)
         if not probs:
-            return np.zeros((0, len(HORIZONS_H))), np.zeros((0, len(QUANTILES)))
-        return np.concatenate(probs).astype(float), np.concatenate(quants).astype(float)
+            return np.zeros((0, len(HORIZONS_H)), np.float32), np.zeros((0, len(QUANTILES)), np.float32)
+        return np.concatenate(probs), np.concatenate(quants)
+
+    def predict_windows(self, xw: np.ndarray, batch: int = 2048, threads: int = 1,
+                        calibrate_rul: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities (n, horizons) and remaining-life quantiles in hours (n, quantiles) of
+        normalised windows (n, steps, features) (see :meth:`raw_outputs`). The outer quantiles
+        are moved by the model's conformal RUL calibration where it has one (``calibrate_rul``;
+        :func:`_conformal_rul`), the median never."""
+        p, q = self.raw_outputs(xw, batch, threads)
+        cal = self.meta.get("rul_calibration") if calibrate_rul else None
+        if not cal:  # (float32, as the models without calibration always gave it)
+            return p.astype(float), np.expm1(q * math.log1p(RUL_CAP_H)).clip(0.0, RUL_CAP_H).astype(float)
+        q = apply_rul_calibration(q.astype(float), cal)
+        return p.astype(float), np.expm1(q * math.log1p(RUL_CAP_H)).clip(0.0, RUL_CAP_H)  # the cap exactly
+
+
+def apply_rul_calibration(q: np.ndarray, cal: dict) -> np.ndarray:
+    """Quantiles (n, 3) in the network's normalised log scale with the conformal shifts of
+    :func:`_conformal_rul` on the outer two (the lower bound at most the median, the upper at
+    least it: a narrowed interval never crosses its median); the median is unchanged."""
+    q = q.copy()
+    mid = q[:, QUANTILES.index(0.5)]
+    q[:, 0] = np.minimum(q[:, 0] - cal["lower_shift"], mid)
+    q[:, -1] = np.maximum(q[:, -1] + cal["upper_shift"], mid)
+    return q
 
 
 def window_stats(xw: np.ndarray) -> np.ndarray:
@@ -250,6 +276,8 @@ def train_type(folders: list[Path], type_name: str, settings: TrainSettings, log
     meta["history"] = history
     meta["validation"] = _validation_metrics(model, xva, yva, kva)
     meta["calibration"] = _platt(model, xva, yva, kva)
+    near = np.concatenate([np.nan_to_num(w.htf_h, nan=np.inf) <= HORIZONS_H[-1] for _, w in val_w])
+    meta["rul_calibration"] = _conformal_rul(model, xva, rva, rkva, np.where(near, 1.0, settings.stride_blocks))
     # the logistic-regression baseline on window statistics, fitted on the same training windows
     st = window_stats(xtr)
     smean, sstd = st.mean(axis=0), st.std(axis=0)
@@ -312,6 +340,37 @@ def _platt(model: TypeModel, xva, yva, kva) -> dict | None:
         a.append(float(clf.coef_[0, 0]))
         b.append(float(clf.intercept_[0]))
     return {"method": "platt", "a": a, "b": b}
+
+
+def _conformal_rul(model: TypeModel, xva, rva, rkva, weights, level: float = 0.8) -> dict | None:
+    """Conformalised quantile regression of the remaining-life interval, one shift per side
+    (Romano, Patterson and Candes 2019, *Conformalized quantile regression*, NeurIPS, sec. 6):
+    on the validation assets' windows before a failure (remaining life below the cap), the
+    lower bound's misses q_lo - r and the upper bound's r - q_hi (r the remaining life, all in
+    the network's normalised log scale, before clipping to [0 h, cap]) have their (1 + level) / 2 quantiles s_lo and s_hi; the
+    interval [q_lo - s_lo, q_hi + s_hi] then misses a new window's remaining life on each side
+    with probability (1 - level) / 2 when the windows are exchangeable (a negative shift
+    narrows). Windows far from a failure are left out: their remaining life is censored at the
+    cap, where the upper quantile sits too, so they would tie at zero and say nothing. The
+    pinball loss alone gave a small model intervals far too wide (README). Windows are weighted
+    as the training windows were sampled (``weights``: one a day away from failures), so the
+    level holds over every block, as the policy and the evaluation use them. None without
+    validation windows before a failure."""
+    m = (rkva > 0) & (rva < 1.0)
+    if not m.any():
+        return None
+    q = model.raw_outputs(xva[m])[1].astype(float)
+    r = rva[m].astype(float)
+    w = np.asarray(weights, dtype=float)[m]
+
+    def weighted_quantile(score: np.ndarray, level_side: float) -> float:
+        order = np.argsort(score, kind="stable")
+        cum = np.cumsum(w[order]) / (w.sum() + 1.0)  # the (n + 1) finite-sample correction, weighted
+        return float(score[order][min(int(np.searchsorted(cum, level_side)), len(order) - 1)])
+
+    side = (1.0 + level) / 2.0
+    return {"method": "cqr-asymmetric", "level": level, "lower_shift": weighted_quantile(q[:, 0] - r, side),
+            "upper_shift": weighted_quantile(r - q[:, -1], side), "windows": int(m.sum())}
 
 
 def best_f1_threshold(y: np.ndarray, score: np.ndarray) -> float:

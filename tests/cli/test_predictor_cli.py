@@ -76,6 +76,17 @@ def test_evaluate_writes_metrics_beside_the_claims(data, tmp_path):
                 "mean_lead_time_h"} <= set(r)
     assert metrics["pump"]["all"]["lstm"]["positives"] > 0
     assert "(claimed)" in (out / "table.md").read_text()
+    # per type: the LSTM's PR-AUC against each baseline on the modes with a warning, and its RUL coverage
+    summary = json.loads((out / "summary.json").read_text())["summary"]["pump"]
+    assert summary["modes"] == "with_warning" and set(metrics["pump"]["with_warning"]) >= {"lstm", "logreg"}
+    assert set(summary["pr_auc"]) == {"lstm", "logreg", "weibull", "threshold"}
+    assert summary["lstm_at_least_best"] in (True, False) and summary["best_baseline"] in summary["pr_auc"]
+    assert 0.0 <= summary["rul_interval_coverage_before_failure"] <= 1.0
+    assert "| LSTM >= best |" in (out / "table.md").read_text()
+    # the interval is calibrated on the validation assets (conformal, one shift per side)
+    assert torch.load(m, weights_only=True)["models"]["pump"]["meta"]["rul_calibration"]["method"] == "cqr-asymmetric"
+    # 'reference' names the shipped model (its types are not in this small fleet: nothing to score)
+    assert main(["predictor", "evaluate", "--model", "reference", "--data", str(d[3]), "--out", str(tmp_path / "r")]) == 0
 
 
 def test_a_model_for_other_channels_is_a_clear_error(data, tmp_path, capsys):

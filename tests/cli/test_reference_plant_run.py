@@ -126,9 +126,10 @@ def _fleet_run(fail):
 
 
 def test_machines_follow_the_fleet():
-    """Worn impellers lower their station's condition (mean of exp(-c D) over the pumps in
-    service), failed blowers leave the station, failed air valves take their share of the
-    zone's valve capacity."""
+    """Worn impellers lower their station's condition (mean of exp(-c d) over the pumps in
+    service, d the impeller defect's damage), failed blowers leave the station, failed air
+    valves take their share of the zone's valve capacity. Wear is the damage the sensors show:
+    effective age without a defect changes nothing, and a renewal restores the condition."""
     import math
 
     import numpy as np
@@ -142,27 +143,65 @@ def test_machines_follow_the_fleet():
     eq = build_equipment(st.env, st.plant, st.cp, scen.equipment)
     agent = build_fleet(st.env, scen.fleet, ROOT / "scenarios", st.plant, st.cp, eq)
     fleet = agent.fleet
+    base = scen.equipment.pumps["internal_recycle"].condition
     i = fleet.index["IRP-01"]
     rows = [r for r in fleet.rows_of(i) if fleet.s.row_mode[r][1] == "impeller_wear"]
-    fleet.s.age_h[rows] = 0.5 * fleet.s.scale_h[rows]
-    d = float(0.5 ** fleet.s.shape[rows[0]])
+    fleet.s.age_h[rows] = 0.5 * fleet.s.scale_h[rows]  # old, but no defect yet: no wear
     agent.on_up(i)  # any change of a coupled machine refreshes the station
-    base = scen.equipment.pumps["internal_recycle"].condition
-    assert eq.pump_condition["internal_recycle"] == pytest.approx(base * (math.exp(-0.1 * d) + 1.0) / 2)
+    assert eq.pump_condition["internal_recycle"] == pytest.approx(base)
+    fleet.s.damage[rows] = 0.5  # a defect half way to its failure size
+    agent.on_up(i)
+    assert eq.pump_condition["internal_recycle"] == pytest.approx(base * (math.exp(-0.1 * 0.5) + 1.0) / 2)
+    fleet.renew_asset(i)
+    agent.on_up(i)
+    assert eq.pump_condition["internal_recycle"] == pytest.approx(base)
     agent.fail(int(fleet.rows_of(fleet.index["B-01"])[0]))
     assert eq.blowers_out_of_service == 1
     agent.fail(int(fleet.rows_of(fleet.index["AV3-01"])[0]))
     assert eq.valve_capacity["reactor3"] == pytest.approx(0.75)
     assert eq.valve_capacity["reactor4"] == 1.0
     assert np.isclose(eq.blower_condition, 1.0)
-    # fouled heat exchangers: the UA in service is the mean of exp(-c D_fouling); a failed one adds 0
+    # a blower losing efficiency: the station's condition is the mean over the blowers in service
+    b2 = fleet.index["B-02"]
+    fleet.s.damage[[r for r in fleet.rows_of(b2) if fleet.s.row_mode[r][1] == "efficiency_loss"]] = 0.8
+    agent.on_up(b2)
+    assert eq.blower_condition == pytest.approx((math.exp(-0.1 * 0.8) + 1.0) / 2)
+    # fouled heat exchangers: the UA in service is the mean of exp(-c d_fouling); a failed one adds 0
     hx = [fleet.index[f"HX-0{k}"] for k in range(1, 9)]
     r = [r for r in fleet.rows_of(hx[0]) if fleet.s.row_mode[r][1] == "fouling"]
-    fleet.s.age_h[r] = fleet.s.scale_h[r]  # D = 1
+    fleet.s.age_h[r] = fleet.s.scale_h[r]  # age alone: no fouling
+    fleet.s.damage[r] = 1.0  # fouled to its failure size
     agent.fail(int(fleet.rows_of(hx[1])[0]))
     assert eq.exchanger_condition == pytest.approx((math.exp(-0.3) + 0 + 6) / 8)
     agent.fail(int(fleet.rows_of(fleet.index["MX2-01"])[0]))
     assert eq.mixers_out_of_service == {"reactor1": 0, "reactor2": 1}
+
+
+def test_fouled_grids_lower_oxygen_transfer_by_their_damage():
+    """A zone's oxygen transfer is the mean over its grids of exp(-c d_fouling), refreshed every
+    fleet step: old grids without a defect transfer as designed; a fouling defect lowers it."""
+    import math
+
+    from twin.run import build_equipment, build_fleet, prepare
+
+    s = _reference()
+    s["fleet"] = {"file": "fleets/reference.yaml", "policies": {"default": {"kind": "rtf"}}}
+    scen = validate_scenario(s, "ref6h")
+    st = prepare(scen, ROOT / "scenarios")
+    eq = build_equipment(st.env, st.plant, st.cp, scen.equipment)
+    fleet = build_fleet(st.env, scen.fleet, ROOT / "scenarios", st.plant, st.cp, eq).fleet
+    grids = [fleet.index[a.id] for a in fleet.assets if a.function == "aeration_grid:reactor3"]
+    fouling = [r for i in grids for r in fleet.rows_of(i) if fleet.s.row_mode[r][1] == "membrane_fouling"]
+    assert len(grids) >= 2 and len(fouling) == len(grids)
+    fleet.s.age_h[fouling] = fleet.s.scale_h[fouling]  # old grids, no defect
+    st.env.run(until=1)
+    assert eq.zone_fouling["reactor3"] == pytest.approx(1.0)
+    fleet.s.age_h[fouling] = 0.0
+    r = fouling[0]  # a fouling defect at 90 % of its failure size, held there (no growth)
+    fleet.s.initiated[r], fleet.s.damage[r], fleet.s.rate_now[r] = True, 0.9, 0.0
+    st.env.run(until=3600 + 1)  # the next fleet step
+    assert eq.zone_fouling["reactor3"] == pytest.approx((math.exp(-0.3 * 0.9) + len(grids) - 1) / len(grids))
+    assert eq.zone_fouling["reactor4"] == pytest.approx(1.0)
 
 
 def test_mixer_power_follows_the_power_number_law():

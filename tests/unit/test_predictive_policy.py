@@ -224,7 +224,7 @@ def test_the_policy_reads_what_the_model_was_trained_on(model_dir):
     agent = build_fleet(env, scen.fleet, p.parent)
     env.run(until=48 * 3600 + 1)
     assert agent.history_h == 48 and not agent.records
-    assert np.isfinite(agent.history["pump"]).all()  # all in service, no dropouts in this fleet
+    assert np.isfinite(agent.window("pump")).all()  # all in service, no dropouts in this fleet
     data = export_fleet_data(scen, p.parent, 48 / 8760, model_dir / "data")
     t = pq.read_table(data / "sensors.parquet").to_pydict()
     meta = agent.models["pump"].meta
@@ -233,4 +233,4 @@ def test_the_policy_reads_what_the_model_was_trained_on(model_dir):
     table = np.stack([np.array(t[c], dtype=float) for c in cols], axis=1).reshape(48, 10, len(cols))
     table[:, :, -1] /= 1000.0
     assert t["asset"][:10] == [f"P-{k:02d}" for k in range(1, 11)]
-    np.testing.assert_array_equal(agent.history["pump"], table[24:].transpose(1, 0, 2))
+    np.testing.assert_array_equal(agent.window("pump"), table[24:].transpose(1, 0, 2))

@@ -45,9 +45,10 @@ def export_fleet_data(scenario, base_dir: Path | None, years: float, out: Path) 
     def sampler():
         for h in range(n_hours):
             yield env.timeout(3600)
-            for i in range(n):
-                for c, v in fleet.read_channels(i).items():
-                    data[c][h, i] = v
+            for t in fleet.types:
+                idx, v = fleet.read_type(t)
+                for k, c in enumerate(fleet.types[t].channels):
+                    data[c.name][h, idx] = v[:, k]
             up[h] = fleet.s.asset_up
             load[h] = fleet.s.asset_load
             ambient[h] = fleet.s.ambient_c

@@ -334,8 +334,10 @@ class Fleet:
             for r in range(n_rows):
                 self._draw_life(r)
         self.index = {a.id: i for i, a in enumerate(assets)}
-        self._drift: dict[str, np.ndarray] = {}
-        self._channel_rows: dict[int, list[np.ndarray]] = {}
+        self._layouts: dict[str, dict] = {}
+        self._position: dict[int, int] = {}
+        #: sensor drift per asset type: (assets of the type, channels)
+        self._drift = {t: np.zeros((sum(a.type == t for a in assets), len(types[t].channels))) for t in types}
 
     def _draw_life(self, r: int) -> None:
         """New initiation threshold and (for a mode with a P-F interval) damage growth rate of row
@@ -361,12 +363,6 @@ class Fleet:
             setattr(self, k, v)
 
     # -- dynamics ------------------------------------------------------------------------
-    def degradation(self) -> np.ndarray:
-        """Cumulative initiation hazard D = (age / eta)^beta of every (asset, mode) row (hidden;
-        the process couplings use it as the wear of a machine)."""
-        s = self.s
-        return (s.age_h / s.scale_h) ** s.shape
-
     def step(self, dt_h: float) -> np.ndarray:
         """Age the running assets by ``dt_h`` hours at their loads; return the rows that fail now."""
         s = self.s
@@ -440,34 +436,70 @@ class Fleet:
         return np.nonzero(self.s.row_asset == i)[0]
 
     # -- sensors ----------------------------------------------------------------------------
-    def _rows_of_channels(self, i: int) -> list[np.ndarray]:
-        got = self._channel_rows.get(i)
+    def _layout(self, type_name: str) -> dict:
+        """Per asset type, built once from the fleet file (not state): the type's assets, each
+        asset's position among them, the channels' coefficients as arrays and, per channel, the
+        (asset, mode) rows of the modes it responds to (assets of the type x modes listed)."""
+        got = self._layouts.get(type_name)
         if got is None:
-            t = self.types[self.assets[i].type]
-            rows = self.rows_of(i)
-            by_mode = {self.s.row_mode[r][1]: r for r in rows}
-            got = [np.array([by_mode[m] for m in c.modes], dtype=np.int64) for c in t.channels]
-            self._channel_rows[i] = got
+            t = self.types[type_name]
+            idx = np.array([i for i, a in enumerate(self.assets) if a.type == type_name], dtype=np.int64)
+            row_of = {(int(self.s.row_asset[r]), self.s.row_mode[r][1]): r for r in range(len(self.s.row_asset))}
+            rows = [np.array([[row_of[(int(i), m)] for m in c.modes] for i in idx], dtype=np.int64).reshape(len(idx), -1)
+                    for c in t.channels]
+            coef = lambda f: np.array([getattr(c, f) for c in t.channels], dtype=float)  # noqa: E731
+            got = {"idx": idx, "rows": rows, "base": coef("base"), "gain": coef("gain"), "noise_sd": coef("noise_sd"),
+                   "drift_sd": coef("drift_sd_per_h"), "dropout": coef("dropout_prob"), "load_coeff": coef("load_coeff"),
+                   "ambient_coeff": coef("ambient_coeff"), "names": tuple(c.name for c in t.channels)}
+            for k, i in enumerate(idx.tolist()):
+                self._position[i] = k
+            self._layouts[type_name] = got
         return got
+
+    def _read(self, type_name: str, pos: np.ndarray, dt_h: float) -> np.ndarray:
+        """Hourly readings (assets, channels) of the assets at positions ``pos`` among their type's
+        (see the module notes). Each asset draws its noise from its own stream, 2 x channels
+        normals (drift, noise, interleaved per channel) then a uniform per channel (dropout), so
+        reading a whole type at once and reading one asset give the same values; the rest is one
+        array operation per term, added in the order of the formula."""
+        lay = self._layout(type_name)
+        s = self.s
+        idx = lay["idx"][pos]
+        nc = len(lay["names"])
+        z = np.empty((len(idx), 2 * nc))
+        u = np.empty((len(idx), nc))
+        for k, i in enumerate(idx.tolist()):
+            rng = self.sensor_rng[i]
+            rng.standard_normal(out=z[k])
+            rng.random(out=u[k])
+        drift = self._drift[type_name][pos] + (lay["drift_sd"] * math.sqrt(dt_h)) * z[:, 0::2]
+        self._drift[type_name][pos] = drift
+        damage = np.zeros((len(idx), nc))
+        for c, rows in enumerate(lay["rows"]):
+            if rows.shape[1]:
+                acc = s.damage[rows[pos, 0]]
+                for j in range(1, rows.shape[1]):  # left to right, as numpy sums a few numbers
+                    acc = acc + s.damage[rows[pos, j]]
+                damage[:, c] = acc
+        load_dev = (s.asset_load[idx] - 1.0)[:, None]
+        amb_dev = s.ambient_c - DEFAULTS.ambient_reference_c
+        v = lay["base"] + lay["gain"] * damage
+        v += lay["load_coeff"] * load_dev
+        v += lay["ambient_coeff"] * amb_dev
+        v += drift
+        v += lay["noise_sd"] * z[:, 1::2]
+        v[u < lay["dropout"]] = np.nan
+        return v
+
+    def read_type(self, type_name: str, dt_h: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """One hourly reading of every asset of ``type_name``: (asset indices, readings (assets,
+        channels in the fleet file's order))."""
+        lay = self._layout(type_name)
+        return lay["idx"], self._read(type_name, np.arange(len(lay["idx"])), dt_h)
 
     def read_channels(self, i: int, dt_h: float = 1.0) -> dict[str, float]:
         """One hourly reading of asset ``i``'s sensor channels (see the module notes)."""
-        a = self.assets[i]
-        t = self.types[a.type]
-        s = self.s
-        nc = len(t.channels)
-        drift = self._drift.setdefault(a.id, np.zeros(nc))
-        rng = self.sensor_rng[i]
-        z = rng.standard_normal(2 * nc)
-        u = rng.random(nc)
-        load_dev = float(s.asset_load[i]) - 1.0
-        amb_dev = s.ambient_c - DEFAULTS.ambient_reference_c
-        out = {}
-        for k, (c, rows) in enumerate(zip(t.channels, self._rows_of_channels(i))):
-            drift[k] += c.drift_sd_per_h * math.sqrt(dt_h) * z[2 * k]
-            v = (c.base + c.gain * float(s.damage[rows].sum()) + c.load_coeff * load_dev + c.ambient_coeff * amb_dev
-                 + drift[k] + c.noise_sd * z[2 * k + 1])
-            if u[k] < c.dropout_prob:
-                v = math.nan
-            out[c.name] = v
-        return out
+        t = self.assets[i].type
+        lay = self._layout(t)
+        v = self._read(t, np.array([self._position[i]]), dt_h)[0]
+        return {c: float(x) for c, x in zip(lay["names"], v)}
