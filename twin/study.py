@@ -322,7 +322,7 @@ def summarise(spec: StudySpec, results: dict[tuple[str, int], dict], replication
         d = {m: np.array([results[spec.baseline, s][m] - results[arm, s][m] for s in seeds]) for m in metrics}
         diffs[arm] = {m: {"mean": float(v.mean()), "ci": bootstrap_mean(v, spec.confidence, 2),
                           "per_replication": [float(x) for x in v]} for m, v in d.items()}
-        steps = sorted({k for k in (5, 10, 20, 50, 100, n) if 2 <= k <= n})
+        steps = sorted({k for k in (2, 3, 5, 10, 20, 50, 100, n) if 2 <= k <= n})
         diffs[arm]["_interval_width_by_replications"] = {
             m: {str(k): float(np.subtract(*bootstrap_mean(v[:k], spec.confidence, 3)[::-1])) for k in steps}
             for m, v in d.items() if m in ("total_cost_per_year", "unplanned_downtime_h_per_year")}
@@ -456,43 +456,6 @@ def claims_table(summary: dict) -> list[dict]:
     return rows
 
 
-def write_report(summary: dict, path: Path) -> None:
-    """One HTML file: the comparison with intervals and the claims table."""
-    import html
-
-    def fmt(x):
-        if isinstance(x, (list, tuple)):
-            return "–".join(fmt(v) for v in x)
-        if x is None:
-            return "—"
-        if isinstance(x, float) and not math.isfinite(x):
-            return "n/a"
-        return f"{x:,.1f}" if isinstance(x, (int, float)) else html.escape(str(x))
-
-    parts = [f"<h1>Study {html.escape(summary['name'])}</h1>",
-             f"<p>{summary['replications']} replications per arm (seeds {summary['seeds'][0]}–{summary['seeds'][-1]}, "
-             f"common random numbers); intervals: {100 * summary['confidence']:g} % percentile bootstrap of the mean. "
-             f"Savings are the baseline (<b>{html.escape(summary['baseline'])}</b>) minus the arm.</p>"]
-    for arm, d in summary["savings_against_baseline"].items():
-        parts.append(f"<h2>{html.escape(arm)} against {html.escape(summary['baseline'])}</h2><table border=1>"
-                     "<tr><th>figure</th><th>baseline</th><th>arm</th><th>saving (mean)</th><th>interval</th></tr>")
-        for m, v in d.items():
-            if m.startswith("_"):
-                continue
-            parts.append(f"<tr><td>{html.escape(m)}</td><td>{fmt(summary['arms'][summary['baseline']][m]['mean'])}</td>"
-                         f"<td>{fmt(summary['arms'][arm][m]['mean'])}</td><td>{fmt(v['mean'])}</td>"
-                         f"<td>{fmt(v['ci'])}</td></tr>")
-        parts.append("</table>")
-    rows = claims_table(summary)
-    parts.append("<h2>Specification claims against simulated figures</h2><table border=1>"
-                 "<tr><th>figure</th><th>claimed</th><th>simulated</th><th>interval</th></tr>")
-    for r in rows:
-        parts.append(f"<tr><td>{html.escape(r['figure'])}</td><td>{fmt(r['claimed'])}</td>"
-                     f"<td>{fmt(r['simulated'])}</td><td>{fmt(r['interval'])}</td></tr>")
-    parts.append("</table>")
-    path.write_text("<!doctype html><meta charset=utf-8><title>study</title>" + "".join(parts))
-
-
 def run_study(path: str | Path, out: str | Path, replications: int | None = None, executor: str = "local",
               workers: int | None = None, scheduler: str | None = None, fleet_only: bool = False,
               progress=None) -> dict:
@@ -514,5 +477,7 @@ def run_study(path: str | Path, out: str | Path, replications: int | None = None
         summary["sensitivity"] = sensitivity(spec, p.parent, out, results, summary, executor, workers, scheduler,
                                              progress)
     _write_atomic(out / "study.json", summary)
-    write_report(summary, out / "report.html")
+    from analysis.study_report import write_study_report
+
+    write_study_report(summary, out / "report.html")
     return summary

@@ -116,6 +116,25 @@ def test_study_sensitivity_from_the_replications_and_by_new_runs(tmp_path):
     stamp = kept.stat().st_mtime_ns
     assert run_study(study, tmp_path / "a", workers=1)["sensitivity"]["simulated"] == again["simulated"]
     assert kept.stat().st_mtime_ns == stamp
+    html = (tmp_path / "a" / "report.html").read_text()
+    assert "Tornado" in html and "Sobol indices" in html and "Simulated inputs" in html
+    _check_charts(html, at_least=5)  # savings, cash flow, tornado, indices, simulated tornado (2 replications: no widths)
+
+
+def _check_charts(html: str, at_least: int) -> None:
+    """Every chart is an embedded PNG that decodes to an image of some size (no external file)."""
+    import base64
+    import re
+    import struct
+
+    imgs = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", html)
+    assert len(imgs) >= at_least
+    for b64 in imgs:
+        png = base64.b64decode(b64)
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        width, height = struct.unpack(">II", png[16:24])
+        assert width > 100 and height > 100
+    assert "src='http" not in html and 'src="http' not in html
 
 
 def test_bad_sensitivity_inputs_are_named(tmp_path):
