@@ -258,7 +258,7 @@ def run_jobs(jobs: list[tuple[str, str, int, dict | None]], spec: StudySpec, bas
         if not args:
             return done
         cluster = None if scheduler else LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                                                      processes=True, dashboard_address=None)
+                                                      processes=True, dashboard_address=":0")
         client = Client(scheduler or cluster)
         try:
             futs = {client.submit(run_one, a, pure=False): key for key, a in args.items()}
