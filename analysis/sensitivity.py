@@ -65,6 +65,14 @@ def _problem(ranges: Mapping[str, Sequence[float]]) -> dict:
     return {"num_vars": len(names), "names": names, "bounds": bounds}
 
 
+def _finite(Y: np.ndarray) -> np.ndarray:
+    if not np.all(np.isfinite(Y)):
+        raise ValueError(f"the output is not finite for {int(np.sum(~np.isfinite(Y)))} of {Y.size} samples (for "
+                         "example a payback that never comes or an IRR that does not exist): choose another output "
+                         "or narrower ranges")
+    return Y
+
+
 def _vectorised(f: Callable[[dict[str, float]], float], names: list[str], fixed: Mapping[str, float]):
     def g(X: np.ndarray) -> np.ndarray:
         return np.array([f({**fixed, **dict(zip(names, row))}) for row in X], dtype=float)
@@ -81,7 +89,7 @@ def sobol(f_vec: Callable[[np.ndarray], np.ndarray], ranges: Mapping[str, Sequen
 
     problem = _problem(ranges)
     X = sample.sample(problem, n, calc_second_order=False, seed=seed)
-    Y = np.asarray(f_vec(X), dtype=float)
+    Y = _finite(np.asarray(f_vec(X), dtype=float))
     if np.ptp(Y) == 0:
         raise ValueError("the output does not vary over the inputs' ranges: no variance to apportion")
     r = analyze.analyze(problem, Y, calc_second_order=False, conf_level=confidence, seed=seed)
@@ -101,7 +109,7 @@ def morris(f_vec: Callable[[np.ndarray], np.ndarray], ranges: Mapping[str, Seque
 
     problem = _problem(ranges)
     X = sample.sample(problem, trajectories, num_levels=levels, seed=seed)
-    Y = np.asarray(f_vec(X), dtype=float)
+    Y = _finite(np.asarray(f_vec(X), dtype=float))
     r = analyze.analyze(problem, X, Y, num_levels=levels, conf_level=confidence, seed=seed)
     return {"method": "Morris elementary effects (SALib)", "trajectories": trajectories, "levels": levels,
             "evaluations": int(Y.size),
@@ -145,8 +153,12 @@ def analyse(f: Callable[[dict[str, float]], float], nominal: Mapping[str, float]
     """Tornado, Morris and Sobol of ``f`` over ``ranges`` (other inputs at ``nominal``)."""
     names = list(ranges)
     g = _vectorised(f, names, nominal)
-    out = {"tornado": tornado(f, nominal, ranges)}
-    if len(names) >= 2:
-        out["morris"] = morris(g, ranges, morris_trajectories, seed, confidence=confidence)
-        out["sobol"] = sobol(g, ranges, sobol_samples, seed, confidence=confidence)
+    out: dict = {"tornado": tornado(f, nominal, ranges)}
+    if len(names) >= 2:  # a global method needs two inputs; one that cannot run says why in "errors"
+        for name, run in (("morris", lambda: morris(g, ranges, morris_trajectories, seed, confidence=confidence)),
+                          ("sobol", lambda: sobol(g, ranges, sobol_samples, seed, confidence=confidence))):
+            try:
+                out[name] = run()
+            except ValueError as exc:
+                out.setdefault("errors", {})[name] = str(exc)
     return out

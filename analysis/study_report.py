@@ -174,6 +174,7 @@ def _indices_chart(s: dict, plt) -> str:
 
 
 def _sensitivity_part(s: dict, plt) -> list[str]:
+    esc_ = html.escape
     out = [f"<h2>Sensitivity of {html.escape(s['output'])} (arm {html.escape(s['arm'])})</h2>",
            f"<p class=note>{html.escape(s['note'])}.</p>"]
     if "error" in s:
@@ -182,7 +183,9 @@ def _sensitivity_part(s: dict, plt) -> list[str]:
         t = s["tornado"]
         out.append("<h3>Tornado (one at a time)</h3>")
         out.append(_tornado_chart(t["rows"], t["base"], f"{s['output']}: base {_fmt(t['base'])}", plt))
-    if "sobol" in s:
+    for method, why in s.get("errors", {}).items():
+        out.append(f"<p>{esc_(method)} not computed: {esc_(why)}</p>")
+    if "sobol" in s and "morris" in s:
         so, mo = s["sobol"], s["morris"]
         out.append(f"<h3>Sobol indices and Morris screening</h3><p class=note>{html.escape(so['method'])}, "
                    f"{so['evaluations']} evaluations; {html.escape(mo['method'])}, {mo['evaluations']} evaluations; "

@@ -310,7 +310,8 @@ def summarise(spec: StudySpec, results: dict[tuple[str, int], dict], replication
 
     n = replications or spec.replications
     seeds = [spec.seed0 + k for k in range(n)]
-    metrics = sorted(results[spec.baseline, seeds[0]])
+    # figures every run has (a study resumed from runs of an older version may lack newer figures)
+    metrics = sorted(set.intersection(*(set(results[a, s]) for a in spec.arms for s in seeds)))
     arms: dict[str, Any] = {}
     diffs: dict[str, Any] = {}
     for arm in spec.arms:

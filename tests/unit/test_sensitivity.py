@@ -105,3 +105,17 @@ def test_economic_model_by_hand():
         economic_model(parts, None, "npv")
     with pytest.raises(ValueError, match="expected low < high"):
         sobol(ishigami, {"x1": (1.0, 1.0), "x2": (0.0, 1.0)}, 16, 1)
+
+
+def test_an_output_that_is_not_finite_is_named_and_the_tornado_kept():
+    """A payback that never comes (savings below the running cost at the low end) cannot be
+    apportioned: Morris and Sobol say why, the tornado is still given."""
+    from analysis.sensitivity import analyse
+
+    parts = {"labour_cost": 0.0, "parts_cost": 50.0, "downtime_cost": 0.0, "electricity_price": 0.0, "other": 0.0}
+    f, nominal = economic_model(parts, Investment(100.0, 20.0, 0.1, 5), "payback_years")
+    out = analyse(f, nominal, {"parts_cost": (0.2, 2.0), "investment": (50.0, 150.0)}, 64, 4, seed=1)
+    rows = {r["input"]: r for r in out["tornado"]["rows"]}
+    assert math.isinf(rows["parts_cost"]["output_at_low"]) and math.isfinite(rows["parts_cost"]["output_at_high"])
+    assert "not finite" in out["errors"]["sobol"] and "not finite" in out["errors"]["morris"]
+    assert "sobol" not in out

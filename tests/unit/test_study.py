@@ -68,6 +68,12 @@ def test_study_is_paired_resumable_and_executor_independent(tmp_path):
     assert kept.stat().st_mtime_ns == stamp
     assert (runs / "condition" / "6.json").exists()
     assert again["savings_against_baseline"] == serial["savings_against_baseline"]
+    # a run written by an older version, without a newer figure: the study compares the figures all runs have
+    old = json.loads(kept.read_text())
+    del old["downtime_cost_per_year"]
+    kept.write_text(json.dumps(old))
+    fewer = run_study(study, tmp_path / "a", workers=1)["savings_against_baseline"]["condition"]
+    assert "downtime_cost_per_year" not in fewer and fewer["failures_per_year"] == d
     # the NPV interval comes from the replications' spread
     e = serial["economics"]
     per = np.array(serial["savings_against_baseline"]["condition"]["total_cost_per_year"]["per_replication"])
