@@ -228,6 +228,15 @@ def _study(args) -> int:
         print(f"  economics of {e['inputs']['arm']}: NPV {e['point']['npv']:,.0f} [{e['ci']['npv'][0]:,.0f}, "
               f"{e['ci']['npv'][1]:,.0f}], payback {e['point']['payback_months']:.1f} months, "
               f"ROI {e['point']['roi_pct']:.0f} %")
+    sens = s.get("sensitivity")
+    if sens and "tornado" in sens:
+        st = sens.get("sobol", {}).get("indices", {})
+        print(f"  sensitivity of {sens['output']} ({sens['arm']}), one at a time around {sens['tornado']['base']:,.0f}:")
+        for r in sens["tornado"]["rows"]:
+            total = f"   Sobol ST {st[r['input']]['ST']:.2f}" if r["input"] in st else ""
+            print(f"    {r['input']:34s} {r['output_at_low']:14,.0f} to {r['output_at_high']:,.0f}{total}")
+    for r in (sens or {}).get("simulated", {}).get("rows", []):
+        print(f"    {r['input']:34s} {r['output_at_low']:14,.0f} to {r['output_at_high']:,.0f}   (new runs)")
     print(f"written: {args.out}/study.json, {args.out}/report.html")
     return 0
 

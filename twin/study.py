@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,45 @@ class EconomicsSpec(_Strict):
     currency: str = "currency of the cost data"
 
 
+class SensitivitySpec(_Strict):
+    """Uncertain inputs of a study and their ranges: the plant's own figures, like the economics.
+
+    ``inputs``: economic inputs (``investment``, ``running_cost_per_year``, ``rate``) as absolute
+    low/high values, and price factors on parts of the simulated saving (``labour_cost``,
+    ``parts_cost``, ``downtime_cost``, ``electricity_price``) as low/high multipliers of 1. They
+    enter the economics only, so they are analysed from the replications without new runs:
+    tornado, Morris and Sobol (``analysis.sensitivity``). ``simulation_interval`` adds the
+    replications' interval of the yearly saving as one more input. ``simulated``: scenario keys
+    (as ``--set``) with a low and a high value; they change the runs, so each is varied one at a
+    time (tornado only) by new paired runs of the baseline and the arm on the study's first
+    ``simulated_replications`` seeds: a small design, not a global one."""
+
+    arm: str | None = None  # default: the economics' arm
+    output: str = "npv"
+    inputs: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    simulation_interval: bool = True
+    sobol_samples: int = Field(1024, ge=16)
+    morris_trajectories: int = Field(20, ge=2)
+    simulated: dict[str, tuple[Any, Any]] = Field(default_factory=dict)
+    simulated_replications: int = Field(2, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self):
+        from analysis.sensitivity import ECONOMIC_INPUTS, OUTPUTS, SAVING_PARTS
+
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output '{self.output}': expected one of {', '.join(OUTPUTS)}")
+        known = (*ECONOMIC_INPUTS, *SAVING_PARTS)
+        for name, (low, high) in self.inputs.items():
+            if name not in known:
+                raise ValueError(f"inputs.{name}: not an input of the economics; expected one of {', '.join(known)}")
+            if not low < high:
+                raise ValueError(f"inputs.{name}: expected [low, high] with low < high, got [{low}, {high}]")
+        if self.sobol_samples & (self.sobol_samples - 1):
+            raise ValueError(f"sobol_samples: expected a power of two (Sobol sequence), got {self.sobol_samples}")
+        return self
+
+
 class StudySpec(_Strict):
     name: str
     scenario: str  # relative to the study file
@@ -61,6 +101,7 @@ class StudySpec(_Strict):
     fleet_only: bool = False
     confidence: float = Field(0.95, gt=0, lt=1)
     economics: EconomicsSpec | None = None
+    sensitivity: SensitivitySpec | None = None
 
     @model_validator(mode="after")
     def _refs(self):
@@ -68,6 +109,21 @@ class StudySpec(_Strict):
             raise ValueError(f"baseline '{self.baseline}' is not an arm ({', '.join(self.arms)})")
         if self.economics is not None and self.economics.arm not in self.arms:
             raise ValueError(f"economics.arm '{self.economics.arm}' is not an arm ({', '.join(self.arms)})")
+        sens = self.sensitivity
+        if sens is not None:
+            arm = sens.arm or (self.economics.arm if self.economics else None)
+            if arm is None:
+                raise ValueError("sensitivity.arm: needed when the study has no economics (the arm whose saving "
+                                 "is analysed)")
+            if arm not in self.arms or arm == self.baseline:
+                raise ValueError(f"sensitivity.arm '{arm}' is not an arm other than the baseline")
+            if self.economics is None:
+                if sens.output != "savings_per_year":
+                    raise ValueError(f"sensitivity.output '{sens.output}' needs the study's economics "
+                                     "(or output: savings_per_year)")
+                bad = [n for n in sens.inputs if n in ("investment", "running_cost_per_year", "rate")]
+                if bad:
+                    raise ValueError(f"sensitivity.inputs.{bad[0]}: needs the study's economics")
         return self
 
 
@@ -119,17 +175,22 @@ def run_plan(spec: StudySpec, replications: int | None = None) -> list[tuple[str
     return [(arm, spec.seed0 + k) for k in range(n) for arm in spec.arms]
 
 
-def _scenario_for(spec: StudySpec, base: Path, arm: str, seed: int):
+def _scenario_for(spec: StudySpec, base: Path, arm: str, seed: int, extra: dict[str, Any] | None = None):
     from twin.scenario import apply_override, load_scenario, validate_scenario
 
     s, path = load_scenario(base / spec.scenario)
     data = s.to_dict()
     for key, value in {**spec.overrides, **spec.arms[arm].set}.items():
         apply_override(data, key, value, f"study arm '{arm}'")
+    for key, value in (extra or {}).items():
+        apply_override(data, key, value, f"study sensitivity input '{key}'")
     data["seed"] = int(seed)
     if spec.fleet_only:
         data.setdefault("fleet", {})["process_model"] = False
-    return validate_scenario(data, f"study arm '{arm}'"), Path(path).parent
+    where = f"study arm '{arm}'"
+    if extra:
+        where = f"study sensitivity input {', '.join(f'{k!r} = {v}' for k, v in extra.items())} ({where})"
+    return validate_scenario(data, where), Path(path).parent
 
 
 def figures(kpis: dict, duration_s: int) -> dict[str, float]:
@@ -143,7 +204,10 @@ def figures(kpis: dict, duration_s: int) -> dict[str, float]:
                     "unplanned_downtime_h_per_year": m["downtime_h"]["unplanned"] / years,
                     "planned_downtime_h_per_year": m["downtime_h"]["planned"] / years,
                     "downtime_h_per_year": (m["downtime_h"]["unplanned"] + m["downtime_h"]["planned"]) / years,
-                    "maintenance_cost_per_year": cost["total"] / years})
+                    "maintenance_cost_per_year": cost["total"] / years,
+                    "maintenance_labour_cost_per_year": cost["labour"] / years,
+                    "maintenance_parts_cost_per_year": cost["parts"] / years,
+                    "downtime_cost_per_year": cost["downtime"] / years})
     e = kpis.get("energy")
     if e:
         el = e.get("electricity", {"kWh": e["total_kWh"], "cost": e["total_cost"]})
@@ -159,11 +223,12 @@ def figures(kpis: dict, duration_s: int) -> dict[str, float]:
 
 def run_one(args: tuple) -> dict[str, float]:
     """One run of a study (in a worker): build the arm's scenario for the seed, run, figures."""
-    spec_dict, base, arm, seed = args
+    spec_dict, base, arm, seed, *rest = args
+    extra = rest[0] if rest else None
     from twin.run import run_scenario
 
     spec = StudySpec.model_validate(spec_dict)
-    scenario, sbase = _scenario_for(spec, Path(base), arm, seed)
+    scenario, sbase = _scenario_for(spec, Path(base), arm, seed, extra)
     res = run_scenario(scenario, sbase)
     if res.failed is not None:
         raise RuntimeError(f"arm '{arm}', seed {seed}: {res.failed}")
@@ -177,57 +242,77 @@ def _write_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def execute(spec: StudySpec, base: Path, out: Path, replications: int | None = None, executor: str = "local",
-            workers: int | None = None, scheduler: str | None = None, progress=None) -> dict[tuple[str, int], dict]:
-    """Run every (arm, seed) not already in ``out/runs``; return all figures."""
-    plan = run_plan(spec, replications)
-    for arm in spec.arms:  # every arm's scenario is checked before anything runs
-        _scenario_for(spec, base, arm, spec.seed0)
-    done: dict[tuple[str, int], dict] = {}
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text)
+
+
+def _sensitivity_point(key: str, value: Any) -> str:
+    """The folder of the runs with one simulated input at one value (``runs/sensitivity/...``)."""
+    return f"sensitivity/{_safe(key)}={_safe(json.dumps(value, sort_keys=True))}"
+
+
+def run_jobs(jobs: list[tuple[str, str, int, dict | None]], spec: StudySpec, base: Path, out: Path,
+             executor: str = "local", workers: int | None = None, scheduler: str | None = None,
+             progress=None) -> dict[tuple[str, str, int], dict]:
+    """Run every job ``(folder, arm, seed, extra overrides)`` whose figures are not already in
+    ``out/runs/[folder/]ARM/SEED.json``, through the executor; return the figures of all jobs."""
+    done: dict[tuple[str, str, int], dict] = {}
     todo = []
-    for arm, seed in plan:
-        f = out / "runs" / arm / f"{seed}.json"
+    for job in jobs:
+        f = out / "runs" / job[0] / job[1] / f"{job[2]}.json"
         if f.exists():
-            done[arm, seed] = json.loads(f.read_text())
+            done[job[:3]] = json.loads(f.read_text())
         else:
-            todo.append((arm, seed))
-    jobs = [(spec.model_dump(), str(base), arm, seed) for arm, seed in todo]
+            todo.append(job)
+    args = {job[:3]: (spec.model_dump(), str(base), job[1], job[2], job[3]) for job in todo}
 
     def store(key, fig):
-        _write_atomic(out / "runs" / key[0] / f"{key[1]}.json", fig)
+        _write_atomic(out / "runs" / key[0] / key[1] / f"{key[2]}.json", fig)
         done[key] = fig
         if progress is not None:
-            progress(len(done), len(plan))
+            progress(len(done), len(jobs))
 
     if executor == "dask":
         try:
             from distributed import Client, LocalCluster, as_completed
         except ImportError:
             raise ConfigError("--executor dask needs dask.distributed: pip install -e '.[dask]'") from None
+        if not args:
+            return done
         cluster = None if scheduler else LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                                                      processes=True, dashboard_address=None)
+                                                      processes=True, dashboard_address=":0")
         client = Client(scheduler or cluster)
         try:
-            futs = {client.submit(run_one, j, pure=False): (j[2], j[3]) for j in jobs}
+            futs = {client.submit(run_one, a, pure=False): key for key, a in args.items()}
             for fut in as_completed(futs):
                 store(futs[fut], fut.result())
         finally:
             client.close()
             if cluster is not None:
                 cluster.close()
-    elif executor == "local" and (workers or os.cpu_count() or 1) > 1 and len(jobs) > 1:
+    elif executor == "local" and (workers or os.cpu_count() or 1) > 1 and len(args) > 1:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
         with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=ctx) as pool:
-            futs = {pool.submit(run_one, j): (j[2], j[3]) for j in jobs}
+            futs = {pool.submit(run_one, a): key for key, a in args.items()}
             for fut in as_completed(futs):
                 store(futs[fut], fut.result())
     else:
-        for j in jobs:
-            store((j[2], j[3]), run_one(j))
+        for key, a in args.items():
+            store(key, run_one(a))
     return done
+
+
+def execute(spec: StudySpec, base: Path, out: Path, replications: int | None = None, executor: str = "local",
+            workers: int | None = None, scheduler: str | None = None, progress=None) -> dict[tuple[str, int], dict]:
+    """Run every (arm, seed) not already in ``out/runs``; return all figures."""
+    for arm in spec.arms:  # every arm's scenario is checked before anything runs
+        _scenario_for(spec, base, arm, spec.seed0)
+    jobs = [("", arm, seed, None) for arm, seed in run_plan(spec, replications)]
+    done = run_jobs(jobs, spec, base, out, executor, workers, scheduler, progress)
+    return {(arm, seed): fig for (_, arm, seed), fig in done.items()}
 
 
 def bootstrap_mean(d: np.ndarray, confidence: float, seed: int) -> tuple[float, float]:
@@ -247,7 +332,8 @@ def summarise(spec: StudySpec, results: dict[tuple[str, int], dict], replication
 
     n = replications or spec.replications
     seeds = [spec.seed0 + k for k in range(n)]
-    metrics = sorted(results[spec.baseline, seeds[0]])
+    # figures every run has (a study resumed from runs of an older version may lack newer figures)
+    metrics = sorted(set.intersection(*(set(results[a, s]) for a in spec.arms for s in seeds)))
     arms: dict[str, Any] = {}
     diffs: dict[str, Any] = {}
     for arm in spec.arms:
@@ -259,7 +345,7 @@ def summarise(spec: StudySpec, results: dict[tuple[str, int], dict], replication
         d = {m: np.array([results[spec.baseline, s][m] - results[arm, s][m] for s in seeds]) for m in metrics}
         diffs[arm] = {m: {"mean": float(v.mean()), "ci": bootstrap_mean(v, spec.confidence, 2),
                           "per_replication": [float(x) for x in v]} for m, v in d.items()}
-        steps = sorted({k for k in (5, 10, 20, 50, 100, n) if 2 <= k <= n})
+        steps = sorted({k for k in (2, 3, 5, 10, 20, 50, 100, n) if 2 <= k <= n})
         diffs[arm]["_interval_width_by_replications"] = {
             m: {str(k): float(np.subtract(*bootstrap_mean(v[:k], spec.confidence, 3)[::-1])) for k in steps}
             for m, v in d.items() if m in ("total_cost_per_year", "unplanned_downtime_h_per_year")}
@@ -284,6 +370,85 @@ def summarise(spec: StudySpec, results: dict[tuple[str, int], dict], replication
                             "note": "savings: total cost per year (maintenance incl. downtime, and electricity with a "
                                     "process model) of the baseline minus the arm, from the paired replications"}
     return out
+
+
+def _saving_parts(diff: dict[str, float]) -> dict[str, float]:
+    """A yearly saving (metric -> mean of baseline minus arm) split into the parts a price factor scales."""
+    from analysis.sensitivity import SAVING_PARTS
+
+    parts = {k: float(diff.get(fig, 0.0)) for k, fig in SAVING_PARTS.items()}
+    parts["other"] = float(diff["total_cost_per_year"]) - sum(parts.values())
+    return parts
+
+
+def _simulated_points(spec: StudySpec) -> list[tuple[str, Any]]:
+    return [(key, value) for key, pair in spec.sensitivity.simulated.items() for value in pair]
+
+
+def sensitivity(spec: StudySpec, base: Path, out: Path, results: dict[tuple[str, int], dict], summary: dict,
+                executor: str = "local", workers: int | None = None, scheduler: str | None = None,
+                progress=None) -> dict:
+    """Which uncertain inputs drive the study's output (``sensitivity.output``: NPV by default).
+
+    Economic inputs and price factors: tornado, Morris and Sobol of the economic model over the
+    paired replications' mean saving (no new runs; see ``analysis.sensitivity``). Simulated inputs:
+    one at a time at their low and high values, each a new pair of runs (baseline and arm) per
+    seed on the study's first seeds, through the executor; the output at the nominal economic
+    inputs is compared with the same seeds' output of the study's own runs."""
+    from analysis.economics import Investment
+    from analysis.sensitivity import analyse, economic_model
+
+    sens = spec.sensitivity
+    arm = sens.arm or spec.economics.arm
+    ec = spec.economics
+    inv = Investment(ec.investment, ec.running_cost_per_year, ec.rate, ec.horizon_years) if ec else None
+    d = summary["savings_against_baseline"][arm]
+    f, nominal = economic_model(_saving_parts({m: v["mean"] for m, v in d.items() if not m.startswith("_")}),
+                                inv, sens.output)
+    ranges = {k: (float(lo), float(hi)) for k, (lo, hi) in sens.inputs.items()}
+    if sens.simulation_interval:
+        lo, hi = d["total_cost_per_year"]["ci"]
+        mean = d["total_cost_per_year"]["mean"]
+        if hi > lo:
+            ranges["saving_offset"] = (lo - mean, hi - mean)
+    result: dict[str, Any] = {
+        "arm": arm, "output": sens.output, "nominal": nominal, "ranges": ranges,
+        "note": "economic inputs and price factors: analysed over the replications' mean saving without new runs "
+                "(decisions held as simulated); saving_offset: the replications' interval of the yearly saving"}
+    if ranges:
+        try:
+            result.update(analyse(f, nominal, ranges, sens.sobol_samples, sens.morris_trajectories, seed=spec.seed0,
+                                  confidence=spec.confidence))
+        except ValueError as exc:
+            result["error"] = str(exc)
+    if sens.simulated:
+        seeds = summary["seeds"][:sens.simulated_replications]
+        jobs = [(_sensitivity_point(key, value), a, seed, {key: value})
+                for key, value in _simulated_points(spec) for seed in seeds for a in (spec.baseline, arm)]
+        done = run_jobs(jobs, spec, base, out, executor, workers, scheduler, progress)
+
+        def output_of(fig: dict[tuple[str, int], dict]) -> float:
+            diff = {m: float(np.mean([fig[spec.baseline, s][m] - fig[arm, s][m] for s in seeds]))
+                    for m in fig[spec.baseline, seeds[0]]}
+            g, nom = economic_model(_saving_parts(diff), inv, sens.output)
+            return float(g(nom))
+
+        rows = []
+        for key, (low, high) in sens.simulated.items():
+            at = {}
+            for value in (low, high):
+                folder = _sensitivity_point(key, value)
+                at[json.dumps(value)] = output_of({(a, s): done[folder, a, s] for a in (spec.baseline, arm) for s in seeds})
+            o_lo, o_hi = at[json.dumps(low)], at[json.dumps(high)]
+            rows.append({"input": key, "low": low, "high": high, "output_at_low": o_lo, "output_at_high": o_hi,
+                         "swing": abs(o_hi - o_lo)})
+        rows.sort(key=lambda r: (-r["swing"], r["input"]))
+        result["simulated"] = {
+            "seeds": seeds, "base": output_of({(a, s): results[a, s] for a in (spec.baseline, arm) for s in seeds}),
+            "rows": rows, "runs": len(jobs),
+            "note": f"one at a time, {len(seeds)} paired replication(s) per value (a small design: new runs); "
+                    "base: the study's own runs on the same seeds"}
+    return result
 
 
 def claims_table(summary: dict) -> list[dict]:
@@ -314,43 +479,6 @@ def claims_table(summary: dict) -> list[dict]:
     return rows
 
 
-def write_report(summary: dict, path: Path) -> None:
-    """One HTML file: the comparison with intervals and the claims table."""
-    import html
-
-    def fmt(x):
-        if isinstance(x, (list, tuple)):
-            return "–".join(fmt(v) for v in x)
-        if x is None:
-            return "—"
-        if isinstance(x, float) and not math.isfinite(x):
-            return "n/a"
-        return f"{x:,.1f}" if isinstance(x, (int, float)) else html.escape(str(x))
-
-    parts = [f"<h1>Study {html.escape(summary['name'])}</h1>",
-             f"<p>{summary['replications']} replications per arm (seeds {summary['seeds'][0]}–{summary['seeds'][-1]}, "
-             f"common random numbers); intervals: {100 * summary['confidence']:g} % percentile bootstrap of the mean. "
-             f"Savings are the baseline (<b>{html.escape(summary['baseline'])}</b>) minus the arm.</p>"]
-    for arm, d in summary["savings_against_baseline"].items():
-        parts.append(f"<h2>{html.escape(arm)} against {html.escape(summary['baseline'])}</h2><table border=1>"
-                     "<tr><th>figure</th><th>baseline</th><th>arm</th><th>saving (mean)</th><th>interval</th></tr>")
-        for m, v in d.items():
-            if m.startswith("_"):
-                continue
-            parts.append(f"<tr><td>{html.escape(m)}</td><td>{fmt(summary['arms'][summary['baseline']][m]['mean'])}</td>"
-                         f"<td>{fmt(summary['arms'][arm][m]['mean'])}</td><td>{fmt(v['mean'])}</td>"
-                         f"<td>{fmt(v['ci'])}</td></tr>")
-        parts.append("</table>")
-    rows = claims_table(summary)
-    parts.append("<h2>Specification claims against simulated figures</h2><table border=1>"
-                 "<tr><th>figure</th><th>claimed</th><th>simulated</th><th>interval</th></tr>")
-    for r in rows:
-        parts.append(f"<tr><td>{html.escape(r['figure'])}</td><td>{fmt(r['claimed'])}</td>"
-                     f"<td>{fmt(r['simulated'])}</td><td>{fmt(r['interval'])}</td></tr>")
-    parts.append("</table>")
-    path.write_text("<!doctype html><meta charset=utf-8><title>study</title>" + "".join(parts))
-
-
 def run_study(path: str | Path, out: str | Path, replications: int | None = None, executor: str = "local",
               workers: int | None = None, scheduler: str | None = None, fleet_only: bool = False,
               progress=None) -> dict:
@@ -360,10 +488,19 @@ def run_study(path: str | Path, out: str | Path, replications: int | None = None
     if replications is not None and replications < 2:
         raise ConfigError("--replications: at least 2 are needed for an interval")
     out = Path(out)
+    if spec.sensitivity is not None:  # every scenario of the sensitivity runs is checked before anything runs
+        arm = spec.sensitivity.arm or spec.economics.arm
+        for key, value in _simulated_points(spec):
+            for a in (spec.baseline, arm):
+                _scenario_for(spec, p.parent, a, spec.seed0, {key: value})
     results = execute(spec, p.parent, out, replications, executor, workers, scheduler, progress)
     summary = summarise(spec, results, replications)
     summary["claims"] = claims_table(summary)
+    if spec.sensitivity is not None:
+        summary["sensitivity"] = sensitivity(spec, p.parent, out, results, summary, executor, workers, scheduler,
+                                             progress)
     _write_atomic(out / "study.json", summary)
-    write_report(summary, out / "report.html")
-    return summary
+    from analysis.study_report import write_study_report
 
+    write_study_report(summary, out / "report.html")
+    return summary

@@ -68,6 +68,12 @@ def test_study_is_paired_resumable_and_executor_independent(tmp_path):
     assert kept.stat().st_mtime_ns == stamp
     assert (runs / "condition" / "6.json").exists()
     assert again["savings_against_baseline"] == serial["savings_against_baseline"]
+    # a run written by an older version, without a newer figure: the study compares the figures all runs have
+    old = json.loads(kept.read_text())
+    del old["downtime_cost_per_year"]
+    kept.write_text(json.dumps(old))
+    fewer = run_study(study, tmp_path / "a", workers=1)["savings_against_baseline"]["condition"]
+    assert "downtime_cost_per_year" not in fewer and fewer["failures_per_year"] == d
     # the NPV interval comes from the replications' spread
     e = serial["economics"]
     per = np.array(serial["savings_against_baseline"]["condition"]["total_cost_per_year"]["per_replication"])
@@ -91,3 +97,57 @@ def test_bad_study_files_are_named(tmp_path):
     with pytest.raises(ConfigError, match=r"study.yaml: arms.condition.set: fleet.polcies: unknown key \(did you mean"):
         run_study(_study(tmp_path, arms={"run_to_failure": {"set": {}}, "condition": {"set": {"fleet.polcies": 1}}}),
                   tmp_path / "y")
+
+
+def test_study_sensitivity_from_the_replications_and_by_new_runs(tmp_path):
+    """Economic inputs are analysed from the replications (tornado, Morris, Sobol; the investment
+    moves the NPV one for one); a simulated input is run one at a time, on the study's first seed
+    only, and a killed study resumes its sensitivity runs too."""
+    sens = {"output": "npv", "sobol_samples": 64, "morris_trajectories": 4, "simulated_replications": 1,
+            "inputs": {"investment": [500.0, 2000.0], "rate": [0.04, 0.12], "downtime_cost": [0.5, 2.0]},
+            "simulated": {"fleet.crews.count": [1, 3]}}
+    study = _study(tmp_path, replications=2, overrides={"duration": "1y", "evaluation.end": "1y",
+                                                        "outputs.checkpoint_every": None}, sensitivity=sens)
+    s = run_study(study, tmp_path / "a", workers=1)["sensitivity"]
+    rows = {r["input"]: r for r in s["tornado"]["rows"]}
+    assert rows["investment"]["output_at_low"] - rows["investment"]["output_at_high"] == pytest.approx(1500.0)
+    assert set(s["sobol"]["indices"]) == set(s["morris"]["indices"]) == set(s["ranges"])
+    assert "saving_offset" in s["ranges"] or s["nominal"]["saving_offset"] == 0.0
+    sim = s["simulated"]
+    assert sim["seeds"] == [5] and sim["runs"] == 4 and [r["input"] for r in sim["rows"]] == ["fleet.crews.count"]
+    folders = sorted(p.name for p in (tmp_path / "a" / "runs" / "sensitivity").iterdir())
+    assert folders == ["fleet.crews.count=1", "fleet.crews.count=3"]
+    again = json.loads((tmp_path / "a" / "study.json").read_text())["sensitivity"]
+    kept = tmp_path / "a" / "runs" / "sensitivity" / "fleet.crews.count=3" / "condition" / "5.json"
+    stamp = kept.stat().st_mtime_ns
+    assert run_study(study, tmp_path / "a", workers=1)["sensitivity"]["simulated"] == again["simulated"]
+    assert kept.stat().st_mtime_ns == stamp
+    html = (tmp_path / "a" / "report.html").read_text()
+    assert "Tornado" in html and "Sobol indices" in html and "Simulated inputs" in html
+    _check_charts(html, at_least=5)  # savings, cash flow, tornado, indices, simulated tornado (2 replications: no widths)
+
+
+def _check_charts(html: str, at_least: int) -> None:
+    """Every chart is an embedded PNG that decodes to an image of some size (no external file)."""
+    import base64
+    import re
+    import struct
+
+    imgs = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", html)
+    assert len(imgs) >= at_least
+    for b64 in imgs:
+        png = base64.b64decode(b64)
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        width, height = struct.unpack(">II", png[16:24])
+        assert width > 100 and height > 100
+    assert "src='http" not in html and 'src="http' not in html
+
+
+def test_bad_sensitivity_inputs_are_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"sensitivity.inputs.price: not an input"):
+        run_study(_study(tmp_path, sensitivity={"inputs": {"price": [1, 2]}}), tmp_path / "x")
+    with pytest.raises(ConfigError, match=r"sensitivity.inputs.rate: expected \[low, high\] with low < high"):
+        run_study(_study(tmp_path, sensitivity={"inputs": {"rate": [0.1, 0.05]}}), tmp_path / "x")
+    with pytest.raises(ConfigError, match="study sensitivity input 'fleet.crewz'"):
+        run_study(_study(tmp_path, sensitivity={"simulated": {"fleet.crewz": [1, 2]}}), tmp_path / "x")
+    assert not (tmp_path / "x").exists()
