@@ -144,9 +144,9 @@ def _check_charts(html: str, at_least: int) -> None:
 
 
 def test_bad_sensitivity_inputs_are_named(tmp_path):
-    with pytest.raises(ConfigError, match=r"sensitivity.inputs.price: not an input"):
+    with pytest.raises(ConfigError, match=r"sensitivity(\.|: )inputs.price: not an input"):
         run_study(_study(tmp_path, sensitivity={"inputs": {"price": [1, 2]}}), tmp_path / "x")
-    with pytest.raises(ConfigError, match=r"sensitivity.inputs.rate: expected \[low, high\] with low < high"):
+    with pytest.raises(ConfigError, match=r"sensitivity(\.|: )inputs.rate: expected \[low, high\] with low < high"):
         run_study(_study(tmp_path, sensitivity={"inputs": {"rate": [0.1, 0.05]}}), tmp_path / "x")
     with pytest.raises(ConfigError, match="study sensitivity input 'fleet.crewz'"):
         run_study(_study(tmp_path, sensitivity={"simulated": {"fleet.crewz": [1, 2]}}), tmp_path / "x")
