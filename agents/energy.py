@@ -91,9 +91,12 @@ class PlanObjective:
         return list(self.electric_columns) + eff
 
     def figures(self, fork, start_s: int, end_s: int) -> dict[str, float]:
+        return self.figures_of(*fork.series(self.columns, start_s, end_s))
+
+    def figures_of(self, t: np.ndarray, cols: list[str], v: np.ndarray) -> dict[str, float]:
+        """The figures of recorded samples (times, columns, values) of the window."""
         from analysis.bsm1 import effluent_quantities
 
-        t, cols, v = fork.series(self.columns, start_s, end_s)
         if t.size < 2:
             raise ValueError("the window holds fewer than two samples")
         index = {c: i for i, c in enumerate(cols)}
@@ -160,11 +163,10 @@ class Bsm1Objective(PlanObjective):
         cols += [f"{m['waste_stream']}.TSS_g_m3", f"{m['waste_stream']}.Q_m3_d", "plant.solids_inventory_kg"]
         return list(dict.fromkeys(super().columns + cols))
 
-    def figures(self, fork, start_s: int, end_s: int) -> dict[str, float]:
+    def figures_of(self, t: np.ndarray, cols: list[str], v: np.ndarray) -> dict[str, float]:
         from analysis.bsm1 import evaluate
 
-        out = super().figures(fork, start_s, end_s)
-        t, cols, v = fork.series(self.columns, start_s, end_s)
+        out = super().figures_of(t, cols, v)
         rel = t - self.main_start_s
         k = evaluate(rel, cols, v, self.meta, int(rel[0]), int(rel[-1]), 0)
         out.update({"AE_kWh_d": k["AE"], "PE_kWh_d": k["PE"], "ME_kWh_d": k["ME"], "SP_kg_d": k["SP"],
@@ -300,14 +302,18 @@ class Optimiser:
             period = 86400 if s.forecast == "persistence_day" else 7 * 86400
             forecast = {"kind": "persistence", "from_s": t0, "horizon_s": horizon, "period_s": period}
         probe = self.objective(tw)
-        self._eval_wall = 0.0
+        eval_wall = [0.0]  # elapsed time inside the evaluator's batches
         rng = random.Random(self.seed * 1_000_003 + t0)
         cache: dict[tuple, dict] = {}
         with Evaluator(tw, horizon, probe, executor=s.executor, workers=s.workers, record=probe.columns,
                        forecast=forecast) as ev:
-            w = time.perf_counter()
-            base_fig = ev.map([self._changes(current, t0, True)])[0]  # (starts the workers)
-            self._eval_wall += time.perf_counter() - w
+            def timed_map(cands):
+                w = time.perf_counter()
+                out = ev.map(cands)
+                eval_wall[0] += time.perf_counter() - w
+                return out
+
+            base_fig = timed_map([self._changes(current, t0, True)])[0]  # (starts the workers)
             obj = dataclasses.replace(probe, base_violation_h=base_fig["violation_h"])
             cache[tuple(current)] = base_fig
 
@@ -318,9 +324,7 @@ class Optimiser:
                     if key not in cache and key not in todo:
                         todo[key] = ind
                 if todo:
-                    w = time.perf_counter()
-                    figs = ev.map([self._changes(np.array(k), t0, True) for k in todo])
-                    self._eval_wall += time.perf_counter() - w
+                    figs = timed_map([self._changes(np.array(k), t0, True) for k in todo])
                     cache.update(zip(todo, figs))
                 for ind in pop:
                     ind.fitness.values = obj.score(cache[tuple(ind)])
@@ -376,8 +380,8 @@ class Optimiser:
         split = {k: round(v, 3) if isinstance(v, float) else v for k, v in split.items()}
         # the search's own time (DEAP's operators, caching, bookkeeping): the elapsed time outside
         # the evaluator's batches; ``evaluations_s`` is the elapsed time inside them
-        split["evaluations_s"] = round(self._eval_wall, 3)
-        split["search_s"] = round(w_search - w0 - self._eval_wall, 3)
+        split["evaluations_s"] = round(eval_wall[0], 3)
+        split["search_s"] = round(w_search - w0 - eval_wall[0], 3)
         self.last_plan = {"start_s": t0, "end_s": t0 + horizon, "genes": [float(g) for g in best],
                           "predicted": fig}
         decision = {"schedule": [{"at_s": t, "target": tg, "value": v} for t, tg, v in plan],

@@ -34,6 +34,7 @@ import math
 import numpy as np
 
 from twin.durations import parse_duration
+from twin.equipment.layer import AREAS
 from twin.units.asm1 import IDX, TSS_PER_COD
 
 #: step plain parts in compiled code (False: always the Python path; the two give equal results)
@@ -738,9 +739,6 @@ class _InstrumentTables:
         _unpack_noise([ins.sensor for ins in instruments], self.noise_k)
 
 
-AREAS = ("aeration", "pumping", "mixing", "heating")
-
-
 class _EquipmentTables:
     """The equipment layer's parameters and state as arrays. ``es`` (floats): 0 water
     temperature, 1 blowers running, 2 airflow, 3 discharge pressure, 4-7 power per area (kW),
@@ -770,6 +768,15 @@ class _EquipmentTables:
         self.heat_t = np.array([t for _, _, t in eq.heated], dtype=np.int64)
         self.hclamp = np.zeros(len(eq.heated), dtype=np.int64)
         self.dec = np.zeros(1 + nz + 2 * npump + len(eq.heated))
+        # what does not change during a run: zone geometry and valves, pump and system curves
+        for i, ((_, grid, _), valve, back) in enumerate(zip(eq.zones, a.valves, a.back)):
+            self.z[i, :10] = (grid.volume_m3, grid.depth_m, grid.n_diffusers, grid.sote_per_m, grid.q_ref_nm3_h,
+                              grid.flux_exponent, grid.alpha, 0.0, valve.rangeability, back)
+        for j, (_, curve, system, p, i_q) in enumerate(eq.pumps):
+            self.pp[j, :11] = (curve.shutoff_head_m, curve.bep_flow_m3_s, curve.bep_head_m, curve.bep_efficiency,
+                               curve.motor_efficiency, curve.drive_efficiency, curve.a, system.static_head_m,
+                               system.k_s2_m5, p.max_speed_ratio, p.min_speed_ratio)
+            self.pi[j, 0], self.pi[j, 2] = i_q, int(bool(p.staging))
 
     def pack(self, eq, plant) -> float:
         a, s, st = eq.air, eq.spec, eq.state
@@ -792,16 +799,13 @@ class _EquipmentTables:
         self.ei[0] = eq.meter.t_last
         self.ei[1] = eq.station.n_installed - eq.blowers_out_of_service
         self.ei[2] = a.i_speed
-        for i, ((name, grid, _), valve, back) in enumerate(zip(eq.zones, a.valves, a.back)):
-            self.z[i] = (grid.volume_m3, grid.depth_m, grid.n_diffusers, grid.sote_per_m, grid.q_ref_nm3_h,
-                         grid.flux_exponent, grid.alpha, valve.cv * eq.valve_capacity[name], valve.rangeability, back,
-                         eq.zone_fouling[name])
+        for i, ((name, *_), valve) in enumerate(zip(eq.zones, a.valves)):  # what the fleet changes
+            self.z[i, 7] = valve.cv * eq.valve_capacity[name]
+            self.z[i, 10] = eq.zone_fouling[name]
             self.zo[i] = (st.get(f"{name}.airflow_nm3_d", 0.0), st.get(f"{name}.valve_opening", 0.0))
-        for j, (name, curve, system, p, i_q) in enumerate(eq.pumps):
-            self.pp[j] = (curve.shutoff_head_m, curve.bep_flow_m3_s, curve.bep_head_m, curve.bep_efficiency,
-                          curve.motor_efficiency, curve.drive_efficiency, curve.a, system.static_head_m,
-                          system.k_s2_m5, p.max_speed_ratio, p.min_speed_ratio, eq.pump_condition[name])
-            self.pi[j] = (i_q, max(0, p.n_parallel - eq.pumps_out_of_service.get(name, 0)), int(bool(p.staging)))
+        for j, (name, _, _, p, _) in enumerate(eq.pumps):
+            self.pp[j, 11] = eq.pump_condition[name]
+            self.pi[j, 1] = max(0, p.n_parallel - eq.pumps_out_of_service.get(name, 0))
             ps = eq.pump_state[name]
             self.po[j] = (ps["speed_ratio"], ps["flow_m3_d"], ps["running"])
         for k, (n, v, _) in enumerate(eq.mixed):
@@ -864,10 +868,9 @@ class SampledBlock:
         self.env, self.plant, self.period = env, plant, period
         self.loops, self.instruments, self.equipment = loops, instruments, equipment
         cp = plant.cp
-        eq_any = equipment
         for lp in loops:
-            lp.source = signal_source(cp, lp.spec.measurement, eq_any)
-        self.ins_sources = [signal_source(cp, ins.signal, eq_any) if getattr(ins, "signal", None) else None
+            lp.source = signal_source(cp, lp.spec.measurement, equipment)
+        self.ins_sources = [signal_source(cp, ins.signal, equipment) if getattr(ins, "signal", None) else None
                             for ins in instruments]
         self._lt = _LoopTables(loops)
         self._it = _InstrumentTables(instruments, self.ins_sources)
@@ -923,10 +926,9 @@ class SampledBlock:
         plant.steps += steps
         plant.rhs_evals += nfev
         plant.h = h
-        if status != 0:
-            plant.t_sync = now + (done - 1) * self.period
-            plant._fail(status, bad, t_fail)
         plant.t_sync = now + (done - 1) * self.period
+        if status != 0:
+            plant._fail(status, bad, t_fail)
         plant._version += 1
         lt.unpack(self.loops)
         it.unpack(self.instruments)
