@@ -579,9 +579,11 @@ class OptimiserSpec(_Strict):
     executor: Literal["serial", "process"] = "serial"
     workers: int | None = Field(None, ge=1)
     # ga: the specification's single-objective GA; nsga2: NSGA-II over (electricity cost, EQI,
-    # CO2), applying the cheapest Pareto point within eqi_tolerance of keeping the current setpoints
+    # CO2), applying the cheapest Pareto point within the EQI allowance
     algorithm: Literal["ga", "nsga2"] = "ga"
-    eqi_tolerance: float = Field(0.01, ge=0)
+    # a plan's predicted EQI may exceed the default control's on the same forecast by at most this
+    # fraction (a constraint, after the hours above the limits; null: EQI is not constrained)
+    eqi_tolerance: float | None = Field(0.01, ge=0)
     # what is minimised after feasibility: the electricity cost at the equipment's tariff, or
     # for a plant without machines (BSM1) the horizon's BSM1 operational cost index
     objective: Literal["electricity_cost", "bsm1_oci"] = "electricity_cost"

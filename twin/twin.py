@@ -220,6 +220,8 @@ class Twin:
                                   "needs its equipment: section (a plant without machines: objective: bsm1_oci)")
             self.plan = PlanBook()
             self.optimiser = Optimiser(scenario.optimiser, scenario.seed)
+            # the default control, the reference of every plan (restored from a saved state below)
+            self.optimiser.defaults = [self.read(v.target) for v in scenario.optimiser.variables]
             tick = min(parse_duration(v.block) for v in scenario.optimiser.variables)
             env.start("plan", lambda w: plan_process(self, self.plan, tick, w))
 
