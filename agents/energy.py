@@ -17,8 +17,11 @@ of the main period) the optimiser
 3. scores a schedule feasibility first (DEAP compares fitness tuples lexicographically): the
    hours above each effluent limit beyond those of the scenario's default control on the same
    forecast, then the EQI beyond ``eqi_tolerance`` above the default control's, then electricity
-   cost under the scenario's tariff plus the weighted effluent terms. Heat is not counted: no
-   variable here changes it. The reference is the default control (the variables' values when
+   cost under the scenario's tariff, plus the fuel of a fuel-fired heater at its price (a tank
+   temperature setpoint changes it), plus the weighted effluent terms. Process ranges of
+   recorded signals (``optimiser.ranges``, e.g. a digester's temperature; a mixer's minimum
+   power per volume when its speed is a variable) are hard: every hour outside counts as
+   excess, whatever the default control does. The reference is the default control (the variables' values when
    the twin was built, held over the horizon), never the optimiser's own current settings: a
    reference that followed the last plan would let each day's plan give up a little more
    effluent quality than the one before (measured: with that rule BSM1's time above the ammonia
@@ -80,22 +83,30 @@ class PlanObjective:
     main_start_s: int
     limits: dict[str, float]
     weights: dict[str, float]
-    base_hours: dict[str, float] = field(default_factory=dict)  # hours above each limit allowed
+    base_hours: dict[str, float] = field(default_factory=dict)  # hours above each limit / outside each range allowed
     eqi_cap_kg_d: float = math.inf  # the EQI allowed
     electric_columns: tuple[str, ...] = ()
     effluent_stream: str = "effluent"
     asm: tuple[float, float, float] = (0.08, 0.08, 0.06)  # f_P, i_XB, i_XP of the plant
     co2_kg_per_kwh: float = 0.0
+    #: process ranges of recorded signals (column -> (low, high), None: open): hard constraints,
+    #: every hour outside counts as excess (the allowance of ``base_hours`` is for limits only)
+    ranges: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    #: a fuel-fired heater's draw (kW column), priced and counted apart from the electricity
+    heat_column: str | None = None
+    fuel_price_per_kwh: float = 0.0
+    fuel_co2_kg_per_kwh: float = 0.0
 
     COMPONENTS = ("SI", "SS", "XI", "XS", "XBH", "XBA", "XP", "SO", "SNO", "SNH", "SND", "XND")
     #: the figure the search minimises (after feasibility) and how the log names it
-    cost_key = "electricity_cost"
-    cost_label = "electricity cost"
+    cost_key = "energy_cost"
+    cost_label = "energy cost"
 
     @property
     def columns(self) -> list[str]:
         eff = [f"{self.effluent_stream}.{c}_g_m3" for c in self.COMPONENTS] + [f"{self.effluent_stream}.Q_m3_d"]
-        return list(self.electric_columns) + eff
+        heat = [self.heat_column] if self.heat_column else []
+        return list(dict.fromkeys(list(self.electric_columns) + heat + eff + list(self.ranges)))
 
     def figures(self, fork, start_s: int, end_s: int) -> dict[str, float]:
         return self.figures_of(*fork.series(self.columns, start_s, end_s))
@@ -116,15 +127,28 @@ class PlanObjective:
             kw += v[rows, index[c]]
         kwh = float(np.sum(kw * dt_h))
         cost = float(np.sum(kw * dt_h * price))
+        heat_kwh = float(np.sum(v[rows, index[self.heat_column]] * dt_h)) if self.heat_column else 0.0
         eff = effluent_quantities(lambda n: v[:-1, index[n]], self.effluent_stream, *self.asm)
         q = eff["Q"] * dt_h
-        out = {"electricity_kWh": kwh, "electricity_cost": cost}
+        out = {"electricity_kWh": kwh, "electricity_cost": cost, "heat_kWh": heat_kwh,
+               "heat_cost": heat_kwh * self.fuel_price_per_kwh}
+        out["energy_cost"] = cost + out["heat_cost"]
         viol = 0.0
         for name, limit in self.limits.items():
             h = float(np.sum(dt_h[eff[name] > limit]))
             out[f"hours_above_{name}"] = h
             viol += h
             out[f"mean_{name}_g_m3"] = float(np.sum(eff[name] * q) / np.sum(q))
+        for col, (low, high) in self.ranges.items():
+            x = v[:-1, index[col]]
+            outside = np.zeros(x.size, dtype=bool)
+            if low is not None:
+                outside |= x < low
+            if high is not None:
+                outside |= x > high
+            h = float(np.sum(dt_h[outside]))
+            out[f"hours_outside_{col}"] = h
+            viol += h
         for name in ("SNH", "SNO", "Ntot"):
             out.setdefault(f"mean_{name}_g_m3", float(np.sum(eff[name] * q) / np.sum(q)))
         out["violation_h"] = viol
@@ -133,14 +157,15 @@ class PlanObjective:
         days = float(np.sum(dt_h)) / 24.0
         out["EQI_kg_d"] = float(sum(w * np.sum(eff[k] * eff["Q"] * dt_h / 24.0) for k, w in EQI_WEIGHTS.items())
                                 / (days * 1000.0))
-        out["co2_kg"] = kwh * self.co2_kg_per_kwh
+        out["co2_kg"] = kwh * self.co2_kg_per_kwh + heat_kwh * self.fuel_co2_kg_per_kwh
         return out
 
     def score(self, fig: dict[str, float]) -> tuple[float, float, float]:
         """(hours above the limits beyond the reference, summed over the limits; EQI above the
         cap, kg PU/d; cost + weighted effluent terms). Excess is counted per limit: fewer hours
         above one limit do not buy more hours above another."""
-        excess = sum(max(0.0, fig[f"hours_above_{k}"] - self.base_hours.get(k, 0.0)) for k in self.limits)
+        keys = [f"hours_above_{k}" for k in self.limits] + [f"hours_outside_{c}" for c in self.ranges]
+        excess = sum(max(0.0, fig[k] - self.base_hours.get(k, 0.0)) for k in keys)
         eqi = max(0.0, fig["EQI_kg_d"] - self.eqi_cap_kg_d)
         penalty = sum(w * fig[f"mean_{k}_g_m3"] for k, w in self.weights.items())
         return (round(excess, 9), round(eqi, 9), fig[self.cost_key] + penalty)
@@ -252,23 +277,52 @@ class Optimiser:
         self.defaults = state.get("defaults", self.defaults)
 
     # -- one decision ---------------------------------------------------------------------
+    def ranges(self, tw) -> dict[str, tuple[float | None, float | None]]:
+        """The process ranges the plans must keep: the scenario's ``optimiser.ranges`` and, for
+        every mixer speed that is a decision variable, the mixers' power per volume at or above
+        the zone's ``min_power_w_m3`` (the twin does not model settling: a constraint, not a
+        saving). ConfigError when a range names an unrecorded signal or a mixer has no minimum."""
+        from twin.errors import ConfigError
+        from twin.units.base import did_you_mean
+
+        out = {c: (r[0], r[1]) for c, r in self.spec.ranges.items()}
+        cols = tw.env.recorder.columns
+        for c in out:
+            if c not in cols:
+                raise ConfigError(f"optimiser.ranges.{c}: not a recorded signal{did_you_mean(c, cols)}")
+        for k, v in enumerate(self.spec.variables):
+            if v.target.startswith("equipment.mixers."):
+                zone = v.target.split(".")[2]
+                m = tw.equipment.spec.mixers[zone]
+                if m.min_power_w_m3 is None:
+                    raise ConfigError(f"optimiser.variables[{k}].target: {v.target} needs "
+                                      f"equipment.mixers.{zone}.min_power_w_m3 (the power per volume that keeps the "
+                                      "solids suspended: the twin does not model settling, so it is a constraint)")
+                out[f"mixing.{zone}.power_W_m3"] = (m.min_power_w_m3, None)
+        return out
+
     def objective(self, tw) -> PlanObjective:
         from twin.run import build_tariff, plant_metadata
 
         eq = tw.scenario.equipment
         meta = plant_metadata(tw.cp, tw.shared.fs)
+        ranges = self.ranges(tw)
         if self.spec.objective == "bsm1_oci":
             return Bsm1Objective(None, tw.main_start_s, dict(self.spec.limits), dict(self.spec.weights),
                                  {}, math.inf, (), meta["effluent_stream"],
-                                 (meta["f_P"], meta["i_XB"], meta["i_XP"]), 0.0, meta=meta)
+                                 (meta["f_P"], meta["i_XB"], meta["i_XP"]), 0.0, ranges, meta=meta)
         if eq is None or not eq.enabled:
             raise ValueError("the optimiser needs the scenario's equipment (power and tariff)")
         tariff = build_tariff(eq.tariff, tw.shared.base_dir)
+        fuel = eq.heating.source == "fuel"
+        # electricity as kpis.json counts it: every area, heating too unless a fuel-fired heater supplies it
         electric = tuple(c for c in tw.env.recorder.columns if c.startswith("power.") and c.endswith("_kW")
-                         and c != "power.heating_kW")
+                         and not (fuel and c == "power.heating_kW"))
+        heat = "power.heating_kW" if fuel and "power.heating_kW" in tw.env.recorder.columns else None
         return PlanObjective(tariff, tw.main_start_s, dict(self.spec.limits), dict(self.spec.weights),
                              {}, math.inf, electric, meta["effluent_stream"],
-                             (meta["f_P"], meta["i_XB"], meta["i_XP"]), eq.co2_kg_per_kwh)
+                             (meta["f_P"], meta["i_XB"], meta["i_XP"]), eq.co2_kg_per_kwh, ranges, heat,
+                             eq.heating.fuel_price_per_kwh, eq.heating.fuel_co2_kg_per_kwh)
 
     def blocks(self) -> list[tuple[str, float, float, int]]:
         """(target, low, high, block length s) per variable."""
@@ -337,7 +391,10 @@ class Optimiser:
             figs = timed_map([self._changes(g, t0, True) for g in ([default] if same else [default, current])])
             base_fig, cur_fig = figs[0], figs[-1]
             cap = math.inf if s.eqi_tolerance is None else base_fig["EQI_kg_d"] * (1.0 + s.eqi_tolerance)
-            obj = dataclasses.replace(probe, base_hours={k: base_fig[f"hours_above_{k}"] for k in s.limits},
+            # effluent limits: no more hours above than the default control (a storm may force some);
+            # process ranges are hard: no hours outside at all (allowance 0)
+            obj = dataclasses.replace(probe, base_hours={f"hours_above_{k}": base_fig[f"hours_above_{k}"]
+                                                         for k in probe.limits},
                                       eqi_cap_kg_d=cap)
             cache[tuple(default)] = base_fig
             cache[tuple(current)] = cur_fig

@@ -293,7 +293,8 @@ def build_result(tw) -> RunResult:
 
 
 #: units of the recorded columns by the end of their name (the names carry their unit)
-_SUFFIX_UNITS = (("_g_m3", "g/m3"), ("_mol_m3", "mol/m3"), ("_Nm3_d", "Nm3/d"), ("_m3_d", "m3/d"), ("_per_d", "1/d"),
+_SUFFIX_UNITS = (("_W_m3", "W/m3"),
+                 ("_g_m3", "g/m3"), ("_mol_m3", "mol/m3"), ("_Nm3_d", "Nm3/d"), ("_m3_d", "m3/d"), ("_per_d", "1/d"),
                  ("_kW", "kW"), ("_W", "W"), ("_kPa", "kPa"), ("_Pa", "Pa"), ("_kg", "kg"), ("_C", "degC"),
                  ("_NTU", "NTU"), ("_m", "m"))
 

@@ -322,6 +322,11 @@ class MixerSpec(_Strict):
     power_number: float = Field(0.3, gt=0)  # hydrofoil propellers about 0.3
     count: int = Field(1, ge=1)
     motor_efficiency: float = Field(0.9, gt=0, le=1)
+    # the electrical power per tank volume (W/m3) below which the mixers no longer keep the
+    # solids suspended (a design minimum: the mixer supplier's or the plant's design guidance).
+    # The twin does not model settling in the tank, so an optimiser variable on this zone's
+    # mixer speed needs it: running below it is a constraint, never a saving
+    min_power_w_m3: float | None = Field(None, gt=0)
 
 
 class AirHeaderSpec(_Strict):
@@ -576,6 +581,10 @@ class OptimiserSpec(_Strict):
     limits: dict[str, float] = Field(default_factory=lambda: {"SNH": 4.0, "Ntot": 18.0, "TSS": 30.0})
     # weights on flow-weighted effluent means (currency per g/m3 over the horizon): SNH, SNO, Ntot
     weights: dict[str, float] = Field(default_factory=dict)
+    # process ranges of recorded signals (column: [low, high], null for an open side), hard
+    # constraints of every plan (no hour outside): e.g. a heated tank's temperature when its
+    # setpoint is a variable and the twin does not model what a colder tank does
+    ranges: dict[str, tuple[float | None, float | None]] = Field(default_factory=dict)
     executor: Literal["serial", "process"] = "serial"
     workers: int | None = Field(None, ge=1)
     # ga: the specification's single-objective GA; nsga2: NSGA-II over (electricity cost, EQI,

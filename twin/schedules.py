@@ -1,9 +1,10 @@
 """Changes to a running twin as data: one-off events and repeating schedules.
 
 A target is a loop setting, ``controllers.NAME.ATTR`` with ATTR one of ``setpoint``, ``K``,
-``Ti_d``, ``Td_d``, or a plant input (``reactor3.kla_per_d``). Every applied change is an event
-in the log with the old and new values and its reason. Targets are checked when the twin is
-built, before anything runs.
+``Ti_d``, ``Td_d``, a plant input (``reactor3.kla_per_d``), or a machine setting of the
+equipment layer (``equipment.mixers.ZONE.speed_rpm``). Every applied change is an event in the
+log with the old and new values and its reason. Targets are checked when the twin is built,
+before anything runs.
 """
 
 from __future__ import annotations
@@ -45,18 +46,44 @@ def loop_attribute(tw, target: str, field: str | None = None, readable: bool = T
     return loops[name], attr
 
 
-def _check(loop_names, cp, target: str, field: str) -> None:
+EQUIPMENT_SETTINGS = {"mixers": ("speed_rpm",)}
+
+
+def parse_equipment_target(mixers, target: str, field: str | None = None) -> tuple[str, str, str]:
+    """(group, zone, setting) of an ``equipment.mixers.ZONE.speed_rpm`` target among the
+    zones with mixers; ConfigError naming ``field``."""
+    from twin.units.base import did_you_mean
+
+    where = field or target
+    parts = target.split(".")
+    if len(parts) != 4 or parts[1] not in EQUIPMENT_SETTINGS:
+        raise ConfigError(f"{where}: expected equipment.mixers.ZONE.speed_rpm, got '{target}'")
+    _, group, zone, attr = parts
+    if zone not in mixers:
+        raise ConfigError(f"{where}: no mixers entry for '{zone}' in equipment.mixers{did_you_mean(zone, list(mixers))}")
+    if attr not in EQUIPMENT_SETTINGS[group]:
+        raise ConfigError(f"{where}: mixers have no setting '{attr}' (settings: {', '.join(EQUIPMENT_SETTINGS[group])})")
+    return group, zone, attr
+
+
+def _check(loop_names, cp, target: str, field: str, mixers=()) -> None:
     from twin.run import input_slot
 
     if target.startswith("controllers."):
         parse_loop_target(loop_names, target, field, readable=False)
+    elif target.startswith("equipment."):
+        parse_equipment_target(mixers, target, field)
     else:
         input_slot(cp, target, field)
 
 
+def _mixers(tw) -> dict:
+    return tw.equipment.spec.mixers if tw.equipment is not None else {}
+
+
 def check_target(tw, target: str, field: str) -> None:
     """Refuse a target the twin cannot change (ConfigError naming ``field``)."""
-    _check([lp.name for lp in tw.loops], tw.cp, target, field)
+    _check([lp.name for lp in tw.loops], tw.cp, target, field, _mixers(tw))
 
 
 def _targets(scenario) -> list[tuple[str, str]]:
@@ -71,8 +98,10 @@ def check_scenario_targets(scenario, cp) -> None:
     """Every event, schedule and optimiser target of a scenario, checked against the compiled
     plant and the scenario's loops without building a twin (``twin validate``)."""
     loops = [n for n, c in scenario.controllers.items() if c.enabled]
+    eq = scenario.equipment
+    mixers = eq.mixers if eq is not None and eq.enabled else {}
     for target, field in _targets(scenario):
-        _check(loops, cp, target, field)
+        _check(loops, cp, target, field, mixers)
 
 
 def validate_targets(tw) -> None:
@@ -99,6 +128,12 @@ def apply(tw, target: str, value: Any, reason: str, source: str) -> None:
             gains = {"K": s.K, "Ti_d": s.Ti_d, "Td_d": s.Td_d}
             gains[attr] = value
             pid.retune(gains["K"], gains["Ti_d"], gains["Td_d"], s.Tt_d)
+    elif target.startswith("equipment."):
+        _, zone, _ = parse_equipment_target(_mixers(tw), target)
+        if value < 0:
+            raise ConfigError(f"{target}: a speed cannot be negative, got {value}")
+        old = tw.equipment.mixer_speed_rpm[zone]
+        tw.equipment.mixer_speed_rpm[zone] = value
     else:
         i = input_slot(tw.cp, target, target)
         old = float(tw.plant.u[i])

@@ -237,6 +237,8 @@ class Twin:
         if instruments:
             rec.add_probe([f"sensor.{ins.name}" for ins in instruments],
                           lambda: np.array([ins.value for ins in instruments]))
+        if self.optimiser is not None and snapshot is None:
+            self.optimiser.ranges(self)  # the process ranges name recorded signals (checked before the run)
         if record is not None:
             rec.select(record)
         interval = parse_duration(scenario.outputs.sample_interval)
@@ -354,8 +356,9 @@ class Twin:
     def read(self, signal: str) -> float:
         """The value of a signal now: a plant state, input or stream value (``reactor5.SO``,
         ``reactor5.kla_per_d``, ``effluent.SNH``), a loop's ``controllers.NAME.setpoint`` (or
-        ``.K``, ``.Ti_d``, ``.Td_d``, ``.output``, ``.measurement``), or an instrument's
-        ``sensor.NAME``. Reading a plant signal integrates the plant up to now."""
+        ``.K``, ``.Ti_d``, ``.Td_d``, ``.output``, ``.measurement``), an instrument's
+        ``sensor.NAME``, or a machine setting (``equipment.mixers.ZONE.speed_rpm``). Reading a
+        plant signal integrates the plant up to now."""
         from twin.schedules import loop_attribute
 
         if signal.startswith("controllers."):
@@ -365,6 +368,11 @@ class Twin:
             if attr == "measurement":
                 return float(lp.last_measurement)
             return float(lp.ctrl.setpoint if attr == "setpoint" else getattr(lp.ctrl.settings, attr))
+        if signal.startswith("equipment."):
+            from twin.schedules import _mixers, parse_equipment_target
+
+            _, zone, _ = parse_equipment_target(_mixers(self), signal)
+            return float(self.equipment.mixer_speed_rpm[zone])
         if signal.startswith("sensor."):
             name = signal.split(".", 1)[1]
             for ins in self.instruments:

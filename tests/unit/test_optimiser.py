@@ -233,3 +233,60 @@ def test_noisy_forecast_prediction_misses_the_realised_day_but_repeats_for_a_see
     assert plans(a) == plans(b)
     real = [e for e in a.events if e["kind"] == "optimiser_realised"]
     assert real and any(abs(e["data"]["error"]["electricity_cost"]) > 1e-6 for e in real)
+
+
+def test_mixer_speed_is_a_setting_with_its_power_recorded():
+    """``equipment.mixers.ZONE.speed_rpm`` is read and set like any target; the recorded power per
+    volume follows the power-number law (P ~ N^3), and a fork keeps the changed speed."""
+    tw = Twin.from_scenario(REF, overrides={"duration": "2h", "evaluation.end": "2h"})
+    assert tw.read("equipment.mixers.reactor1.speed_rpm") == 37.0
+    tw.advance("30min")
+    _, _, before = tw.series("mixing.reactor1.power_W_m3")
+    tw.set("equipment.mixers.reactor1.speed_rpm", 37.0 / 2.0, reason="half speed")
+    fork = tw.fork()
+    assert fork.read("equipment.mixers.reactor1.speed_rpm") == 18.5
+    tw.advance("30min")
+    _, _, after = tw.series("mixing.reactor1.power_W_m3")
+    assert after[-1, 0] == pytest.approx(before[-1, 0] / 8.0, rel=1e-12)
+    assert any(e["kind"] == "set" and e["data"]["target"] == "equipment.mixers.reactor1.speed_rpm" for e in tw.events)
+    with pytest.raises(ConfigError, match="no mixers entry for 'reactor3'"):
+        tw.set("equipment.mixers.reactor3.speed_rpm", 10.0, reason="x")
+
+
+def test_a_mixer_below_its_suspension_power_is_a_constraint_not_a_saving():
+    """Mixer speed as a decision variable: less speed always costs less, but below the zone's
+    minimum power per volume the plan is infeasible. The plan stays at or above the speed of that
+    minimum (P ~ N^3) and never above the default; without a minimum the variable is refused."""
+    var = [{"target": "equipment.mixers.reactor1.speed_rpm", "bounds": [15.0, 40.0], "block": "6h"}]
+    kw = dict(variables=var, limits={}, eqi_tolerance=None, population=10, generations=6, elite=1,
+              mutation_sigma_fraction=0.3, mutation_indpb=1.0)
+    with pytest.raises(ConfigError, match=r"optimiser\.variables\[0\]\.target.*min_power_w_m3"):
+        _twin(**kw)
+    tw = Twin.from_scenario(REF, overrides={"optimiser": _opt(**kw), "duration": "12h", "evaluation.end": "12h",
+                                            "equipment.mixers.reactor1.min_power_w_m3": 4.0})
+    default_w_m3 = 2 * 0.3 * 1000.0 * (37.0 / 60.0) ** 3 * 2.0 ** 5 / 0.9 / 1000.0  # reactor1: 1000 m3
+    n_min = 37.0 * (4.0 / default_w_m3) ** (1.0 / 3.0)
+    d = tw.optimiser.decide(tw)
+    speed = d["schedule"][0]["value"]
+    assert n_min - 1e-6 <= speed <= 37.0
+    assert d["predicted"]["hours_outside_mixing.reactor1.power_W_m3"] == 0.0
+    assert d["predicted"]["energy_cost"] <= d["baseline_default_control"]["energy_cost"]
+
+
+def test_process_ranges_are_checked_and_heat_is_priced_as_fuel():
+    with pytest.raises(ConfigError, match=r"optimiser\.ranges\.sludge_tank\.T_F: not a recorded signal"):
+        _twin(ranges={"sludge_tank.T_F": [30, 38]})
+    tw = Twin.from_scenario(REF, overrides={
+        "optimiser": _opt(ranges={"sludge_tank.T_C": [34.0, 38.0]}, generations=1,
+                          variables=[{"target": "controllers.sludge_tank_temperature.setpoint", "bounds": [30.0, 38.0],
+                                      "block": "6h"}]),
+        "duration": "12h", "evaluation.end": "12h", "equipment.heating.source": "fuel",
+        "equipment.heating.fuel_price_per_kwh": 0.05})
+    d = tw.optimiser.decide(tw)
+    for fig in (d["predicted"], d["baseline_default_control"]):
+        assert fig["heat_kWh"] > 0
+        assert fig["heat_cost"] == pytest.approx(0.05 * fig["heat_kWh"], rel=1e-12)
+        assert fig["energy_cost"] == pytest.approx(fig["electricity_cost"] + fig["heat_cost"], rel=1e-12)
+    # a colder tank costs less heat, but a range is hard: the default control keeps it, so the plan must
+    assert d["baseline_default_control"]["hours_outside_sludge_tank.T_C"] == 0.0
+    assert d["predicted"]["hours_outside_sludge_tank.T_C"] == 0.0

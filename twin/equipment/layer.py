@@ -105,6 +105,8 @@ class Equipment:
         self.blower_condition = 1.0
         self.exchanger_condition = 1.0  # UA factor of the heat exchangers (fouling)
         self.mixers_out_of_service: dict[str, int] = {}
+        #: the mixers' speed per zone (the scenario's, until changed: ``equipment.mixers.ZONE.speed_rpm``)
+        self.mixer_speed_rpm = {zone: m.speed_rpm for zone, m in spec.mixers.items()}
         self.blowers_out_of_service = 0
         self.valve_capacity = {name: 1.0 for name in spec.zones}
         self._rec_t = env.now
@@ -191,7 +193,7 @@ class Equipment:
         m = self.spec.mixers.get(zone)
         if m is None:
             return self.spec.mixing_w_per_m3 * volume_m3
-        n_rps = m.speed_rpm / 60.0
+        n_rps = self.mixer_speed_rpm[zone] / 60.0
         running = max(m.count - self.mixers_out_of_service.get(zone, 0), 0)
         return running * m.power_number * RHO_WATER * n_rps**3 * m.impeller_diameter_m**5 / m.motor_efficiency
 
@@ -340,7 +342,7 @@ class Equipment:
     # -- checkpoints ------------------------------------------------------------------------
     _SAVED = ("meter", "state", "pump_state", "pumps_out_of_service", "_rec_t", "_rec_e", "zone_fouling", "ambient",
               "pump_condition", "blower_condition", "blowers_out_of_service", "valve_capacity", "exchanger_condition",
-              "mixers_out_of_service", "_decided")
+              "mixers_out_of_service", "mixer_speed_rpm", "_decided")
 
     def checkpoint_state(self) -> dict:
         return {k: getattr(self, k) for k in self._SAVED}
@@ -359,7 +361,12 @@ class Equipment:
                 cols += [f"aeration.{name}.airflow_Nm3_d", f"aeration.{name}.valve_opening"]
         for name, *_ in self.pumps:
             cols += [f"pump.{name}.speed_ratio", f"pump.{name}.flow_m3_d", f"pump.{name}.running"]
+        cols += [f"mixing.{n}.power_W_m3" for n, *_ in self._mixer_zones()]
         return cols
+
+    def _mixer_zones(self) -> list[tuple[str, float, int]]:
+        """(zone, volume m3, KLa slot) of the zones with a ``mixers`` entry."""
+        return [z for z in self.mixed if z[0] in self.spec.mixers]
 
     def probe(self) -> np.ndarray:
         """Average power of each area since the last record, then the machines' state."""
@@ -380,6 +387,10 @@ class Equipment:
         for name, *_ in self.pumps:
             ps = self.pump_state[name]
             row += [ps["speed_ratio"], ps["flow_m3_d"], ps["running"]]
+        # the mixers' electrical power per tank volume at the sample, as the meter counts it
+        # (mixers run while the zone is not aerated): what keeps the solids suspended
+        u = self.plant.u
+        row += [self._mixing_w(n, v) / v if u[i] < MIXING_KLA_THRESHOLD_PER_D else 0.0 for n, v, i in self._mixer_zones()]
         return np.array(row)
 
 
