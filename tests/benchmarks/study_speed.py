@@ -34,6 +34,9 @@ def study_file(folder: Path, years: int, replications: int) -> Path:
     spec["overrides"] = {**spec.get("overrides", {}), "duration": f"{365 * years}d",
                          "evaluation.end": f"{365 * years}d", "outputs.checkpoint_every": None}
     spec["replications"] = replications
+    # the fleet-only model's speed: run-to-failure against condition-based (the predictive arm's
+    # hourly sensor record and inference are measured by predictor_speed.py)
+    spec["arms"] = {k: v for k, v in spec["arms"].items() if k in ("run_to_failure", "condition")}
     path = folder / "study.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
