@@ -76,9 +76,7 @@ def build_weather(spec, duration_s: int, base: Path | None, rng: np.random.Gener
                             np.array([[spec.air_temperature_c, spec.relative_humidity, spec.pressure_pa]]), "constant")
     if spec.kind == "file":
         return _read_file(spec, base)
-    from twin.durations import parse_duration
-
-    dt = parse_duration(spec.sample_interval)
+    dt = spec.sample_interval
     n = duration_s // dt + 2
     t = np.arange(n, dtype=np.int64) * dt
     day = t / 86400.0

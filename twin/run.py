@@ -19,12 +19,12 @@ import yaml
 
 from twin.checkpoint import Checkpointer, Checkpointing, check_supported, run_clock
 from twin.clock import TwinEnvironment
-from twin.durations import TICKS_PER_DAY, parse_duration
+from twin.durations import TICKS_PER_DAY
 from twin.errors import ConfigError, SolverError
 from twin.flowsheet import CompiledPlant, Flowsheet
 from twin.influent import COLUMNS, InfluentTable, build_table
 from twin.plant import Plant
-from twin.scenario import Scenario
+from twin.scenario import Scenario, text_of
 from twin.steady import solve_steady_state
 from twin.units.asm1 import NAMES, TSS_PER_COD
 
@@ -195,7 +195,7 @@ def initial_state(scenario: Scenario, base_dir: Path | None, env, plant: Plant, 
         ss_loops = [(cp.state_index[lp.spec.measurement], lp.act, lp.spec.setpoint, *lp.spec.limits)
                     for lp in loops if lp.spec.measurement in cp.state_index and not lp.targets]
         x, u, info = solve_steady_state(cp, plant.x, plant.u, ss_loops,
-                                        parse_duration(scenario.initial.settle) / TICKS_PER_DAY,
+                                        scenario.initial.settle / TICKS_PER_DAY,
                                         plant.rtol, plant.atol, plant.h_max)
         plant.x[:] = x
         plant.u[:] = u
@@ -462,8 +462,8 @@ def build_fleet(env, spec, base_dir: Path | None, plant: Plant | None = None, cp
                 raise ConfigError(f"events[{k}].fail: no asset '{ident}' in the fleet{did_you_mean(ident, fleet.index)}")
         if ev.fail:
             env.start(f"fail_event.{k}", lambda w, ev=ev: _forced_failures(
-                env, agent, fleet, ev, main_start_s + parse_duration(ev.at), w))
-    step = parse_duration(spec.step)
+                env, agent, fleet, ev, main_start_s + ev.at, w))
+    step = spec.step
     env.start("fleet.clock", lambda w: agent.fleet_clock(step, w))
     if models:
         env.start("fleet.sensor_log", agent.sensor_log)
@@ -683,7 +683,7 @@ def make_loops(env, plant: Plant, cp: CompiledPlant, scenario: Scenario) -> list
             raise ConfigError(f"controllers.{name}.measurement: {exc}") from None
         act = -1 if spec.actuator.startswith("controllers.") else input_slot(cp, spec.actuator,
                                                                               f"controllers.{name}.actuator")
-        ts_d = parse_duration(spec.sample_time) / TICKS_PER_DAY
+        ts_d = spec.sample_time / TICKS_PER_DAY
         ctrl = PID(PIDSettings(K=spec.K, Ti_d=spec.Ti_d, Td_d=spec.Td_d, N=spec.N, b=spec.b, c=spec.c,
                                Tt_d=spec.Tt_d, offset=spec.offset, u_min=spec.limits[0], u_max=spec.limits[1],
                                rate_max_per_d=spec.rate_max_per_d or float("inf"), anti_windup=spec.anti_windup,
@@ -714,11 +714,11 @@ def make_instruments(env, plant: Plant, scenario: Scenario) -> list:
             read = plant.signal_reader(spec.signal)
         except ConfigError as exc:
             raise ConfigError(f"sensors.{name}.signal: {exc}") from None
-        period = parse_duration(spec.sample_time)
-        dead = parse_duration(spec.dead_time)
+        period = spec.sample_time
+        dead = spec.dead_time
         if dead % period:
-            raise ConfigError(f"sensors.{name}.dead_time: {spec.dead_time} is not a whole number of samples "
-                              f"of {spec.sample_time}")
+            raise ConfigError(f"sensors.{name}.dead_time: {text_of(spec.dead_time)} is not a whole number of "
+                              f"samples of {text_of(spec.sample_time)}")
         sensor = None
         if spec.noise_sd > 0 or spec.T90_min > 0 or spec.range is not None:
             sensor = Sensor(spec.T90_min / 1440.0, spec.order, spec.noise_sd, spec.range,
@@ -808,7 +808,7 @@ def compute_kpis(scenario, times, columns, values, metadata, plant, cp) -> dict[
     if scenario.evaluation.kind == "bsm1":
         start, end = scenario.evaluation_window_s()
         kpis["bsm1"] = evaluate(times, columns, values, metadata, start, end,
-                                parse_duration(scenario.evaluation.sample_interval))
+                                scenario.evaluation.sample_interval)
     if scenario.influent.kind == "constant":
         kpis["steady_state"] = final_concentrations(plant, cp)
     kpis["hydraulics"] = hydraulics(scenario, times, columns, values, cp)

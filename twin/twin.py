@@ -55,7 +55,7 @@ class Shared:
         from twin.influent import COLUMNS, build_table
         from twin.run import compile_flowsheet, load_flowsheet
 
-        phases = [(p.influent, parse_duration(p.duration), "warmup") for p in scenario.warmup]
+        phases = [(p.influent, p.duration, "warmup") for p in scenario.warmup]
         phases.append((scenario.influent, scenario.duration_s, "main"))
         tables = [build_table(spec, dur, base_dir, child_rng(scenario.seed, f"influent.{i}"))
                   for i, (spec, dur, _) in enumerate(phases)]
@@ -198,8 +198,9 @@ class Twin:
             env.start(f"sampled.{period}s", block.process)
         for lp in loops:
             if lp.spec.autotune.enabled and lp.spec.autotune.at != "initial":
-                env.start(f"autotune.{lp.name}", lambda w, lp=lp: _autotune_at(env, lp, plant, parse_duration(
-                    lp.spec.autotune.at), identify_and_tune, w))
+                env.start(f"autotune.{lp.name}", lambda w, lp=lp: _autotune_at(env, lp, plant,
+                                                                                lp.spec.autotune.at,
+                                                                                identify_and_tune, w))
             if lp.spec.adaptive.enabled and lp.spec.adaptive.method == "model_gain":
                 env.start(f"adaptive.{lp.name}", lambda w, lp=lp: model_gain_monitor(
                     env, lp, plant, lp.spec.autotune, lp.spec.adaptive, w))
@@ -222,7 +223,7 @@ class Twin:
             self.optimiser = Optimiser(scenario.optimiser, scenario.seed)
             # the default control, the reference of every plan (restored from a saved state below)
             self.optimiser.defaults = [self.read(v.target) for v in scenario.optimiser.variables]
-            tick = min(parse_duration(v.block) for v in scenario.optimiser.variables)
+            tick = min(v.block for v in scenario.optimiser.variables)
             env.start("plan", lambda w: plan_process(self, self.plan, tick, w))
 
         rec = env.recorder
@@ -239,7 +240,7 @@ class Twin:
                           lambda: np.array([ins.value for ins in instruments]))
         if record is not None:
             rec.select(record)
-        interval = parse_duration(scenario.outputs.sample_interval)
+        interval = scenario.outputs.sample_interval
 
         def recorder_process(wake_at=None):
             if wake_at is not None:
@@ -309,7 +310,7 @@ class Twin:
                 raise ConfigError(f"events[{i}].fail: the scenario has no fleet")
             if not ev.set:
                 continue
-            env.start(f"event.{i}", lambda w, ev=ev: event_process(self, sh.main_start + parse_duration(ev.at), ev, w))
+            env.start(f"event.{i}", lambda w, ev=ev: event_process(self, sh.main_start + ev.at, ev, w))
         for name, sc in scenario.schedules.items():
             env.start(f"schedule.{name}", lambda w, name=name, sc=sc: schedule_process(self, name, sc, w))
 
