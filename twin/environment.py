@@ -1,7 +1,7 @@
 """Weather at the plant: air temperature, relative humidity and barometric pressure.
 
 A table of hourly (or the scenario's interval) values, from constants, the seeded generator
-or a CSV file, replayed as a SimPy process (:func:`twin.run.environment_process`) into:
+or a CSV file, replayed as a SimPy process (:func:`twin.processes.environment_process`) into:
 
 * the blowers: inlet temperature and pressure, and the water vapour the air carries
   (:func:`moist_air_power_factor`);

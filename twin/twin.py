@@ -140,18 +140,11 @@ class Twin:
         from controllers.autotune import adaptive_monitor, identify_and_tune, model_gain_monitor
         from controllers.sampled import sampled_blocks
         from twin.checkpoint import Checkpointer
+        from twin.controls import _autotune_at, input_slot, make_instruments, make_loops
+        from twin.equipment.assembly import build_equipment
+        from twin.fleet.assembly import build_fleet
         from twin.plant import Plant
-        from twin.run import (
-            Progress,
-            _autotune_at,
-            build_equipment,
-            build_fleet,
-            environment_process,
-            influent_process,
-            input_slot,
-            make_instruments,
-            make_loops,
-        )
+        from twin.processes import Progress, environment_process, influent_process, recorder_process
 
         sh, scenario = self.shared, self.shared.scenario
         cp = _copy_compiled(sh.cp)
@@ -241,19 +234,7 @@ class Twin:
         if record is not None:
             rec.select(record)
         interval = scenario.outputs.sample_interval
-
-        def recorder_process(wake_at=None):
-            if wake_at is not None:
-                yield env.timeout(wake_at - env.now)
-            elif main_start > env.now:
-                yield env.timeout(main_start - env.now)
-            while True:
-                rec.sample(env.now)
-                if env.now >= total:
-                    return
-                yield env.timeout(min(interval, total - env.now))
-
-        env.start("recorder", recorder_process)
+        env.start("recorder", lambda w: recorder_process(env, rec, main_start, total, interval, w))
         self.progress = Progress(total, progress)
         if progress:
             env.start("progress", lambda w: self.progress.process(env), stateless=True)
@@ -277,7 +258,8 @@ class Twin:
     def _initial_state(self) -> None:
         """Steady state under the initial influent (loops at their setpoints), loops started
         bumplessly, initial-state auto-tuning."""
-        from twin.run import initial_state, tune_in_initial_state
+        from twin.controls import tune_in_initial_state
+        from twin.run import initial_state
 
         sh, scenario, env, plant, cp, loops = self.shared, self.scenario, self.env, self.plant, self.cp, self.loops
         t0 = sh.tables[0].temperature_degC
@@ -462,7 +444,7 @@ class Twin:
 
     def result(self):
         """The run's results (time series from the start of the main period, events, KPIs)."""
-        from twin.run import build_result
+        from twin.kpis import build_result
 
         return build_result(self)
 
