@@ -499,7 +499,7 @@ class FleetSpec(_Strict):
     planned_hours: tuple[float, float] = (0.0, 24.0)  # hours of day when planned work may start
     alarm_horizon_h: float = Field(720.0, gt=0)
     #: fouled aeration grids and heat exchangers: transfer factor = exp(-c d_fouling), d the
-    #: fouling modes' damage (0 before a defect, 1 at failure: twin.fleet.assembly.build_fleet)
+    #: fouling modes' damage (0 before a defect, 1 at failure: twin.fleet.assembly.FleetCoupling)
     fouling_transfer_loss: float = Field(0.3, ge=0)
     #: worn machines: condition = exp(-c d) of the named mode's damage (pump impeller: head and
     #: efficiency; blower: efficiency)
