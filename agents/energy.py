@@ -45,8 +45,6 @@ from typing import Any
 import numpy as np
 from deap import base, tools
 
-from twin.durations import parse_duration
-
 #: decimals kept in a planned value: a candidate is evaluated and applied with exactly these
 #: digits, and equal candidates share one evaluation (the cache key)
 RESOLUTION = 6
@@ -261,8 +259,8 @@ class Optimiser:
 
     def decision_times(self, tw) -> list[int]:
         s = self.spec
-        every, first = parse_duration(s.every), parse_duration(s.first_at)
-        horizon = parse_duration(s.horizon)
+        every, first = int(s.every), int(s.first_at)
+        horizon = int(s.horizon)
         out, t = [], tw.main_start_s + first
         while t + horizon <= tw.end_s:
             out.append(t)
@@ -326,10 +324,10 @@ class Optimiser:
 
     def blocks(self) -> list[tuple[str, float, float, int]]:
         """(target, low, high, block length s) per variable."""
-        return [(v.target, v.bounds[0], v.bounds[1], parse_duration(v.block)) for v in self.spec.variables]
+        return [(v.target, v.bounds[0], v.bounds[1], int(v.block)) for v in self.spec.variables]
 
     def _changes(self, genes, t0: int, offset: bool) -> list[tuple[int, str, float]]:
-        horizon = parse_duration(self.spec.horizon)
+        horizon = int(self.spec.horizon)
         out, k = [], 0
         for target, _, _, block in self.blocks():
             for b in range(horizon // block):
@@ -354,7 +352,7 @@ class Optimiser:
         s = self.spec
         w0 = time.perf_counter()
         t0 = tw.now
-        horizon = parse_duration(s.horizon)
+        horizon = int(s.horizon)
         self._log_realised(tw)
         vars_ = self.blocks()
         n_blocks = [horizon // b for _, _, _, b in vars_]
@@ -370,7 +368,7 @@ class Optimiser:
         forecast = None
         if s.forecast == "noisy":
             forecast = {"kind": "noisy", "from_s": t0, "horizon_s": horizon, "sd": s.forecast_error.sd,
-                        "correlation_s": parse_duration(s.forecast_error.correlation_time), "seed": self.seed}
+                        "correlation_s": int(s.forecast_error.correlation_time), "seed": self.seed}
         elif s.forecast != "perfect":
             period = 86400 if s.forecast == "persistence_day" else 7 * 86400
             forecast = {"kind": "persistence", "from_s": t0, "horizon_s": horizon, "period_s": period}
@@ -530,7 +528,7 @@ class Optimiser:
         old = np.array(last["genes"], dtype=float)
         k = 0
         for _target, _, _, block in self.blocks():
-            n = parse_duration(self.spec.horizon) // block
+            n = int(self.spec.horizon) // block
             shift = (t0 - last["start_s"]) // block
             seg = old[k:k + n]
             if seg.size == n:

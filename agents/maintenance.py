@@ -223,9 +223,7 @@ class MaintenanceAgent:
         idx = [i for i, a in enumerate(self.fleet.assets) if a.type == type_name]
         if policy.kind == "rtf" or not idx:
             return
-        from twin.durations import parse_duration
-
-        every = parse_duration(policy.inspection_interval)
+        every = policy.inspection_interval
         idx_arr = np.array(idx, dtype=np.int64)
         first = every if wake_at is None else wake_at - self.env.now
         while True:
@@ -371,11 +369,9 @@ class MaintenanceAgent:
         self.env.log("work_done", a.id, f"{wo.kind} work done ({wo.reason})", hours=hours, down_h=down_h, cost=cost)
 
     def _order_part(self, type_name: str) -> None:
-        from twin.durations import parse_duration
-
         self._parts_seq += 1
         n = self._parts_seq
-        self.pending_parts[n] = (self.env.now + parse_duration(self.spec.spares_for(type_name).lead_time), type_name)
+        self.pending_parts[n] = (self.env.now + self.spec.spares_for(type_name).lead_time, type_name)
         self.env.start(f"part.{n}", lambda w: self._replenish(n))
 
     def _replenish(self, n: int):

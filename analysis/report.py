@@ -265,7 +265,9 @@ def _margin_reason(name: str, c: dict, result) -> list:
     if spec is not None and not spec.autotune.enabled:
         return [("gains set in the scenario, so no design check (autotune off; 'twin tune' checks them)", 2)]
     if spec is not None and spec.autotune.at != "initial":
-        return [(f"no tuning accepted in the run (autotune at {spec.autotune.at})", 2)]
+        from twin.scenario import text_of
+
+        return [(f"no tuning accepted in the run (autotune at {text_of(spec.autotune.at)})", 2)]
     return [("no design check recorded", 2)]
 
 

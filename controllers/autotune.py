@@ -24,7 +24,7 @@ from controllers.identify import FitBounds, fit_step, instrument_lags, known_del
 from controllers.models import FOPDT
 from controllers.tuning import tune
 from controllers.verify import Criteria, verify
-from twin.durations import TICKS_PER_DAY, parse_duration
+from twin.durations import TICKS_PER_DAY
 
 
 @dataclass
@@ -83,7 +83,7 @@ def identify_and_tune(env, loop, plant, spec, reason: str, live: bool = True):
     """SimPy process: identify the loop on the live plant, tune, verify, apply if accepted."""
     pid = loop.ctrl
     s = pid.settings
-    Ts_ticks = parse_duration(loop.spec.sample_time)
+    Ts_ticks = loop.spec.sample_time
     u0 = float(pid.operating_output()) if not pid.manual else loop.output(plant)
     lo, hi = s.u_min, s.u_max
     span = (hi - lo) if math.isfinite(hi - lo) else max(abs(u0), 1.0)
@@ -116,7 +116,7 @@ def identify_and_tune(env, loop, plant, spec, reason: str, live: bool = True):
             return not last_fit[record.t.size].determined(spec.max_gain_ci, spec.max_lag_ci)
 
         most = max(spec.repeats, spec.max_repeats or spec.repeats)
-        record = yield env.process(step_test(env, read, write, u0, du, parse_duration(spec.duration), Ts_ticks,
+        record = yield env.process(step_test(env, read, write, u0, du, spec.duration, Ts_ticks,
                                              pattern=spec.pattern, repeats=most, min_repeats=spec.repeats,
                                              enough=enough if most > spec.repeats else None))
         try:
@@ -137,7 +137,7 @@ def identify_and_tune(env, loop, plant, spec, reason: str, live: bool = True):
         direction = math.copysign(1.0, s.K) if s.K != 0 else 1.0
         noise_sd = spec.hysteresis / 2  # the hysteresis is set to about twice the noise sd
         relay = yield env.process(relay_test(env, read, write, u0, d, spec.hysteresis, pid.setpoint, Ts_ticks,
-                                             n_periods=spec.relay_periods, max_ticks=parse_duration(spec.duration),
+                                             n_periods=spec.relay_periods, max_ticks=spec.duration,
                                              direction=direction))
     pid.set_auto()
     tuning = None
@@ -200,7 +200,7 @@ def fit_bounds(cspec) -> FitBounds:
     and the sensor's measuring range."""
     s, a = cspec.sensor, cspec.actuator_dynamics
     lags = instrument_lags(s.T90_min / 1440.0, s.order, a.T90_min / 1440.0, a.order)
-    Ts_d = parse_duration(cspec.sample_time) / TICKS_PER_DAY
+    Ts_d = cspec.sample_time / TICKS_PER_DAY
     return FitBounds(theta_min=known_delay(lags), tau_min=max([Ts_d / 2] + lags),
                      y_range=tuple(s.range) if s.range is not None else None)
 
@@ -257,13 +257,13 @@ def adaptive_monitor(env, loop, plant, spec, adaptive):
     the same window one day earlier (influent follows a daily cycle, so like is compared with
     like); retune when it grew beyond ``iae_ratio`` and the actuator was not saturated for most
     of the window (saturation is a capacity problem: logged, not retuned)."""
-    window = parse_duration(adaptive.window)
-    every = parse_duration(adaptive.check_every)
-    min_gap = parse_duration(adaptive.min_interval)
+    window = adaptive.window
+    every = adaptive.check_every
+    min_gap = adaptive.min_interval
     day = TICKS_PER_DAY
     last_tune = env.now
     if adaptive.method == "relay_rescale":
-        yield env.timeout(parse_duration(adaptive.reference_at))
+        yield env.timeout(adaptive.reference_at)
         loop.busy = True
         yield env.process(relay_rescale(env, loop, spec, adaptive, "reference test"))
         loop.busy = False
@@ -316,9 +316,9 @@ def model_gain_monitor(env, loop, plant, spec, adaptive, wake_at: int | None = N
     for more than ``saturation_fraction`` of the window), the model's gain is scaled by the
     ratio (at most ``max_change`` at once), the loop's rule designs new gains on it, and
     python-control verifies them before they are applied. Its state lives in ``loop.adapt``."""
-    every = parse_duration(adaptive.check_every)
-    window = parse_duration(adaptive.gain_window)
-    min_gap = parse_duration(adaptive.min_interval)
+    every = adaptive.check_every
+    window = adaptive.gain_window
+    min_gap = adaptive.min_interval
     y_sat = float(adaptive.saturation_value)
     a = loop.adapt
     if wake_at is None:
@@ -401,8 +401,8 @@ def relay_rescale(env, loop, spec, adaptive, reason: str):
         pid.manual_output = u
 
     relay = yield env.process(relay_test(env, lambda: loop.last_measurement, write, u0, d, adaptive.hysteresis,
-                                         pid.setpoint, parse_duration(loop.spec.sample_time),
-                                         n_periods=adaptive.relay_periods, max_ticks=parse_duration(adaptive.relay_duration),
+                                         pid.setpoint, loop.spec.sample_time,
+                                         n_periods=adaptive.relay_periods, max_ticks=adaptive.relay_duration,
                                          direction=math.copysign(1.0, s.K)))
     pid.set_auto()
     data = {"relay": {"Ku": relay.Ku, "Pu_d": relay.Pu, "amplitude": relay.amplitude}, "reason": reason}

@@ -8,8 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from twin.durations import parse_duration
-
 
 @dataclass
 class Loop:
@@ -72,7 +70,7 @@ def loop_process(env, plant, loop: Loop, wake_at: int | None = None):
     ``wake_at``: resume a saved run at the loop's next sample."""
     from controllers.sampled import sample_loop
 
-    period = parse_duration(loop.spec.sample_time)
+    period = loop.spec.sample_time
     if wake_at is not None:
         yield env.timeout(wake_at - env.now)
     while True:

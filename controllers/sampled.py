@@ -33,7 +33,6 @@ import math
 
 import numpy as np
 
-from twin.durations import parse_duration
 from twin.equipment.layer import AREAS
 from twin.units.asm1 import IDX, TSS_PER_COD
 
@@ -966,9 +965,9 @@ def sampled_blocks(env, plant, loops: list, instruments: list, equipment=None) -
     in that order; blocks in the order their periods first appear."""
     periods: dict[int, tuple[list, list, list]] = {}
     for lp in loops:
-        periods.setdefault(parse_duration(lp.spec.sample_time), ([], [], []))[0].append(lp)
+        periods.setdefault(lp.spec.sample_time, ([], [], []))[0].append(lp)
     for ins in instruments:
         periods.setdefault(int(ins.period_s), ([], [], []))[1].append(ins)
     if equipment is not None:
-        periods.setdefault(parse_duration(equipment.spec.sample_time), ([], [], []))[2].append(equipment)
+        periods.setdefault(equipment.spec.sample_time, ([], [], []))[2].append(equipment)
     return {p: SampledBlock(env, plant, p, lps, ins, eq[0] if eq else None) for p, (lps, ins, eq) in periods.items()}

@@ -530,10 +530,10 @@ def _run(args) -> int:
     every = scenario.outputs.checkpoint_every
     if every or args.resume:
         from twin.checkpoint import Checkpointing, checkpoint_info
-        from twin.durations import format_duration, parse_duration
+        from twin.durations import format_duration
 
         folder = out.with_name(out.name + ".checkpoint")
-        every_s = parse_duration(every) if every else None
+        every_s = int(every) if every else None
         if args.resume:
             info = checkpoint_info(folder)
             if info is None:

@@ -114,7 +114,7 @@ def _outage_part(tw, search: dict, log) -> dict:
                 agent.fail(int(fleet.rows_of(fleet.index[ident])[0]), forced=True)
             out["failed"] = failed
         f.advance("1min")  # a twin is forked and saved between events, not inside one
-        f.optimiser.spec = f.optimiser.spec.model_copy(update=search)
+        f.optimiser.spec = type(f.optimiser.spec).model_validate({**f.optimiser.spec.model_dump(), **search})
         d = f.optimiser.decide(f)
         out[case] = {"schedule": d["schedule"], "predicted": d["predicted"], "evaluations": d["evaluations"],
                      "blowers_out_of_service": int(f.equipment.blowers_out_of_service)}

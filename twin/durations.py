@@ -17,8 +17,13 @@ _PATTERN = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zA-Z]+)\
 
 
 def parse_duration(text: object) -> int:
-    """Parse ``text`` into whole seconds; ValueError with the accepted forms if it does not parse."""
-    if isinstance(text, bool) or not isinstance(text, str):
+    """Parse ``text`` into whole seconds; ValueError with the accepted forms if it does not parse.
+
+    An int is taken as seconds already parsed (a scenario's durations are held as seconds) and
+    returned unchanged, so that code handed either a scenario field or a user's string works."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text
+    if not isinstance(text, str):
         raise ValueError(f"expected a duration string such as '15min', '24h', '14d' or '10y', got {text!r}")
     m = _PATTERN.match(text)
     if not m or m.group(2).lower() not in _UNITS:

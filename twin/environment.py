@@ -1,7 +1,7 @@
 """Weather at the plant: air temperature, relative humidity and barometric pressure.
 
 A table of hourly (or the scenario's interval) values, from constants, the seeded generator
-or a CSV file, replayed as a SimPy process (:func:`twin.run.environment_process`) into:
+or a CSV file, replayed as a SimPy process (:func:`twin.processes.environment_process`) into:
 
 * the blowers: inlet temperature and pressure, and the water vapour the air carries
   (:func:`moist_air_power_factor`);
@@ -76,9 +76,7 @@ def build_weather(spec, duration_s: int, base: Path | None, rng: np.random.Gener
                             np.array([[spec.air_temperature_c, spec.relative_humidity, spec.pressure_pa]]), "constant")
     if spec.kind == "file":
         return _read_file(spec, base)
-    from twin.durations import parse_duration
-
-    dt = parse_duration(spec.sample_interval)
+    dt = spec.sample_interval
     n = duration_s // dt + 2
     t = np.arange(n, dtype=np.int64) * dt
     day = t / 86400.0

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-from twin.durations import parse_duration
 from twin.errors import ConfigError
 from twin.units.asm1 import NAMES
 from twin.units.junctions import BSM1_CONSTANT_INFLUENT
@@ -188,7 +187,7 @@ def synthetic(spec, duration_s: int, rng: np.random.Generator) -> tuple[np.ndarr
             from twin.units.base import did_you_mean
             raise ConfigError(f"influent.synthetic.{k}: unknown setting{did_you_mean(k, p)}")
         p[k] = float(v)
-    step = parse_duration(spec.sample_interval)
+    step = spec.sample_interval
     n = duration_s // step + 1
     t_d = np.arange(n) * step / 86400.0
     phase = 2 * np.pi * t_d

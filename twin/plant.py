@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from twin.durations import TICKS_PER_DAY, parse_duration
+from twin.durations import TICKS_PER_DAY
 from twin.errors import ConfigError, SolverError
 from twin.flowsheet import CompiledPlant
 from twin.integrate import STATUS_MESSAGES
@@ -47,7 +47,7 @@ class Plant:
         self.h = 1e-4
         self.rtol = float(solver.rtol)
         self.atol = float(solver.atol)
-        self.h_max = parse_duration(solver.max_step) / TICKS_PER_DAY
+        self.h_max = solver.max_step / TICKS_PER_DAY
         self.max_steps = int(solver.max_steps_per_event)
         self.steps = 0
         self.rhs_evals = 0

@@ -11,10 +11,18 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    ValidationError,
+    model_validator,
+)
 
 from twin.durations import format_duration, parse_duration
 from twin.errors import ConfigError
@@ -24,12 +32,56 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=False)
 
 
-Duration = str
+class Seconds(int):
+    """A scenario duration, parsed once into whole seconds, that remembers how it was written.
+
+    Everything that runs uses it as the int it is; the text ("24h") is what the resolved scenario
+    (``metadata.json``, checkpoint keys, study overrides) writes back, so those read as the file
+    did and validate again to the same value."""
+
+    text: str
+
+    def __new__(cls, seconds: int, text: str | None = None) -> Seconds:
+        obj = super().__new__(cls, seconds)
+        obj.text = format_duration(int(seconds)) if text is None else text
+        return obj
+
+    def __reduce__(self):
+        return (Seconds, (int(self), self.text))
 
 
-def _duration(v: Any) -> str:
-    parse_duration(v)
-    return v
+def seconds(text: str) -> Seconds:
+    """A duration default written as in a scenario file."""
+    return Seconds(parse_duration(text), text)
+
+
+def _to_seconds(v: Any) -> Seconds:
+    # a bare number is refused: seconds, hours or days would all be plausible readings of it
+    if isinstance(v, Seconds):
+        return v
+    if not isinstance(v, str):
+        raise ValueError(f"expected a duration string such as '15min', '24h', '14d' or '10y', got {v!r}")
+    return Seconds(parse_duration(v), v)
+
+
+def _as_text(v: Any) -> Any:
+    return v.text if isinstance(v, Seconds) else format_duration(v) if isinstance(v, int) else v
+
+
+def _initial_or_seconds(v: Any) -> Seconds | str:
+    return v if v == "initial" else _to_seconds(v)
+
+
+def text_of(v: Any) -> str:
+    """How a duration field reads in a message: as the scenario wrote it."""
+    return str(_as_text(v))
+
+
+#: a duration field: written "15min", "24h", "14d", "10y"; held as whole seconds (:class:`Seconds`)
+Duration = Annotated[int, PlainValidator(_to_seconds), PlainSerializer(_as_text)]
+#: a duration, or "initial" (before the run)
+InitialOrDuration = Annotated[int | Literal["initial"], PlainValidator(_initial_or_seconds),
+                              PlainSerializer(_as_text)]
 
 
 class InfluentSpec(_Strict):
@@ -52,10 +104,9 @@ class InfluentSpec(_Strict):
     time_column: str | None = None
     time_unit: Literal["s", "min", "h", "d"] = "d"
     columns: dict[str, str] = Field(default_factory=dict)
-    sample_interval: Duration = "15min"
+    sample_interval: Duration = seconds("15min")
     synthetic: dict[str, float] = Field(default_factory=dict)
 
-    _v_si = field_validator("sample_interval")(_duration)
 
     @model_validator(mode="after")
     def _needs_file(self):
@@ -68,7 +119,6 @@ class Phase(_Strict):
     influent: InfluentSpec
     duration: Duration
 
-    _v_d = field_validator("duration")(_duration)
 
 
 class SensorSpec(_Strict):
@@ -87,10 +137,9 @@ class InstrumentSpec(SensorSpec):
     ``sample_time`` and reported ``dead_time`` later (sample transport, analyser cycle)."""
 
     signal: str
-    sample_time: Duration = "1min"
-    dead_time: Duration = "0s"
+    sample_time: Duration = seconds("1min")
+    dead_time: Duration = seconds("0s")
 
-    _v = field_validator("sample_time", "dead_time")(_duration)
 
 
 class ActuatorSpec(_Strict):
@@ -104,7 +153,7 @@ class AutotuneSpec(_Strict):
     """Identification and tuning of a loop on the live plant (see controllers.autotune)."""
 
     enabled: bool = False
-    at: Duration = "initial"  # "initial": on the plant in its initial steady state before the run;
+    at: InitialOrDuration = "initial"  # "initial": on the plant in its initial steady state before the run;
     # or a duration counted from the start of the run (warm-up phases included)
     method: Literal["step", "relay"] = "step"
     # step test input: one step; +du / -du / back (doublet); +du / back (pulse)
@@ -121,7 +170,7 @@ class AutotuneSpec(_Strict):
     relay_amplitude: float | None = None  # actuator units; default 10 % of the range
     hysteresis: float = Field(0.0, ge=0)  # measurement units
     relay_periods: int = Field(6, ge=3)
-    duration: Duration = "1h"  # step-test length, or the longest relay test
+    duration: Duration = seconds("1h")  # step-test length, or the longest relay test
     allow_sopdt: bool = True
     drift: bool = True  # fit a linear output drift (load change) during a step test
     controller: Literal["PI", "PID"] = "PI"  # PI is the safe choice with noisy sensors
@@ -134,22 +183,17 @@ class AutotuneSpec(_Strict):
     pm_min_deg: float = Field(45.0, gt=0, lt=90)
     ms_max: float = Field(2.0, gt=1)
 
-    _v = field_validator("duration")(_duration)
 
-    @field_validator("at")
-    @classmethod
-    def _at(cls, v):
-        return v if v == "initial" else _duration(v)
 
 
 class AdaptiveSpec(_Strict):
     """Retune when the loop's IAE over ``window`` exceeds ``iae_ratio`` x the IAE after its last tuning."""
 
     enabled: bool = False
-    window: Duration = "6h"
-    check_every: Duration = "1h"
+    window: Duration = seconds("6h")
+    check_every: Duration = seconds("1h")
     iae_ratio: float = Field(1.5, gt=1)
-    min_interval: Duration = "12h"
+    min_interval: Duration = seconds("12h")
     saturation_fraction: float = Field(0.5, gt=0, le=1)
     # "reidentify": repeat the autotune test and rule; "relay_rescale": a short relay test
     # rescales the gain by the change of the ultimate gain since a reference relay test;
@@ -158,17 +202,15 @@ class AdaptiveSpec(_Strict):
     # the identified model's gain with the loop's rule
     method: Literal["reidentify", "relay_rescale", "model_gain"] = "reidentify"
     saturation_value: float | None = None  # model_gain: y at which the transfer stops (DO saturation)
-    gain_window: Duration = "2h"  # model_gain: averaging window of the gain estimate
-    reference_at: Duration = "1h"  # when the reference relay test runs (relay_rescale)
+    gain_window: Duration = seconds("2h")  # model_gain: averaging window of the gain estimate
+    reference_at: Duration = seconds("1h")  # when the reference relay test runs (relay_rescale)
     relay_amplitude: float | None = None  # actuator units; default 5 % of the range
     hysteresis: float = Field(0.0, ge=0)
     relay_periods: int = Field(4, ge=3)
-    relay_duration: Duration = "2h"
+    relay_duration: Duration = seconds("2h")
     min_change: float = Field(0.2, ge=0)  # relay_rescale: ignore ultimate-gain changes below this fraction
     max_change: float = Field(2.0, gt=1)  # relay_rescale: largest gain factor applied at once
 
-    _v = field_validator("window", "check_every", "min_interval", "reference_at", "relay_duration",
-                         "gain_window")(_duration)
 
     @model_validator(mode="after")
     def _model_gain(self):
@@ -201,14 +243,13 @@ class ControllerSpec(_Strict):
     rate_max_per_d: float | None = Field(None, gt=0)
     offset: float = 0.0
     limits: tuple[float, float]
-    sample_time: Duration = "1min"
+    sample_time: Duration = seconds("1min")
     sensor: SensorSpec = Field(default_factory=SensorSpec)
     actuator_dynamics: ActuatorSpec = Field(default_factory=ActuatorSpec)
     autotune: AutotuneSpec = Field(default_factory=AutotuneSpec)
     adaptive: AdaptiveSpec = Field(default_factory=AdaptiveSpec)
     enabled: bool = True
 
-    _v_st = field_validator("sample_time")(_duration)
 
     @model_validator(mode="after")
     def _limits(self):
@@ -360,14 +401,13 @@ class EnvironmentSpec(_Strict):
     diurnal_amplitude_c: float = Field(4.0, ge=0)
     temperature_anomaly_sd_c: float = Field(2.0, ge=0)
     pressure_sd_pa: float = Field(800.0, ge=0)
-    sample_interval: Duration = "1h"
+    sample_interval: Duration = seconds("1h")
     file: str | None = None
     time_column: str = "time_h"
     columns: dict[str, str] = Field(default_factory=dict)
     #: water temperature for the oxygen saturation (degC); the reactors' temperature input when None
     water_temperature_c: float | None = None
 
-    _v = field_validator("sample_interval")(_duration)
 
     @model_validator(mode="after")
     def _file(self):
@@ -381,7 +421,7 @@ class EquipmentSpec(_Strict):
     """Machines around the process (twin.equipment.layer): blowers and diffusers, pumps, mixers."""
 
     enabled: bool = True
-    sample_time: Duration = "1min"
+    sample_time: Duration = seconds("1min")
     zones: dict[str, ZoneSpec] = Field(default_factory=dict)
     blowers: BlowerSpec | None = None
     air_header: AirHeaderSpec | None = None
@@ -395,7 +435,6 @@ class EquipmentSpec(_Strict):
     tariff: TariffSpec = Field(default_factory=TariffSpec)
     co2_kg_per_kwh: float = Field(0.0, ge=0)
 
-    _v = field_validator("sample_time")(_duration)
 
     @model_validator(mode="after")
     def _blowers(self):
@@ -422,9 +461,8 @@ class PolicySpec(_Strict):
     #: one); the policy then acts by expected cost, P(failure within horizon_h) x the cost of a
     #: functional failure against the cost of planned work now (the fleet file's costs)
     model: str | None = None
-    inspection_interval: Duration = "1d"
+    inspection_interval: Duration = seconds("1d")
 
-    _v = field_validator("inspection_interval")(_duration)
 
     @model_validator(mode="after")
     def _fields(self):
@@ -446,16 +484,15 @@ class CrewSpec(_Strict):
 
 class SparesSpec(_Strict):
     stock: int = Field(2, ge=0)
-    lead_time: Duration = "14d"
+    lead_time: Duration = seconds("14d")
 
-    _v = field_validator("lead_time")(_duration)
 
 
 class FleetSpec(_Strict):
     """The equipment fleet and its maintenance (twin.fleet, agents.maintenance)."""
 
     file: str
-    step: Duration = "1h"
+    step: Duration = seconds("1h")
     process_model: bool = True  # false: fleet-only study at a constant relative load
     load: float = Field(1.0, ge=0)
     #: fleet-only studies: relative amplitude of the assets' daily load cycle and day-to-day
@@ -467,7 +504,7 @@ class FleetSpec(_Strict):
     planned_hours: tuple[float, float] = (0.0, 24.0)  # hours of day when planned work may start
     alarm_horizon_h: float = Field(720.0, gt=0)
     #: fouled aeration grids and heat exchangers: transfer factor = exp(-c d_fouling), d the
-    #: fouling modes' damage (0 before a defect, 1 at failure: twin.run.build_fleet)
+    #: fouling modes' damage (0 before a defect, 1 at failure: twin.fleet.assembly.FleetCoupling)
     fouling_transfer_loss: float = Field(0.3, ge=0)
     #: worn machines: condition = exp(-c d) of the named mode's damage (pump impeller: head and
     #: efficiency; blower: efficiency)
@@ -475,7 +512,6 @@ class FleetSpec(_Strict):
     impeller_mode: str = "impeller_wear"
     blower_efficiency_mode: str = "efficiency_loss"
 
-    _v = field_validator("step")(_duration)
 
     def policy_for(self, type_name: str) -> PolicySpec:
         return self.policies.get(type_name) or self.policies.get("default") or PolicySpec()
@@ -494,7 +530,6 @@ class EventSpec(_Strict):
     fail: list[str] = Field(default_factory=list)  # asset identities of the fleet that fail then
     note: str = ""
 
-    _v = field_validator("at")(_duration)
 
 
 class ScheduleSpec(_Strict):
@@ -506,26 +541,20 @@ class ScheduleSpec(_Strict):
 
     target: str
     values: list[float] = Field(min_length=1)
-    block: Duration = "1h"
-    period: Duration = "1d"
-    start: Duration = "0s"
+    block: Duration = seconds("1h")
+    period: Duration = seconds("1d")
+    start: Duration = seconds("0s")
     end: Duration | None = None
     note: str = ""
 
-    _v = field_validator("block", "period", "start")(_duration)
 
-    @field_validator("end")
-    @classmethod
-    def _end(cls, v):
-        return None if v is None else _duration(v)
 
     @model_validator(mode="after")
     def _fills(self):
-        from twin.durations import parse_duration
-
-        b, p = parse_duration(self.block), parse_duration(self.period)
+        b, p = self.block, self.period
         if b <= 0 or len(self.values) * b != p:
-            raise ValueError(f"{len(self.values)} values of {self.block} do not fill the period of {self.period}")
+            raise ValueError(f"{len(self.values)} values of {text_of(self.block)} do not fill the period of "
+                             f"{text_of(self.period)}")
         return self
 
 
@@ -534,9 +563,8 @@ class VariableSpec(_Strict):
 
     target: str
     bounds: tuple[float, float]
-    block: Duration = "4h"
+    block: Duration = seconds("4h")
 
-    _v = field_validator("block")(_duration)
 
     @model_validator(mode="after")
     def _bounds(self):
@@ -549,9 +577,8 @@ class ForecastErrorSpec(_Strict):
     """The error of a ``noisy`` forecast (see twin.evaluate.noisy): log-normal, AR(1) in time."""
 
     sd: float = Field(0.1, ge=0)  # standard deviation of the log error of flow and of concentrations
-    correlation_time: Duration = "6h"
+    correlation_time: Duration = seconds("6h")
 
-    _v = field_validator("correlation_time")(_duration)
 
 
 class OptimiserSpec(_Strict):
@@ -560,9 +587,9 @@ class OptimiserSpec(_Strict):
     the 10 best kept)."""
 
     enabled: bool = True
-    every: Duration = "1d"
-    first_at: Duration = "0s"  # from the start of the main period
-    horizon: Duration = "24h"
+    every: Duration = seconds("1d")
+    first_at: Duration = seconds("0s")  # from the start of the main period
+    horizon: Duration = seconds("24h")
     # perfect (the twin's own future), persistence (the same hours of the last day or week), or
     # noisy: the true influent with a seeded error (forecast_error)
     forecast: Literal["perfect", "persistence_day", "persistence_week", "noisy"] = "persistence_day"
@@ -597,16 +624,13 @@ class OptimiserSpec(_Strict):
     # for a plant without machines (BSM1) the horizon's BSM1 operational cost index
     objective: Literal["electricity_cost", "bsm1_oci"] = "electricity_cost"
 
-    _v = field_validator("every", "first_at", "horizon")(_duration)
 
     @model_validator(mode="after")
     def _check(self):
-        from twin.durations import parse_duration
-
-        h = parse_duration(self.horizon)
         for k, v in enumerate(self.variables):
-            if h % parse_duration(v.block):
-                raise ValueError(f"variables[{k}].block {v.block} does not divide the horizon {self.horizon}")
+            if self.horizon % v.block:
+                raise ValueError(f"variables[{k}].block {text_of(v.block)} does not divide the horizon "
+                                 f"{text_of(self.horizon)}")
         if self.elite >= self.population:
             raise ValueError("elite must be smaller than the population")
         if self.algorithm == "nsga2" and self.population % 4:
@@ -629,27 +653,21 @@ class InitialSpec(_Strict):
 
     mode: Literal["steady_state", "default"] = "steady_state"
     influent: InfluentSpec = Field(default_factory=InfluentSpec)
-    settle: Duration = "200d"
+    settle: Duration = seconds("200d")
 
-    _v_s = field_validator("settle")(_duration)
 
 
 class EvaluationSpec(_Strict):
     kind: Literal["bsm1", "none"] = "bsm1"
-    start: Duration = "0d"
+    start: Duration = seconds("0d")
     end: Duration | None = None
-    sample_interval: Duration = "15min"
+    sample_interval: Duration = seconds("15min")
 
-    _v = field_validator("start", "sample_interval")(_duration)
 
-    @field_validator("end")
-    @classmethod
-    def _end(cls, v):
-        return None if v is None else _duration(v)
 
 
 class OutputsSpec(_Strict):
-    sample_interval: Duration = "15min"
+    sample_interval: Duration = seconds("15min")
     timeseries: bool = True
     report: bool = True
     record_settler_layers: bool = True
@@ -657,21 +675,15 @@ class OutputsSpec(_Strict):
     #: (``twin run --resume``); none by default
     checkpoint_every: Duration | None = None
 
-    _v = field_validator("sample_interval")(_duration)
 
-    @field_validator("checkpoint_every")
-    @classmethod
-    def _ck(cls, v):
-        return None if v is None else _duration(v)
 
 
 class SolverSpec(_Strict):
     rtol: float = Field(1e-6, gt=0, lt=1)
     atol: float = Field(1e-6, gt=0)
-    max_step: Duration = "1h"
+    max_step: Duration = seconds("1h")
     max_steps_per_event: int = Field(10_000_000, gt=0)
 
-    _v = field_validator("max_step")(_duration)
 
 
 class Scenario(_Strict):
@@ -696,26 +708,24 @@ class Scenario(_Strict):
     outputs: OutputsSpec = Field(default_factory=OutputsSpec)
     solver: SolverSpec = Field(default_factory=SolverSpec)
 
-    _v = field_validator("duration")(_duration)
 
     @model_validator(mode="after")
     def _window(self):
-        dur = parse_duration(self.duration)
-        start = parse_duration(self.evaluation.start)
-        end = dur if self.evaluation.end is None else parse_duration(self.evaluation.end)
-        if not 0 <= start < end <= dur:
-            raise ValueError(f"evaluation window [{self.evaluation.start}, {self.evaluation.end or self.duration}] "
-                             f"must lie inside the run (duration {self.duration}) and not be empty")
+        start, end = self.evaluation_window_s()
+        if not 0 <= start < end <= self.duration:
+            ev = self.evaluation
+            raise ValueError(f"evaluation window [{text_of(ev.start)}, {text_of(ev.end or self.duration)}] "
+                             f"must lie inside the run (duration {text_of(self.duration)}) and not be empty")
         return self
 
     # convenience -----------------------------------------------------------------
     @property
     def duration_s(self) -> int:
-        return parse_duration(self.duration)
+        return self.duration
 
     def evaluation_window_s(self) -> tuple[int, int]:
-        end = self.duration_s if self.evaluation.end is None else parse_duration(self.evaluation.end)
-        return parse_duration(self.evaluation.start), end
+        end = self.duration if self.evaluation.end is None else self.evaluation.end
+        return self.evaluation.start, end
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

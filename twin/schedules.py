@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from twin.durations import parse_duration
 from twin.errors import ConfigError
 
 LOOP_SETTINGS = ("setpoint", "K", "Ti_d", "Td_d")
@@ -153,9 +152,9 @@ def schedule_process(tw, name: str, sc, wake_at: int | None = None):
     """Every block boundary from the schedule's start to its end: set the block's value. Its
     position is derived from the clock, so a restarted process needs no saved state."""
     env = tw.env
-    block = parse_duration(sc.block)
-    start = tw.main_start_s + parse_duration(sc.start)
-    end = tw.main_start_s + (parse_duration(sc.end) if sc.end is not None else tw.scenario.duration_s)
+    block = sc.block
+    start = tw.main_start_s + sc.start
+    end = tw.main_start_s + (sc.end if sc.end is not None else tw.scenario.duration_s)
     n = len(sc.values)
     if wake_at is not None:
         yield env.timeout(wake_at - env.now)

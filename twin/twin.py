@@ -55,7 +55,7 @@ class Shared:
         from twin.influent import COLUMNS, build_table
         from twin.run import compile_flowsheet, load_flowsheet
 
-        phases = [(p.influent, parse_duration(p.duration), "warmup") for p in scenario.warmup]
+        phases = [(p.influent, p.duration, "warmup") for p in scenario.warmup]
         phases.append((scenario.influent, scenario.duration_s, "main"))
         tables = [build_table(spec, dur, base_dir, child_rng(scenario.seed, f"influent.{i}"))
                   for i, (spec, dur, _) in enumerate(phases)]
@@ -140,18 +140,11 @@ class Twin:
         from controllers.autotune import adaptive_monitor, identify_and_tune, model_gain_monitor
         from controllers.sampled import sampled_blocks
         from twin.checkpoint import Checkpointer
+        from twin.controls import _autotune_at, input_slot, make_instruments, make_loops
+        from twin.equipment.assembly import build_equipment
+        from twin.fleet.assembly import build_fleet
         from twin.plant import Plant
-        from twin.run import (
-            Progress,
-            _autotune_at,
-            build_equipment,
-            build_fleet,
-            environment_process,
-            influent_process,
-            input_slot,
-            make_instruments,
-            make_loops,
-        )
+        from twin.processes import Progress, environment_process, influent_process, recorder_process
 
         sh, scenario = self.shared, self.shared.scenario
         cp = _copy_compiled(sh.cp)
@@ -198,8 +191,9 @@ class Twin:
             env.start(f"sampled.{period}s", block.process)
         for lp in loops:
             if lp.spec.autotune.enabled and lp.spec.autotune.at != "initial":
-                env.start(f"autotune.{lp.name}", lambda w, lp=lp: _autotune_at(env, lp, plant, parse_duration(
-                    lp.spec.autotune.at), identify_and_tune, w))
+                env.start(f"autotune.{lp.name}", lambda w, lp=lp: _autotune_at(env, lp, plant,
+                                                                                lp.spec.autotune.at,
+                                                                                identify_and_tune, w))
             if lp.spec.adaptive.enabled and lp.spec.adaptive.method == "model_gain":
                 env.start(f"adaptive.{lp.name}", lambda w, lp=lp: model_gain_monitor(
                     env, lp, plant, lp.spec.autotune, lp.spec.adaptive, w))
@@ -222,7 +216,7 @@ class Twin:
             self.optimiser = Optimiser(scenario.optimiser, scenario.seed)
             # the default control, the reference of every plan (restored from a saved state below)
             self.optimiser.defaults = [self.read(v.target) for v in scenario.optimiser.variables]
-            tick = min(parse_duration(v.block) for v in scenario.optimiser.variables)
+            tick = min(v.block for v in scenario.optimiser.variables)
             env.start("plan", lambda w: plan_process(self, self.plan, tick, w))
 
         rec = env.recorder
@@ -241,20 +235,8 @@ class Twin:
             self.optimiser.ranges(self)  # the process ranges name recorded signals (checked before the run)
         if record is not None:
             rec.select(record)
-        interval = parse_duration(scenario.outputs.sample_interval)
-
-        def recorder_process(wake_at=None):
-            if wake_at is not None:
-                yield env.timeout(wake_at - env.now)
-            elif main_start > env.now:
-                yield env.timeout(main_start - env.now)
-            while True:
-                rec.sample(env.now)
-                if env.now >= total:
-                    return
-                yield env.timeout(min(interval, total - env.now))
-
-        env.start("recorder", recorder_process)
+        interval = scenario.outputs.sample_interval
+        env.start("recorder", lambda w: recorder_process(env, rec, main_start, total, interval, w))
         self.progress = Progress(total, progress)
         if progress:
             env.start("progress", lambda w: self.progress.process(env), stateless=True)
@@ -278,7 +260,8 @@ class Twin:
     def _initial_state(self) -> None:
         """Steady state under the initial influent (loops at their setpoints), loops started
         bumplessly, initial-state auto-tuning."""
-        from twin.run import initial_state, tune_in_initial_state
+        from twin.controls import tune_in_initial_state
+        from twin.run import initial_state
 
         sh, scenario, env, plant, cp, loops = self.shared, self.scenario, self.env, self.plant, self.cp, self.loops
         t0 = sh.tables[0].temperature_degC
@@ -311,7 +294,7 @@ class Twin:
                 raise ConfigError(f"events[{i}].fail: the scenario has no fleet")
             if not ev.set:
                 continue
-            env.start(f"event.{i}", lambda w, ev=ev: event_process(self, sh.main_start + parse_duration(ev.at), ev, w))
+            env.start(f"event.{i}", lambda w, ev=ev: event_process(self, sh.main_start + ev.at, ev, w))
         for name, sc in scenario.schedules.items():
             env.start(f"schedule.{name}", lambda w, name=name, sc=sc: schedule_process(self, name, sc, w))
 
@@ -469,7 +452,7 @@ class Twin:
 
     def result(self):
         """The run's results (time series from the start of the main period, events, KPIs)."""
-        from twin.run import build_result
+        from twin.kpis import build_result
 
         return build_result(self)
 

@@ -177,6 +177,35 @@ def test_machines_follow_the_fleet():
     assert eq.mixers_out_of_service == {"reactor1": 0, "reactor2": 1}
 
 
+def test_the_fleet_coupling_declares_which_assets_act_on_which_machines():
+    """The coupling names, per pump station, zone and machine group, the assets that act on it;
+    assets outside the process model (auxiliary pumps, isolation valves) couple to nothing, and
+    applying an unchanged fleet leaves the machines as designed."""
+    from twin.run import build_equipment, build_fleet, prepare
+
+    s = _reference()
+    s["fleet"] = {"file": "fleets/reference.yaml", "policies": {"default": {"kind": "rtf"}}}
+    scen = validate_scenario(s, "ref6h")
+    st = prepare(scen, ROOT / "scenarios")
+    eq = build_equipment(st.env, st.plant, st.cp, scen.equipment)
+    agent = build_fleet(st.env, scen.fleet, ROOT / "scenarios", st.plant, st.cp, eq)
+    c, fleet = agent.coupling, agent.fleet
+
+    def ids(idx):
+        return sorted(fleet.assets[i].id for i in idx)
+
+    assert ids(c.stations["lift_station"]) == ["LP-01", "LP-02", "LP-03", "LP-04"]
+    assert ids(c.blowers) == ["B-01", "B-02", "B-03"]
+    assert ids(c.valves["reactor3"]) == ["AV3-01", "AV3-02", "AV3-03", "AV3-04"]
+    assert ids(c.mixers["reactor2"]) == ["MX2-01", "MX2-02", "MX2-03"]
+    assert len(c.exchangers) == 8 and len(c.grids["reactor5"]) == 3
+    assert fleet.index["AUXP-01"] not in c.process_assets and fleet.index["V-01"] not in c.process_assets
+    assert agent.process_assets == c.process_assets
+    c.apply()
+    assert eq.blowers_out_of_service == 0 and eq.valve_capacity["reactor3"] == 1.0
+    assert eq.mixers_out_of_service == {"reactor1": 0, "reactor2": 0}
+
+
 def test_fouled_grids_lower_oxygen_transfer_by_their_damage():
     """A zone's oxygen transfer is the mean over its grids of exp(-c d_fouling), refreshed every
     fleet step: old grids without a defect transfer as designed; a fouling defect lowers it."""

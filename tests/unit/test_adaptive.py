@@ -10,11 +10,11 @@ from controllers.lti import LTIPlant
 from controllers.models import FOPDT
 from controllers.pid import PID, PIDSettings
 from twin.clock import TwinEnvironment
-from twin.scenario import AdaptiveSpec, AutotuneSpec
+from twin.scenario import AdaptiveSpec, AutotuneSpec, Duration, seconds
 
 
 class _Spec(BaseModel):
-    sample_time: str = "1min"
+    sample_time: Duration = seconds("1min")
 
 
 class _PlantInput:

@@ -36,7 +36,6 @@ from typing import Any
 
 import numpy as np
 
-from twin.durations import parse_duration
 from twin.equipment.aeration import (
     RHO_WATER,
     Blower,
@@ -285,7 +284,7 @@ class Equipment:
         return n_avail, speed_for_flow(curve, system, q, n_avail, w)
 
     def process(self, wake_at: int | None = None):
-        period = parse_duration(self.spec.sample_time)
+        period = self.spec.sample_time
         if wake_at is not None:
             yield self.env.timeout(wake_at - self.env.now)
         while True:

@@ -23,8 +23,8 @@ def export_fleet_data(scenario, base_dir: Path | None, years: float, out: Path) 
     import pyarrow.parquet as pq
 
     from twin.clock import TwinEnvironment
+    from twin.fleet.assembly import build_fleet
     from twin.influent import resolve_path
-    from twin.run import build_fleet
 
     spec = scenario.fleet.model_copy(update={"policies": {"default": scenario.fleet.policy_for("default").model_copy(
         update={"kind": "rtf"})}, "process_model": False})
