@@ -238,14 +238,18 @@ class FleetCoupling:
         """The coupling's processes, every fleet step: duty into the fleet, wear into the
         machines, fouling into the zones' oxygen transfer. Their position derives from the
         clock, so a resumed run restarts them at ``wake_at``."""
-        if self.stations or self.blowers or self.duty_grids:
-            def station_load(wake_at=None):
+        def every_step(apply):
+            """A process applying ``apply`` now and every step (restarted at ``wake_at``)."""
+            def process(wake_at=None):
                 if wake_at is not None:
                     yield env.timeout(wake_at - env.now)
                 while True:
-                    self.apply_duty()
+                    apply()
                     yield env.timeout(step)
-            env.start("fleet.station_load", station_load)
+            return process
+
+        if self.stations or self.blowers or self.duty_grids:
+            env.start("fleet.station_load", every_step(self.apply_duty))
         if self.machine_assets:
             def machines(wake_at=None):
                 first = step if wake_at is None else wake_at - env.now
@@ -255,13 +259,7 @@ class FleetCoupling:
                     self.apply_machines()
             env.start("fleet.machines", machines)
         if self.grids and self.plant is not None:
-            def grids(wake_at=None):
-                if wake_at is not None:
-                    yield env.timeout(wake_at - env.now)
-                while True:
-                    self.apply_grids()
-                    yield env.timeout(step)
-            env.start("fleet.grids", grids)
+            env.start("fleet.grids", every_step(self.apply_grids))
 
 
 def _forced_failures(env, agent, fleet, ev, at: int, wake_at: int | None = None):
