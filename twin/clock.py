@@ -90,15 +90,30 @@ class Recorder:
         self.selected = list(names)
         self._times, self._rows = [], []
 
-    def load(self, times: list[int], rows: list[np.ndarray], since: int) -> None:
+    def load(self, times: list[int], rows: list[np.ndarray], since: int,
+             columns: list[str] | None = None) -> None:
         """Put recorded samples back (a restored snapshot): all of them, or for a headless
-        recorder those at or after ``since`` (the sample already taken now), cut to its columns."""
-        if self.selected is None:
+        recorder those at or after ``since`` (the sample already taken now), cut to its columns.
+        ``columns``: the columns of ``rows`` when they came from a headless recorder (None: every
+        column); a full recorder restored from those gets NaN where nothing was recorded."""
+        if columns is None:
+            index = self._full_index if self.selected is not None else None
+        else:
+            pos = {c: i for i, c in enumerate(columns)}
+            missing = [c for c in self.columns if c not in pos]
+            if self.selected is not None and missing:
+                raise KeyError(f"the snapshot did not record '{missing[0]}'")
+            index = np.array([pos.get(c, -1) for c in self.columns], dtype=np.int64)
+        if self.selected is None and index is None:
             self._times, self._rows = list(times), list(rows)
             return
-        keep = [k for k, t in enumerate(times) if t >= since]
+        keep = [k for k, t in enumerate(times) if t >= since] if self.selected is not None else range(len(times))
         self._times = [times[k] for k in keep]
-        self._rows = [np.asarray(rows[k])[self._full_index] for k in keep]
+        if columns is not None and np.any(index < 0):
+            pad = lambda r: np.append(np.asarray(r, dtype=float), np.nan)  # noqa: E731  (index -1: NaN)
+            self._rows = [pad(rows[k])[index] for k in keep]
+        else:
+            self._rows = [np.asarray(rows[k])[index] for k in keep]
 
     def sample(self, time_s: int) -> None:
         if self._plan is not None:

@@ -408,7 +408,8 @@ class Twin:
         state = {"now": int(env.now), "pending": env.pending(),
                  "parts": _dumps({n: p.checkpoint_state() for n, p in self.parts.items()}),
                  "events": list(env.events.records), "rec_times": list(env.recorder._times),
-                 "rec_rows": list(env.recorder._rows), "failed": self.failed}
+                 "rec_rows": list(env.recorder._rows), "rec_columns": env.recorder.selected,
+                 "failed": self.failed}
         return state
 
     def _load(self, snap: dict) -> None:
@@ -417,7 +418,7 @@ class Twin:
         for name, obj in self.parts.items():
             obj.restore_state(parts[name])
         env.events.records = list(snap["events"])
-        env.recorder.load(snap["rec_times"], snap["rec_rows"], snap["now"])
+        env.recorder.load(snap["rec_times"], snap["rec_rows"], snap["now"], snap.get("rec_columns"))
         self.failed = snap.get("failed")
         env.restart(snap["now"], snap["pending"])
 

@@ -82,8 +82,10 @@ def _held_to_the_default_control(d, key):
 
 
 def test_the_reference_is_the_default_control_not_the_last_plan():
-    """The second decision is held to the default control's figures, not to the first plan's
-    settings: with the plan's settings in place the reference still uses the scenario's values."""
+    """The second decision is held to the default control as it would have run, not to the first
+    plan's settings nor to the state the first plan left: its reference figures are those of the
+    reference twin (the default control since the first decision) over the horizon, and differ
+    from the default settings applied to the running plant's state."""
     tw = _twin(generations=1)
     defaults = [tw.read(f"controllers.do_reactor{z}.setpoint") for z in (3, 4, 5)]
     assert tw.optimiser.defaults == defaults
@@ -92,15 +94,20 @@ def test_the_reference_is_the_default_control_not_the_last_plan():
     second = tw.optimiser.decide(tw)
     assert tw.optimiser.defaults == defaults
     base = second["baseline_default_control"]
-    fork = tw.fork()
-    for (target, _lo, _hi, _b), value in zip(tw.optimiser.blocks(), tw.optimiser.defaults):
-        fork.set(target, value, reason="test")
-    fork.plan.changes = []
+    obj = tw.optimiser.objective(tw)
     t0 = tw.now
-    fork.advance("6h")
-    again = tw.optimiser.objective(tw)(fork, t0, t0 + 6 * 3600)
+    ref = tw.optimiser.reference_twin(tw, obj.columns).fork()
+    assert [ref.read(f"controllers.do_reactor{z}.setpoint") for z in (3, 4, 5)] == defaults
+    ref.advance("6h")
+    again = obj(ref, t0, t0 + 6 * 3600)
     assert again["EQI_kg_d"] == pytest.approx(base["EQI_kg_d"], rel=1e-9)
     assert again["electricity_cost"] == pytest.approx(base["electricity_cost"], rel=1e-9)
+    here = tw.fork()  # the default settings on the running plant's state: another figure
+    here.plan.changes = []
+    for (target, *_), value in zip(tw.optimiser.blocks(), defaults):
+        here.set(target, value, reason="test")
+    here.advance("6h")
+    assert obj(here, t0, t0 + 6 * 3600)["EQI_kg_d"] != pytest.approx(base["EQI_kg_d"], rel=1e-9)
 
 
 def test_same_seed_same_plan():
@@ -290,3 +297,21 @@ def test_process_ranges_are_checked_and_heat_is_priced_as_fuel():
     # a colder tank costs less heat, but a range is hard: the default control keeps it, so the plan must
     assert d["baseline_default_control"]["hours_outside_sludge_tank.T_C"] == 0.0
     assert d["predicted"]["hours_outside_sludge_tank.T_C"] == 0.0
+
+
+def test_the_reference_runs_the_default_control_beside_the_plant(optimised):
+    """The reference twin has run the default control since the first decision on the influent the
+    plant lived: with a perfect forecast, the default control's predicted figures of a window are
+    its realised ones, and after a plan they differ from the running plant's."""
+    plans = [e["data"] for e in optimised.events if e["kind"] == "optimiser_plan"]
+    real = [e["data"] for e in optimised.events if e["kind"] == "optimiser_realised"]
+    assert real and all("realised_default_control" in r for r in real)
+    for p, r in zip(plans, real):
+        for k, v in p["baseline_default_control"].items():
+            assert r["realised_default_control"][k] == pytest.approx(v, rel=1e-9, abs=1e-9)
+    assert optimised.optimiser.reference_twin(optimised, ["power.aeration_kW"]).plan.changes == []
+    # the reference twin is saved with the optimiser: a fork carries it and continues it alike
+    fork = optimised.fork()
+    a = optimised.optimiser.reference_twin(optimised, ["power.aeration_kW"])
+    b = fork.optimiser.reference_twin(fork, ["power.aeration_kW"])
+    assert a is not b and a.now == b.now
