@@ -49,6 +49,13 @@ def _plant_scenario(tmp_path: Path, old: str, new: str) -> Path:
      ("my_plant.yaml", "units.reactor1", "unknown option 'kla_pr_d'", "did you mean 'kla_per_d'")),
     ("params: {volume_m3: 1000}, kla_per_d: 0}", "params: {volum_m3: 1000}, kla_per_d: 0}",
      ("my_plant.yaml", "units.reactor1", "unknown parameter 'volum_m3'", "did you mean 'volume_m3'")),
+    # a typo or a bad value under a reactor's initial state (a bare KeyError once)
+    ("params: {volume_m3: 1000}, kla_per_d: 0}", "params: {volume_m3: 1000}, kla_per_d: 0, initial: {SNHH: 5}}",
+     ("my_plant.yaml", "reactor1", "initial.SNHH: no such state", "did you mean 'SNH'")),
+    ("params: {volume_m3: 1000}, kla_per_d: 0}", "params: {volume_m3: 1000}, kla_per_d: 0, initial: {SO: -1}}",
+     ("my_plant.yaml", "reactor1", "initial.SO: a concentration cannot be negative")),
+    ("params: {volume_m3: 1000}, kla_per_d: 0}", "params: {volume_m3: 1000}, kla_per_d: 0, initial: {SO: high}}",
+     ("my_plant.yaml", "reactor1", "initial.SO: expected a number")),
 ])
 def test_a_flowsheet_file_with_an_unknown_key_is_refused(tmp_path, capsys, old, new, needles):
     s = _plant_scenario(tmp_path, old, new)

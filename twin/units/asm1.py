@@ -445,11 +445,30 @@ class ASM1Reactor(UnitModel):
         return np.concatenate(([p.volume_m3, p.SO_sat_g_m3], kinetic_array(p.asm1()), S.ravel(),
                                [float(p.temperature_model)], t10))
 
+    def __init__(self, name, params, config):
+        super().__init__(name, params, config)
+        self.initial_state()  # a misspelt or negative 'initial' entry is a flowsheet error, raised here
+
     def initial_state(self):
+        """1 g/m3 of every component, or the ``initial`` option's values (component names,
+        concentrations at least 0)."""
+        from twin.errors import ConfigError
+        from twin.units.base import did_you_mean
+
         init = self.config.get("initial", {}) or {}
+        if not isinstance(init, dict):
+            raise ConfigError(f"unit '{self.name}': initial: expected a mapping of component to concentration")
         x = np.array([1.0] * NC)
         for k, v in init.items():
-            x[IDX[k]] = float(v)
+            if k not in IDX:
+                raise ConfigError(f"unit '{self.name}': initial.{k}: no such state{did_you_mean(k, list(IDX))} "
+                                  f"(states: {', '.join(IDX)})")
+            try:
+                x[IDX[k]] = float(v)
+            except (TypeError, ValueError):
+                raise ConfigError(f"unit '{self.name}': initial.{k}: expected a number, got {v!r}") from None
+            if not x[IDX[k]] >= 0:
+                raise ConfigError(f"unit '{self.name}': initial.{k}: a concentration cannot be negative, got {v!r}")
         return x
 
     def volume_m3(self) -> float:
