@@ -12,8 +12,8 @@ of the main period) the optimiser
    population 80, 40 generations, tournament selection, uniform crossover, Gaussian mutation,
    the 10 best kept (every parameter a scenario setting). Candidates are scored on headless
    forks through :class:`twin.evaluate.Evaluator` (serial or a process pool), cached by
-   candidate, and the first population is seeded with the current setpoints and the previous
-   plan shifted by the time elapsed (warm start);
+   candidate, and the first population is seeded with the current setpoints, the default
+   values and the previous plan shifted by the time elapsed (warm start);
 3. scores a schedule feasibility first (DEAP compares fitness tuples lexicographically): the
    hours above each effluent limit beyond those of the scenario's default control on the same
    forecast, then the EQI beyond ``eqi_tolerance`` above the default control's, then electricity
@@ -21,11 +21,14 @@ of the main period) the optimiser
    temperature setpoint changes it), plus the weighted effluent terms. Process ranges of
    recorded signals (``optimiser.ranges``, e.g. a digester's temperature; a mixer's minimum
    power per volume when its speed is a variable) are hard: every hour outside counts as
-   excess, whatever the default control does. The reference is the default control (the variables' values when
-   the twin was built, held over the horizon), never the optimiser's own current settings: a
-   reference that followed the last plan would let each day's plan give up a little more
-   effluent quality than the one before (measured: with that rule BSM1's time above the ammonia
-   limit went from 17 % to 84 % in a week);
+   excess, whatever the default control does. The reference is the default control as it
+   would have run (:meth:`Optimiser.reference_twin`: a twin that runs the scenario without the
+   optimiser beside the plant, on the plant's past influent; its variables at their values when
+   the twin was built), forked onto the same forecast; never the optimiser's own current
+   settings, nor the state its plans left: a reference that followed either lets each day's
+   plan give up a little more effluent quality than the one before (measured on BSM1 over a
+   week: time above the ammonia limit 17 % -> 84 % against the current settings, 17 % -> 45 %
+   against the default settings from the plan-made state);
 4. applies the best schedule through a plan that sets each block's values at its start (the
    ``plan`` part of the twin, saved with it), and logs the decision (``optimiser_plan``: the
    schedule, the predicted figures, per-generation statistics, ``wall_s``); at the next decision
