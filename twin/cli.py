@@ -82,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--block-h", type=int, default=None)
     tr.add_argument("--seed", type=int, default=None)
     tr.add_argument("--threads", type=int, default=None)
+    tr.add_argument("--no-stats", action="store_true",
+                    help="LSTM state alone in the heads, without the window statistics beside it")
     ev = psub.add_parser("evaluate", help="score a model and its baselines on fleet data; write metrics.json")
     ev.add_argument("--model", required=True, help="model file, or 'reference' for the model shipped with the package")
     ev.add_argument("--data", required=True, help="a fleet-data folder not used in training (another seed)")
@@ -341,6 +343,8 @@ def _predictor(args) -> int:
             if v < (0 if key == "seed" else 1):
                 raise ConfigError(f"--{key.replace('_', '-')}: expected a positive number, got {v}")
             s = replace(s, **{"max_epochs" if key == "epochs" else key: v})
+    if args.no_stats:
+        s = replace(s, stats=False)
     folders = [Path(d) for d in args.data]
     for f in folders:
         if not (f / "sensors.parquet").exists():
