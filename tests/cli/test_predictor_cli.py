@@ -60,6 +60,20 @@ def test_training_is_deterministic_and_keeps_its_metadata(data, tmp_path):
     assert sorted(meta["channels"]) == ["temp", "vib"] and meta["horizons_h"] == [24.0, 168.0, 336.0, 720.0]
     assert meta["seed"] == 3 and len(meta["data"]) == 2 and all(len(x["sha256"]) == 64 for x in meta["data"])
     assert meta["versions"]["torch"] and "validation" in meta and len(meta["features"]) <= 24
+    # wide and deep by default: the window statistics' standardisation travels in the weights
+    assert ma["format"] == "plant-twin-lstm/2" and meta["stats"] == ["last", "mean", "slope", "sd"]
+    state = ma["models"]["pump"]["state"]
+    assert state["stat_mean"].shape == state["stat_std"].shape == (4 * len(meta["features"]),)
+    assert state["hazard.weight"].shape[1] == meta["hidden"][-1] + 4 * len(meta["features"])
+
+
+def test_no_stats_trains_the_lstm_state_alone(data, tmp_path):
+    _, d = data
+    m = tmp_path / "plain.pt"
+    assert main(["predictor", "train", "--data", str(d[1]), "--out", str(m), "--no-stats", *TRAIN]) == 0
+    blob = torch.load(m, weights_only=True)["models"]["pump"]
+    assert "stats" not in blob["meta"] and "stat_mean" not in blob["state"]
+    assert blob["state"]["hazard.weight"].shape[1] == blob["meta"]["hidden"][-1]
 
 
 def test_evaluate_writes_metrics_beside_the_claims(data, tmp_path):
