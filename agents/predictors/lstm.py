@@ -11,7 +11,9 @@ one week (a clogging filter's differential pressure, a grid's wet pressure) is a
 of the input's scale, which a 16/8-unit LSTM trained for a few epochs does not resolve, while
 the regression sees the slope and the spread re-standardised, at unit scale. The linear path
 lets the network represent at least what that regression uses (its score through the monotone
-hazard link); the recurrent path adds what the sequence carries beyond four statistics. Format 1
+hazard link; each horizon's increment starts at the regression fitted for it on the same
+training windows, so a few epochs start from the baseline, not from noise); the recurrent path
+adds what the sequence carries beyond four statistics. Format 1
 files (no statistics path) still load and predict as before.
 
 Both heads are monotone by construction: the horizon probabilities are 1 - exp(-cumulative

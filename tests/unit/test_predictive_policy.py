@@ -203,6 +203,8 @@ def test_the_shipped_model_fits_the_reference_fleet():
         assert meta["channels"] and meta["horizons_h"] == list(HORIZONS_H) and meta["seed"] == 0
         assert all(len(d["sha256"]) == 64 for d in meta["data"]) and meta["versions"]["torch"]
         assert "pr_auc_7d" in meta["validation"] and meta["calibration"]["method"] == "platt"
+        assert meta["stats"] == ["last", "mean", "slope", "sd"]  # wide and deep (format 2)
+    assert blob["format"] == "plant-twin-lstm/2"
 
 
 def test_the_policy_reads_what_the_model_was_trained_on(model_dir):
