@@ -58,7 +58,9 @@ class TrainSettings:
     seed: int = 0
     threads: int = 1
     max_pos_weight: float = 50.0
-    stats: bool = True  # the wide path: window statistics beside the LSTM state in the heads
+    #: "stats": the wide path (window statistics beside the LSTM state in the heads); "lstm": the
+    #: LSTM state alone; "auto": both, and per type the one with the better validation PR-AUC at 7 days
+    variant: str = "auto"
 
 
 def _torch():
@@ -218,8 +220,42 @@ def _versions() -> dict:
     return out
 
 
+VARIANTS = ("auto", "stats", "lstm")
+
+
 def train_type(folders: list[Path], type_name: str, settings: TrainSettings, log=print) -> TypeModel:
-    """Train one asset type's model on the data folders (all their seeds)."""
+    """Train one asset type's model on the data folders (all their seeds). With ``variant="auto"``
+    both architectures are trained (each from the same seed, so each is what its own variant would
+    give) and the one with the higher PR-AUC at 7 days on the validation assets is kept; on a tie,
+    or where neither has a score (no positives among the validation windows), the LSTM state alone,
+    the simpler model. The kept model's ``meta["variant"]`` says which it is and
+    ``meta["selection"]`` holds both validation scores."""
+    if settings.variant not in VARIANTS:
+        raise ConfigError(f"--variant: expected one of {', '.join(VARIANTS)}, got '{settings.variant}'")
+    if settings.variant != "auto":
+        return _train_variant(folders, type_name, settings, settings.variant == "stats", log)
+    candidates = {}
+    for variant in ("lstm", "stats"):
+        log(f"{type_name}: variant '{variant}'")
+        candidates[variant] = _train_variant(folders, type_name, settings, variant == "stats", log)
+    scores = {v: m.meta["validation"].get("pr_auc_7d") for v, m in candidates.items()}
+    chosen = "stats" if scores["stats"] is not None and (scores["lstm"] is None
+                                                          or scores["stats"] > scores["lstm"]) else "lstm"
+    model = candidates[chosen]
+    model.meta["selection"] = {"rule": "higher validation PR-AUC at 7 days; ties and no score: lstm",
+                               "pr_auc_7d": scores,
+                               "brier_7d": {v: m.meta["validation"].get("brier_7d") for v, m in candidates.items()}}
+    log(f"{type_name}: validation PR-AUC at 7 d: LSTM alone {_fmt(scores['lstm'])}, with statistics "
+        f"{_fmt(scores['stats'])}: keeps '{chosen}'")
+    return model
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def _train_variant(folders: list[Path], type_name: str, settings: TrainSettings, stats: bool, log=print) -> TypeModel:
+    """Train one architecture (``stats``: with the wide path) for one asset type."""
     torch = _torch()
     from sklearn.linear_model import LogisticRegression
 
@@ -251,10 +287,10 @@ def train_type(folders: list[Path], type_name: str, settings: TrainSettings, log
             "mean": mean.tolist(), "std": std.tolist(), "settings": {k: (list(v) if isinstance(v, tuple) else v)
                                                                     for k, v in asdict(settings).items()},
             "data": [{"folder": str(f), "seed": s.seed, "sha256": s.data_hash} for f, s in zip(folders, series)],
-            "seed": settings.seed, "versions": _versions()}
-    if settings.stats:
+            "seed": settings.seed, "versions": _versions(), "variant": "stats" if stats else "lstm"}
+    if stats:
         meta["stats"] = list(STATS)
-    model = TypeModel(meta, _net(len(features), tuple(settings.hidden), settings.stats))
+    model = TypeModel(meta, _net(len(features), tuple(settings.hidden), stats))
 
     def tensors(parts):
         xs = np.concatenate([model.normalise(gather(s.x, w, n_steps)) for s, w in parts])
@@ -272,7 +308,7 @@ def train_type(folders: list[Path], type_name: str, settings: TrainSettings, log
     st = window_stats(xtr)  # standardisation of the wide path (and of the logistic-regression baseline)
     smean, sstd = st.mean(axis=0), st.std(axis=0)
     sstd = np.where(sstd > 0, sstd, 1.0)
-    if settings.stats:
+    if stats:
         model.net.stat_mean.copy_(torch.from_numpy(smean.astype(np.float32)))
         model.net.stat_std.copy_(torch.from_numpy(sstd.astype(np.float32)))
     # the logistic-regression baseline on window statistics, fitted on the same training windows
@@ -288,7 +324,7 @@ def train_type(folders: list[Path], type_name: str, settings: TrainSettings, log
         clf.fit((st[m] - smean) / sstd, yh)
         lr_coef.append(clf.coef_[0].tolist())
         lr_icpt.append(float(clf.intercept_[0]))
-    if settings.stats:  # the wide path starts where the regression ends: each horizon's increment at its logit
+    if stats:  # the wide path starts where the regression ends: each horizon's increment at its logit
         n_h = settings.hidden[-1]
         with torch.no_grad():
             model.net.hazard.weight[:, n_h:] = torch.tensor(lr_coef, dtype=torch.float32)

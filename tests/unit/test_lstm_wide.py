@@ -109,3 +109,33 @@ def test_an_unknown_format_is_refused_clearly(tmp_path):
     torch.save({"format": "plant-twin-lstm/99", "models": {}}, path)
     with pytest.raises(ConfigError, match=r"format 'plant-twin-lstm/99'.*reads plant-twin-lstm/1, plant-twin-lstm/2"):
         load(path)
+
+
+@pytest.mark.parametrize("scores,want", [
+    ({"stats": 0.8, "lstm": 0.6}, "stats"),
+    ({"stats": 0.6, "lstm": 0.8}, "lstm"),
+    ({"stats": 0.7, "lstm": 0.7}, "lstm"),  # a tie: the simpler model
+    ({"stats": None, "lstm": None}, "lstm"),  # no validation positives: no score, the simpler model
+    ({"stats": 0.5, "lstm": None}, "stats"),
+])
+def test_auto_keeps_the_variant_with_the_better_validation_pr_auc(monkeypatch, scores, want):
+    """The selection rule alone, on stand-in candidates with given validation scores."""
+    from agents.predictors import lstm
+
+    def fake(folders, type_name, settings, stats, log):
+        variant = "stats" if stats else "lstm"
+        m = _model(stats)
+        m.meta.update(variant=variant, validation={"pr_auc_7d": scores[variant], "brier_7d": 0.1})
+        return m
+
+    monkeypatch.setattr(lstm, "_train_variant", fake)
+    got = lstm.train_type([], "pump", lstm.TrainSettings(), log=lambda msg: None)
+    assert got.meta["variant"] == want and ("stats" in got.meta) == (want == "stats")
+    assert got.meta["selection"]["pr_auc_7d"] == scores
+
+
+def test_an_unknown_variant_is_refused():
+    from agents.predictors.lstm import TrainSettings, train_type
+
+    with pytest.raises(ConfigError, match="--variant"):
+        train_type([], "pump", TrainSettings(variant="deep"))
