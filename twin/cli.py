@@ -82,6 +82,11 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--block-h", type=int, default=None)
     tr.add_argument("--seed", type=int, default=None)
     tr.add_argument("--threads", type=int, default=None)
+    tr.add_argument("--variant", choices=("auto", "stats", "lstm"), default=None,
+                    help="per type: 'stats' the window statistics beside the LSTM state in the heads, 'lstm' the "
+                         "LSTM state alone, 'auto' (the default) both, keeping the one with the better validation "
+                         "PR-AUC at 7 days (ties: lstm)")
+    tr.add_argument("--no-stats", action="store_true", help="the same as --variant lstm")
     ev = psub.add_parser("evaluate", help="score a model and its baselines on fleet data; write metrics.json")
     ev.add_argument("--model", required=True, help="model file, or 'reference' for the model shipped with the package")
     ev.add_argument("--data", required=True, help="a fleet-data folder not used in training (another seed)")
@@ -341,6 +346,12 @@ def _predictor(args) -> int:
             if v < (0 if key == "seed" else 1):
                 raise ConfigError(f"--{key.replace('_', '-')}: expected a positive number, got {v}")
             s = replace(s, **{"max_epochs" if key == "epochs" else key: v})
+    if args.no_stats and args.variant not in (None, "lstm"):
+        raise ConfigError(f"--no-stats contradicts --variant {args.variant}")
+    if args.no_stats:
+        s = replace(s, variant="lstm")
+    elif args.variant is not None:
+        s = replace(s, variant=args.variant)
     folders = [Path(d) for d in args.data]
     for f in folders:
         if not (f / "sensors.parquet").exists():
@@ -350,6 +361,11 @@ def _predictor(args) -> int:
     models = {t: train_type(folders, t, s) for t in wanted}
     save(models, Path(args.out))
     print(f"{len(models)} model(s) written to {args.out}")
+    for t, m in models.items():
+        sel = m.meta.get("selection", {}).get("pr_auc_7d")
+        got = "" if not sel else " (validation PR-AUC at 7 d: " + ", ".join(
+            f"{v} {'-' if x is None else f'{x:.3f}'}" for v, x in sel.items()) + ")"
+        print(f"  {t}: {m.meta['variant']}{got}")
     return 0
 
 

@@ -120,7 +120,8 @@ def training(data: Path, type_name: str, hidden: tuple[int, ...], epochs: int) -
             n_windows[0] = int(msg.split(": ", 1)[1].split()[0])
             stamps.append(time.perf_counter())
 
-    settings = TrainSettings(hidden=hidden, max_epochs=epochs, patience=epochs, threads=1)
+    # one architecture timed (the wider one): 'auto' trains both, one after the other
+    settings = TrainSettings(hidden=hidden, max_epochs=epochs, patience=epochs, threads=1, variant="stats")
     train_type([data], type_name, settings, log=log)
     return statistics.median(np.diff(stamps)), n_windows[0]
 

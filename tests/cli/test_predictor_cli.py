@@ -48,11 +48,19 @@ def data(tmp_path_factory):
 TRAIN = ["--hidden", "8,4,4", "--epochs", "2", "--seed", "3"]
 
 
-def test_training_is_deterministic_and_keeps_its_metadata(data, tmp_path):
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory):
+    """A model trained with the defaults (variant auto) on seeds 1 and 2."""
     _, d = data
-    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
-    for m in (a, b):
-        assert main(["predictor", "train", "--data", str(d[1]), str(d[2]), "--out", str(m), *TRAIN]) == 0
+    m = tmp_path_factory.mktemp("model") / "auto.pt"
+    assert main(["predictor", "train", "--data", str(d[1]), str(d[2]), "--out", str(m), *TRAIN]) == 0
+    return m
+
+
+def test_training_is_deterministic_and_keeps_its_metadata(data, trained, tmp_path):
+    _, d = data
+    a, b = trained, tmp_path / "b.pt"
+    assert main(["predictor", "train", "--data", str(d[1]), str(d[2]), "--out", str(b), *TRAIN]) == 0
     ma, mb = torch.load(a, weights_only=True), torch.load(b, weights_only=True)
     for k, v in ma["models"]["pump"]["state"].items():
         assert torch.equal(v, mb["models"]["pump"]["state"][k])
@@ -60,12 +68,52 @@ def test_training_is_deterministic_and_keeps_its_metadata(data, tmp_path):
     assert sorted(meta["channels"]) == ["temp", "vib"] and meta["horizons_h"] == [24.0, 168.0, 336.0, 720.0]
     assert meta["seed"] == 3 and len(meta["data"]) == 2 and all(len(x["sha256"]) == 64 for x in meta["data"])
     assert meta["versions"]["torch"] and "validation" in meta and len(meta["features"]) <= 24
+    # both variants trained by default, the kept one recorded with both validation scores
+    assert ma["format"] == "plant-twin-lstm/2" and meta["variant"] in ("stats", "lstm")
+    assert set(meta["selection"]["pr_auc_7d"]) == {"stats", "lstm"}
 
 
-def test_evaluate_writes_metrics_beside_the_claims(data, tmp_path):
+def test_the_wide_variant_keeps_the_statistics_standardisation(data, tmp_path):
     _, d = data
-    m = tmp_path / "m.pt"
-    assert main(["predictor", "train", "--data", str(d[1]), str(d[2]), "--out", str(m), *TRAIN]) == 0
+    m = tmp_path / "wide.pt"
+    assert main(["predictor", "train", "--data", str(d[1]), "--out", str(m), "--variant", "stats", *TRAIN]) == 0
+    ma = torch.load(m, weights_only=True)
+    meta = ma["models"]["pump"]["meta"]
+    assert meta["variant"] == "stats" and meta["stats"] == ["last", "mean", "slope", "sd"] and "selection" not in meta
+    state = ma["models"]["pump"]["state"]
+    assert state["stat_mean"].shape == state["stat_std"].shape == (4 * len(meta["features"]),)
+    assert state["hazard.weight"].shape[1] == meta["hidden"][-1] + 4 * len(meta["features"])
+
+
+def test_no_stats_trains_the_lstm_state_alone(data, tmp_path):
+    _, d = data
+    m = tmp_path / "plain.pt"
+    assert main(["predictor", "train", "--data", str(d[1]), "--out", str(m), "--no-stats", *TRAIN]) == 0
+    blob = torch.load(m, weights_only=True)["models"]["pump"]
+    assert "stats" not in blob["meta"] and "stat_mean" not in blob["state"] and blob["meta"]["variant"] == "lstm"
+    assert blob["state"]["hazard.weight"].shape[1] == blob["meta"]["hidden"][-1]
+
+
+def test_auto_keeps_per_type_the_variant_with_the_better_validation_score(data, trained, tmp_path):
+    """'auto' is the variant it keeps, bit for bit (each candidate is trained from the same seed),
+    and that variant has the higher validation PR-AUC at 7 days of the two (ties: lstm)."""
+    _, d = data
+    auto = torch.load(trained, weights_only=True)["models"]["pump"]
+    sel = auto["meta"]["selection"]["pr_auc_7d"]
+    want = "stats" if sel["stats"] is not None and (sel["lstm"] is None or sel["stats"] > sel["lstm"]) else "lstm"
+    assert auto["meta"]["variant"] == want
+    p = tmp_path / f"{want}.pt"
+    assert main(["predictor", "train", "--data", str(d[1]), str(d[2]), "--out", str(p), "--variant", want, *TRAIN]) == 0
+    alone = torch.load(p, weights_only=True)["models"]["pump"]
+    assert sel[want] == alone["meta"]["validation"].get("pr_auc_7d")
+    assert auto["state"].keys() == alone["state"].keys()
+    for k, v in auto["state"].items():
+        assert torch.equal(v, alone["state"][k])
+
+
+def test_evaluate_writes_metrics_beside_the_claims(data, trained, tmp_path):
+    _, d = data
+    m = trained
     out = tmp_path / "ev"
     assert main(["predictor", "evaluate", "--model", str(m), "--data", str(d[3]), "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
@@ -92,7 +140,7 @@ def test_evaluate_writes_metrics_beside_the_claims(data, tmp_path):
 def test_a_model_for_other_channels_is_a_clear_error(data, tmp_path, capsys):
     tmp, d = data
     m = tmp_path / "m.pt"
-    assert main(["predictor", "train", "--data", str(d[1]), "--out", str(m), *TRAIN]) == 0
+    assert main(["predictor", "train", "--data", str(d[1]), "--out", str(m), "--variant", "lstm", *TRAIN]) == 0
     other = tmp_path / "other"
     assert main(["fleet-data", str(_fleet(tmp_path, channel="vibration")), "--years", "0.05", "--out", str(other)]) == 0
     assert main(["predictor", "evaluate", "--model", str(m), "--data", str(other), "--out", str(tmp_path / "x")]) == 2
@@ -102,6 +150,8 @@ def test_a_model_for_other_channels_is_a_clear_error(data, tmp_path, capsys):
 @pytest.mark.parametrize("args,message", [
     (["predictor", "train", "--data", "nowhere", "--out", "m.pt"], "--data: nowhere is not a fleet-data folder"),
     (["predictor", "train", "--data", "{d}", "--out", "m.pt", "--hidden", "a,b"], "--hidden: expected layer sizes"),
+    (["predictor", "train", "--data", "{d}", "--out", "m.pt", "--no-stats", "--variant", "stats"],
+     "--no-stats contradicts --variant stats"),
     (["predictor", "evaluate", "--model", "{d}/sensors.parquet", "--data", "{d}", "--out", "x"], "not a plant-twin LSTM"),
 ])
 def test_bad_input_exits_2_without_traceback(data, tmp_path, capsys, args, message):
