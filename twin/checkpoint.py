@@ -137,6 +137,7 @@ class Checkpointer:
     def restore(self, state: dict) -> None:
         """Put the saved state into the freshly built run and restart its processes."""
         env = self.env
+        env.set_clock(state["now"])
         for name, obj in self.parts.items():
             obj.restore_state(state["parts"][name])
         env.events.records = state["events"]

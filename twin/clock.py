@@ -216,6 +216,13 @@ class TwinEnvironment(simpy.Environment):
                                       "adaptive monitor is running)")
         return sorted(out, key=lambda r: (r[0] is not None, r[0] or 0, r[1], r[2]))
 
+    def set_clock(self, now: int) -> None:
+        """Put the clock of a freshly built environment at ``now`` before saved parts are restored
+        into it: what they queue while restoring (a work order's request for a crew, granted at
+        once) must be queued at the saved time, not at 0, or the first step would turn the clock
+        back."""
+        self._now = int(now)
+
     def restart(self, now: int, pending: list[tuple[int | None, int, int, str]]) -> None:
         """Resume at time ``now`` the processes of a checkpoint, in their saved order (so that
         their wake-ups at equal times keep their order), then the stateless ones."""

@@ -414,6 +414,7 @@ class Twin:
 
     def _load(self, snap: dict) -> None:
         env = self.env
+        env.set_clock(snap["now"])
         parts = pickle.loads(snap["parts"])
         for name, obj in self.parts.items():
             obj.restore_state(parts[name])

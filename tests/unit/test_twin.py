@@ -179,6 +179,31 @@ def test_reference_plant_with_fleet_forks_exactly_and_kpis_change_nothing():
     assert a.agent.kpis(a.now, 168.0) == b.agent.kpis(b.now, 168.0)
 
 
+def test_a_fork_taken_while_work_orders_wait_for_crews_continues_exactly():
+    """Failures beyond the crews' capacity leave work orders queued for a crew; a fork (and a fork
+    of that fork, as the optimiser's reference twin is) re-queues them at the saved time: it
+    continues bit-identically to its parent and its clock never runs back."""
+    tw = Twin.from_scenario(SCEN / "reference_10y.yaml", overrides={"duration": "10d", "evaluation.end": "10d"})
+    tw.advance("1d")
+    fleet = tw.agent.fleet
+    failing = [a for a in fleet.assets if a.type == "blower"][:2] + [a for a in fleet.assets if a.type == "valve"][:4]
+    for a in failing:
+        tw.agent.fail(int(fleet.rows_of(fleet.index[a.id])[0]), forced=True)
+    tw.advance("1min")
+    assert len(tw.agent.crews.queue) > 0  # work orders wait for a crew
+    a = tw.fork()
+    b = a.fork()
+    start = tw.now
+    for f in (tw, a, b):
+        assert f.now == start
+        f.advance("12h")
+        assert f.now == start + 12 * 3600
+    assert _same(a, tw) and _same(b, tw)
+    assert a.events == b.events == tw.events
+    later = [e["time_s"] for e in tw.events if e["time_s"] >= start]
+    assert later == sorted(later)
+
+
 def test_ammonia_cascade_sets_the_do_setpoint():
     """Ammonia-based aeration control: an outer PI on tank-5 ammonia drives the DO loop's
     setpoint within its limits; the DO setpoint then moves with the load, and the inner loop
