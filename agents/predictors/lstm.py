@@ -77,7 +77,7 @@ class TrainSettings:
     max_pos_weight: float = 50.0
     #: "stats": the wide path (window statistics beside the LSTM state in the heads); "lstm": the
     #: LSTM state alone; "auto": both, and per type the one with the better validation PR-AUC at 7 days
-    variant: str = "auto"
+    variant: str = "lstm"
 
 
 def _torch():

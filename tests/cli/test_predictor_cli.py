@@ -50,17 +50,19 @@ TRAIN = ["--hidden", "8,4,4", "--epochs", "2", "--seed", "3"]
 
 @pytest.fixture(scope="module")
 def trained(data, tmp_path_factory):
-    """A model trained with the defaults (variant auto) on seeds 1 and 2."""
+    """A model trained with variant auto on seeds 1 and 2."""
     _, d = data
     m = tmp_path_factory.mktemp("model") / "auto.pt"
-    assert main(["predictor", "train", "--data", str(d[1]), str(d[2]), "--out", str(m), *TRAIN]) == 0
+    assert main(["predictor", "train", "--data", str(d[1]), str(d[2]), "--out", str(m), "--variant", "auto",
+                 *TRAIN]) == 0
     return m
 
 
 def test_training_is_deterministic_and_keeps_its_metadata(data, trained, tmp_path):
     _, d = data
     a, b = trained, tmp_path / "b.pt"
-    assert main(["predictor", "train", "--data", str(d[1]), str(d[2]), "--out", str(b), *TRAIN]) == 0
+    assert main(["predictor", "train", "--data", str(d[1]), str(d[2]), "--out", str(b), "--variant", "auto",
+                 *TRAIN]) == 0
     ma, mb = torch.load(a, weights_only=True), torch.load(b, weights_only=True)
     for k, v in ma["models"]["pump"]["state"].items():
         assert torch.equal(v, mb["models"]["pump"]["state"][k])
@@ -68,7 +70,7 @@ def test_training_is_deterministic_and_keeps_its_metadata(data, trained, tmp_pat
     assert sorted(meta["channels"]) == ["temp", "vib"] and meta["horizons_h"] == [24.0, 168.0, 336.0, 720.0]
     assert meta["seed"] == 3 and len(meta["data"]) == 2 and all(len(x["sha256"]) == 64 for x in meta["data"])
     assert meta["versions"]["torch"] and "validation" in meta and len(meta["features"]) <= 24
-    # both variants trained by default, the kept one recorded with both validation scores
+    # with auto both variants are trained, the kept one recorded with both validation scores
     assert ma["format"] == "plant-twin-lstm/2" and meta["variant"] in ("stats", "lstm")
     assert set(meta["selection"]["pr_auc_7d"]) == {"stats", "lstm"}
 

@@ -129,7 +129,7 @@ def test_auto_keeps_the_variant_with_the_better_validation_pr_auc(monkeypatch, s
         return m
 
     monkeypatch.setattr(lstm, "_train_variant", fake)
-    got = lstm.train_type([], "pump", lstm.TrainSettings(), log=lambda msg: None)
+    got = lstm.train_type([], "pump", lstm.TrainSettings(variant="auto"), log=lambda msg: None)
     assert got.meta["variant"] == want and ("stats" in got.meta) == (want == "stats")
     assert got.meta["selection"]["pr_auc_7d"] == scores
 
