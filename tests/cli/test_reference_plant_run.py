@@ -24,6 +24,19 @@ def _reference(**changes) -> dict:
     return s
 
 
+def _reference_with_fleet():
+    """The six-hour reference plant prepared with its equipment and the reference fleet (run to
+    failure): (prepared run, equipment, maintenance agent)."""
+    from twin.run import build_equipment, build_fleet, prepare
+
+    s = _reference()
+    s["fleet"] = {"file": "fleets/reference.yaml", "policies": {"default": {"kind": "rtf"}}}
+    scen = validate_scenario(s, "ref6h")
+    st = prepare(scen, ROOT / "scenarios")
+    eq = build_equipment(st.env, st.plant, st.cp, scen.equipment)
+    return st, eq, build_fleet(st.env, scen.fleet, ROOT / "scenarios", st.plant, st.cp, eq)
+
+
 @pytest.fixture(scope="module")
 def storm():
     """Six hours of 60 000 m3/d (about three times the dry-weather flow) after a dry start,
@@ -134,16 +147,10 @@ def test_machines_follow_the_fleet():
 
     import numpy as np
 
-    from twin.run import build_equipment, build_fleet, prepare
 
-    s = _reference()
-    s["fleet"] = {"file": "fleets/reference.yaml", "policies": {"default": {"kind": "rtf"}}}
-    scen = validate_scenario(s, "ref6h")
-    st = prepare(scen, ROOT / "scenarios")
-    eq = build_equipment(st.env, st.plant, st.cp, scen.equipment)
-    agent = build_fleet(st.env, scen.fleet, ROOT / "scenarios", st.plant, st.cp, eq)
+    st, eq, agent = _reference_with_fleet()
     fleet = agent.fleet
-    base = scen.equipment.pumps["internal_recycle"].condition
+    base = eq.spec.pumps["internal_recycle"].condition
     i = fleet.index["IRP-01"]
     rows = [r for r in fleet.rows_of(i) if fleet.s.row_mode[r][1] == "impeller_wear"]
     fleet.s.age_h[rows] = 0.5 * fleet.s.scale_h[rows]  # old, but no defect yet: no wear
@@ -181,14 +188,8 @@ def test_the_fleet_coupling_declares_which_assets_act_on_which_machines():
     """The coupling names, per pump station, zone and machine group, the assets that act on it;
     assets outside the process model (auxiliary pumps, isolation valves) couple to nothing, and
     applying an unchanged fleet leaves the machines as designed."""
-    from twin.run import build_equipment, build_fleet, prepare
 
-    s = _reference()
-    s["fleet"] = {"file": "fleets/reference.yaml", "policies": {"default": {"kind": "rtf"}}}
-    scen = validate_scenario(s, "ref6h")
-    st = prepare(scen, ROOT / "scenarios")
-    eq = build_equipment(st.env, st.plant, st.cp, scen.equipment)
-    agent = build_fleet(st.env, scen.fleet, ROOT / "scenarios", st.plant, st.cp, eq)
+    st, eq, agent = _reference_with_fleet()
     c, fleet = agent.coupling, agent.fleet
 
     def ids(idx):
