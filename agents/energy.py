@@ -84,7 +84,7 @@ class PlanObjective:
     main_start_s: int
     limits: dict[str, float]
     weights: dict[str, float]
-    base_hours: dict[str, float] = field(default_factory=dict)  # hours above each limit / outside each range allowed
+    base_hours: dict[str, float] = field(default_factory=dict)  # hours above each limit allowed (by figure name)
     eqi_cap_kg_d: float = math.inf  # the EQI allowed
     electric_columns: tuple[str, ...] = ()
     effluent_stream: str = "effluent"
@@ -299,6 +299,8 @@ class Optimiser:
             self._shadow = Twin(tw.shared, snapshot=self.shadow_snapshot, record=columns)
             self._shadow.plan.changes = []  # it runs the default control: no plan
         self._shadow.advance_to(tw.now)
+        if self.last_plan is not None:  # only the last plan's window is read again (realised figures)
+            self._shadow.env.recorder.drop_before(self.last_plan["start_s"])
         return self._shadow
 
 
@@ -511,8 +513,8 @@ class Optimiser:
                    f"against {base_fig[obj.cost_key]:.2f} under the default control", **decision)
         return decision
 
-    def _nsga2(self, pop, vary, evaluate_all, cache, cap: float, key: str = "electricity_cost"):
-        """NSGA-II (DEAP's non-dominated sorting and crowding) over (electricity cost, EQI, CO2),
+    def _nsga2(self, pop, vary, evaluate_all, cache, cap: float, key: str):
+        """NSGA-II (DEAP's non-dominated sorting and crowding) over (the cost ``key``, EQI, CO2),
         feasibility first: only candidates without excess hours above the limits and within the
         EQI cap compete on the front; when there are too few, the least-violating fill the
         population. The applied point is the cheapest on the final front whose EQI is within the

@@ -81,12 +81,10 @@ class Recorder:
         for k, (names_, _) in enumerate(self._probes):
             for j, n in enumerate(names_):
                 where.setdefault(n, (k, j))
-        starts = np.cumsum([0] + [len(names_) for names_, _ in self._probes])
         needed = sorted({where[n][0] for n in names})
         within = dict(zip(needed, np.cumsum([0] + [len(self._probes[k][0]) for k in needed])))
         self._plan = [self._probes[k][1] for k in needed]
         self._take = np.array([within[where[n][0]] + where[n][1] for n in names], dtype=np.int64)
-        self._full_index = np.array([starts[where[n][0]] + where[n][1] for n in names], dtype=np.int64)
         self.selected = list(names)
         self._times, self._rows = [], []
 
@@ -96,24 +94,30 @@ class Recorder:
         recorder those at or after ``since`` (the sample already taken now), cut to its columns.
         ``columns``: the columns of ``rows`` when they came from a headless recorder (None: every
         column); a full recorder restored from those gets NaN where nothing was recorded."""
-        if columns is None:
-            index = self._full_index if self.selected is not None else None
-        else:
-            pos = {c: i for i, c in enumerate(columns)}
-            missing = [c for c in self.columns if c not in pos]
-            if self.selected is not None and missing:
-                raise KeyError(f"the snapshot did not record '{missing[0]}'")
-            index = np.array([pos.get(c, -1) for c in self.columns], dtype=np.int64)
-        if self.selected is None and index is None:
+        if self.selected is None and columns is None:
             self._times, self._rows = list(times), list(rows)
             return
-        keep = [k for k, t in enumerate(times) if t >= since] if self.selected is not None else range(len(times))
-        self._times = [times[k] for k in keep]
-        if columns is not None and np.any(index < 0):
-            pad = lambda r: np.append(np.asarray(r, dtype=float), np.nan)  # noqa: E731  (index -1: NaN)
-            self._rows = [pad(rows[k])[index] for k in keep]
+        src = columns if columns is not None else [n for names, _ in self._probes for n in names]
+        pos: dict[str, int] = {}
+        for i, c in enumerate(src):
+            pos.setdefault(c, i)  # a name given by two probes: the first, as ``select`` takes it
+        if self.selected is not None:
+            missing = [c for c in self.selected if c not in pos]
+            if missing:
+                raise KeyError(f"the snapshot did not record '{missing[0]}'")
+            keep = [k for k, t in enumerate(times) if t >= since]
         else:
-            self._rows = [np.asarray(rows[k])[index] for k in keep]
+            keep = range(len(times))
+        index = np.array([pos.get(c, len(src)) for c in self.columns], dtype=np.int64)  # len(src): NaN
+        pad = bool(index.size) and int(index.max()) == len(src)
+        self._times = [times[k] for k in keep]
+        self._rows = [(np.append(np.asarray(rows[k], dtype=float), np.nan) if pad else np.asarray(rows[k]))[index]
+                      for k in keep]
+
+    def drop_before(self, time_s: int) -> None:
+        """Forget the samples before ``time_s`` (a twin kept only for windows from then on)."""
+        k = next((i for i, t in enumerate(self._times) if t >= time_s), len(self._times))
+        del self._times[:k], self._rows[:k]
 
     def sample(self, time_s: int) -> None:
         if self._plan is not None:
