@@ -237,10 +237,17 @@ class MaintenanceAgent:
                 candidates = idx_arr[p >= policy.probability].tolist()
             else:
                 candidates = idx
+            # the assets inspected: starting work on one changes no other asset's state before
+            # the next yield, so the condition readings of all of them are taken in one call
+            # (each asset's own noise stream: the same values as one at a time)
+            candidates = [i for i in candidates if not self.busy[i] and self.fleet.s.asset_up[i]]
+            readings = None
+            if policy.kind == "condition" and candidates:
+                names, v = self.fleet.read_assets(type_name, candidates)
+                col = names.index(policy.channel) if policy.channel in names else None
+                readings = {i: (float(v[k, col]) if col is not None else math.nan) for k, i in enumerate(candidates)}
             for i in candidates:
-                if self.busy[i] or not self.fleet.s.asset_up[i]:
-                    continue
-                reason = self._planned_reason(i, policy)
+                reason = self._planned_reason(i, policy, None if readings is None else readings[i])
                 if reason:
                     self.busy[i] = True
                     # the true remaining life is recorded, after the decision, for the alarm KPIs only
@@ -284,12 +291,15 @@ class MaintenanceAgent:
             self.env.log("work_order", ident, f"planned work: {reason}", policy=policy.kind)
             self._start_work(WorkOrder(i, "preventive", reason, self.env.now))
 
-    def _planned_reason(self, i: int, policy) -> str:
+    def _planned_reason(self, i: int, policy, reading: float | None = None) -> str:
+        """Why asset ``i`` gets planned work now under ``policy`` ('' if it does not); a condition
+        policy's ``reading`` of the channel when already taken."""
         if policy.kind == "time_based":
             service_h = (self.env.now - self.last_renewal_s[i]) / 3600.0
             return f"service time {service_h:.0f} h reached {policy.interval_h:g} h" if service_h >= policy.interval_h else ""
         if policy.kind == "condition":
-            reading = self.fleet.read_channels(i).get(policy.channel, math.nan)
+            if reading is None:
+                reading = self.fleet.read_channels(i).get(policy.channel, math.nan)
             if reading >= policy.threshold:
                 return f"{policy.channel} {reading:.3g} >= {policy.threshold:g}"
             return ""

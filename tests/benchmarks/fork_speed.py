@@ -6,7 +6,8 @@ Prints, measured in one run on this machine:
 * the time to fork the reference plant with its eight loops, air header, instruments, weather,
   124-asset fleet and maintenance agent (median of 20 forks), and the BSM1 quickstart's;
 * one candidate day on a headless fork (recording only what the objective reads), reference
-  plant and BSM1 closed loop (two loops, 1-minute sampling), per simulated day;
+  plant (``reference_10y``: loops at 5-minute samples, and ``reference_year``: 1-minute samples)
+  and BSM1 closed loop (two loops, 1-minute sampling), per simulated day;
 * N candidate days through the evaluator with the serial executor and the process pool with
   1 and 2 workers, and the time 3,200 candidate days (a GA of 80 x 40) would take at that rate.
 """
@@ -62,7 +63,13 @@ def main() -> None:
     print(f"fork, reference plant with fleet and agent: {fork_ms(ref):.1f} ms (median of 20)")
     print(f"fork, BSM1 quickstart:                      {fork_ms(bsm1):.2f} ms")
     r_day, b_day = day_s(ref, obj_ref), day_s(bsm1, obj_bsm1)
-    print(f"one candidate day, headless fork, reference plant: {1000 * r_day:.0f} ms per simulated day")
+    ref1 = Twin.from_scenario(SCEN / "reference_year.yaml", overrides={"duration": "30d", "evaluation.end": "30d"})
+    ref1.advance("2d")
+    r1_day = day_s(ref1, obj_ref)
+    print(f"one candidate day, headless fork, reference plant: {1000 * r_day:.0f} ms per simulated day "
+          "(reference_10y: loops and instruments at 5-minute samples)")
+    print(f"one candidate day, headless fork, reference plant at 1-minute samples (reference_year): "
+          f"{1000 * r1_day:.0f} ms per simulated day")
     print(f"one candidate day, headless fork, BSM1 closed loop: {1000 * b_day:.0f} ms per simulated day")
     n = args.candidates
     cands = [{f"controllers.do_reactor{z}.setpoint": 1.0 + 2.0 * k / max(n - 1, 1) for z in (3, 4, 5)}

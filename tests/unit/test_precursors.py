@@ -160,3 +160,27 @@ def test_reading_a_whole_type_gives_the_per_asset_readings():
             dropouts += int(np.isnan(v).sum())
     assert dropouts > 0  # the reference fleet's vibration channels drop out now and then
     assert any(len(c.modes) == 2 for t in types.values() for c in t.channels)
+
+
+def test_reading_some_assets_at_once_gives_their_readings_one_at_a_time():
+    """Fleet.read_assets (the condition policy's inspection of the assets it may plan work on,
+    in one call) gives what reading those assets one at a time gives, in any order, and leaves
+    the other assets' streams alone."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    types, assets = load_fleet(root / "scenarios" / "fleets" / "reference.yaml")
+    one, some = Fleet(types, assets, 9), Fleet(types, assets, 9)
+    for fleet in (one, some):
+        fleet.s.damage[:] = np.linspace(0.0, 0.9, fleet.s.damage.size)
+    pick = np.random.default_rng(1)
+    for h in range(24):
+        for fleet in (one, some):
+            fleet.advance_weather(float(h), 1.0)
+        for t in types:
+            idx = [i for i, a in enumerate(assets) if a.type == t]
+            chosen = [int(i) for i in pick.permutation(idx)[: max(1, len(idx) // 2)]]
+            names, v = some.read_assets(t, chosen)
+            for k, i in enumerate(reversed(chosen)):
+                r = one.read_channels(i)
+                np.testing.assert_array_equal(v[len(chosen) - 1 - k], np.array([r[c] for c in names]))
