@@ -16,7 +16,8 @@ REF = SCEN / "reference_24h.yaml"
 
 
 def _opt(**kw):
-    base = {"every": "6h", "horizon": "6h", "forecast": "perfect", "population": 6, "generations": 2, "elite": 2,
+    base = {"every": "6h", "horizon": "6h", "lookahead": "0s", "forecast": "perfect", "population": 6,
+            "generations": 2, "elite": 2,
             "variables": [{"target": f"controllers.do_reactor{z}.setpoint", "bounds": [0.8, 3.0], "block": "3h"}
                           for z in (3, 4, 5)]}
     base.update(kw)
