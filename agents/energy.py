@@ -97,6 +97,9 @@ class PlanObjective:
     heat_column: str | None = None
     fuel_price_per_kwh: float = 0.0
     fuel_co2_kg_per_kwh: float = 0.0
+    #: the plan's own window (s from the window's start) when the window runs on past it (the
+    #: lookahead): its figures are returned too, as ``plan_window``; 0: the whole window
+    plan_s: int = 0
 
     COMPONENTS = ("SI", "SS", "XI", "XS", "XBH", "XBA", "XP", "SO", "SNO", "SNH", "SND", "XND")
     #: the figure the search minimises (after feasibility) and how the log names it
@@ -174,8 +177,13 @@ class PlanObjective:
     def __call__(self, fork, start_s: int, end_s: int) -> dict[str, float]:
         """Figures of the samples in ``[start_s, end_s)``: at a decision time the running twin
         has not yet recorded the sample at ``end_s``, and predicted and realised figures must
-        cover the same samples."""
-        return self.figures(fork, start_s, end_s - 1)
+        cover the same samples. With ``plan_s`` inside the window, the figures of
+        ``[start_s, start_s + plan_s)`` too, as ``plan_window`` (what the realised figures of the
+        plan's window are compared with)."""
+        out = self.figures(fork, start_s, end_s - 1)
+        if 0 < self.plan_s < end_s - start_s:
+            out["plan_window"] = self.figures(fork, start_s, start_s + self.plan_s - 1)
+        return out
 
 
 @dataclass
@@ -209,6 +217,11 @@ class Bsm1Objective(PlanObjective):
         out.update({"AE_kWh_d": k["AE"], "PE_kWh_d": k["PE"], "ME_kWh_d": k["ME"], "SP_kg_d": k["SP"],
                     "OCI": k["OCI"], "EQI_bsm1": k["EQI"]})
         return out
+
+
+def _flat(fig: dict) -> dict:
+    """Figures without the nested ``plan_window``."""
+    return {k: v for k, v in fig.items() if k != "plan_window"}
 
 
 class PlanBook:
@@ -356,13 +369,19 @@ class Optimiser:
         """(target, low, high, block length s) per variable."""
         return [(v.target, v.bounds[0], v.bounds[1], int(v.block)) for v in self.spec.variables]
 
-    def _changes(self, genes, t0: int, offset: bool) -> list[tuple[int, str, float]]:
+    def _changes(self, genes, t0: int, offset: bool, tail: bool = False) -> list[tuple[int, str, float]]:
+        """The schedule's changes (times from ``t0`` with ``offset``, else absolute); with a
+        lookahead and ``tail``, each variable goes back to its default value at the horizon's
+        end (the plan hands the plant back to the default control)."""
         horizon = int(self.spec.horizon)
+        base = 0 if offset else t0
         out, k = [], 0
-        for target, _, _, block in self.blocks():
+        for j, (target, _, _, block) in enumerate(self.blocks()):
             for b in range(horizon // block):
-                out.append(((0 if offset else t0) + b * block, target, float(genes[k])))
+                out.append((base + b * block, target, float(genes[k])))
                 k += 1
+            if tail and int(self.spec.lookahead) > 0:
+                out.append((base + horizon, target, round(float(self.defaults[j]), RESOLUTION)))
         return out
 
     def decide(self, tw) -> dict:
@@ -383,6 +402,10 @@ class Optimiser:
         w0 = time.perf_counter()
         t0 = tw.now
         horizon = int(s.horizon)
+        # what a candidate is simulated and scored over: the horizon and the lookahead, which
+        # stops at the run's end (nothing after it is simulated or counted)
+        window = min(horizon + int(s.lookahead), max(horizon, tw.end_s - t0))
+        tail = window > horizon
         self._log_realised(tw)
         vars_ = self.blocks()
         n_blocks = [horizon // b for _, _, _, b in vars_]
@@ -397,22 +420,22 @@ class Optimiser:
         default = np.round(np.concatenate([[d] * n for d, n in zip(self.defaults, n_blocks)]), RESOLUTION)
         forecast = None
         if s.forecast == "noisy":
-            forecast = {"kind": "noisy", "from_s": t0, "horizon_s": horizon, "sd": s.forecast_error.sd,
+            forecast = {"kind": "noisy", "from_s": t0, "horizon_s": window, "sd": s.forecast_error.sd,
                         "correlation_s": int(s.forecast_error.correlation_time), "seed": self.seed}
         elif s.forecast != "perfect":
             period = 86400 if s.forecast == "persistence_day" else 7 * 86400
-            forecast = {"kind": "persistence", "from_s": t0, "horizon_s": horizon, "period_s": period}
-        probe = self.objective(tw)
+            forecast = {"kind": "persistence", "from_s": t0, "horizon_s": window, "period_s": period}
+        probe = dataclasses.replace(self.objective(tw), plan_s=horizon)
         eval_wall = [0.0]  # elapsed time inside the evaluator's batches
         rng = random.Random(self.seed * 1_000_003 + t0)
         cache: dict[tuple, dict] = {}
         # the reference: the default control on the same forecast, from the state it would be in
         w_ref = time.perf_counter()
-        with Evaluator(self.reference_twin(tw, probe.columns), horizon, probe, executor="serial",
+        with Evaluator(self.reference_twin(tw, probe.columns), window, probe, executor="serial",
                        record=probe.columns, forecast=forecast) as ref:
-            base_fig = ref.map([self._changes(default, t0, True)])[0]
+            base_fig = ref.map([self._changes(default, t0, True, tail)])[0]
         w_ref = time.perf_counter() - w_ref
-        with Evaluator(tw, horizon, probe, executor=s.executor, workers=s.workers, record=probe.columns,
+        with Evaluator(tw, window, probe, executor=s.executor, workers=s.workers, record=probe.columns,
                        forecast=forecast) as ev:
             def timed_map(cands):
                 w = time.perf_counter()
@@ -422,7 +445,7 @@ class Optimiser:
 
             # keeping the current settings, on the same forecast (from the running twin's state)
             same = tuple(default) == tuple(current)
-            cur_fig = timed_map([self._changes(current, t0, True)])[0]
+            cur_fig = timed_map([self._changes(current, t0, True, tail)])[0]
             cap = math.inf if s.eqi_tolerance is None else base_fig["EQI_kg_d"] * (1.0 + s.eqi_tolerance)
             # effluent limits: no more hours above than the default control (a storm may force some);
             # process ranges are hard: no hours outside at all (allowance 0)
@@ -438,7 +461,7 @@ class Optimiser:
                     if key not in cache and key not in todo:
                         todo[key] = ind
                 if todo:
-                    figs = timed_map([self._changes(np.array(k), t0, True) for k in todo])
+                    figs = timed_map([self._changes(np.array(k), t0, True, tail) for k in todo])
                     cache.update(zip(todo, figs))
                 for ind in pop:
                     ind.fitness.values = obj.score(cache[tuple(ind)])
@@ -485,8 +508,13 @@ class Optimiser:
                 best, front = tools.selBest(pop, 1)[0], None
             split = dict(ev.timing)
             w_search = time.perf_counter()
-        fig = cache[tuple(best)]
-        plan = self._changes(np.array(best), t0, False)
+        full = cache[tuple(best)]
+        fig, base_plan = full.get("plan_window", full), base_fig.get("plan_window", base_fig)
+        cur_plan = cur_fig.get("plan_window", cur_fig)
+        # the hand-back to the default values at the horizon's end is applied only when no
+        # decision replaces it first
+        handback = t0 + horizon < tw.end_s and not any(t0 < d <= t0 + horizon for d in self.decision_times(tw))
+        plan = self._changes(np.array(best), t0, False, tail=handback)
         tw.plan.replace_from(t0, plan)
         for _t, target, value in tw.plan.due(t0):
             from twin.schedules import apply
@@ -500,17 +528,22 @@ class Optimiser:
         split["reference_s"] = round(w_ref, 3)  # advancing the reference twin and its forecast day
         split["search_s"] = round(w_search - w0 - eval_wall[0] - w_ref, 3)
         self.last_plan = {"start_s": t0, "end_s": t0 + horizon, "genes": [float(g) for g in best],
-                          "predicted": fig}
+                          "predicted": _flat(fig)}
         decision = {"schedule": [{"at_s": t, "target": tg, "value": v} for t, tg, v in plan],
-                    "predicted": fig, "baseline_default_control": base_fig, "baseline_current_setpoints": cur_fig,
+                    "predicted": _flat(fig), "baseline_default_control": _flat(base_plan),
+                    "baseline_current_setpoints": _flat(cur_plan),
                     "eqi_cap_kg_d": cap if math.isfinite(cap) else None, "generations": stats,
                     "forecast": s.forecast, "evaluations": len(cache), "wall_s": round(wall, 3), "time_split": split,
                     "algorithm": s.algorithm}
         if front is not None:
             decision["pareto_front"] = front
+        if window > horizon:  # the figures the plan was scored on: its window and the lookahead
+            decision["lookahead_s"] = window - horizon
+            decision["scored"] = {"predicted": _flat(full), "baseline_default_control": _flat(base_fig),
+                                  "baseline_current_setpoints": _flat(cur_fig)}
         tw.env.log("optimiser_plan", "optimiser",
                    f"plan for {horizon / 3600:g} h: predicted {obj.cost_label} {fig[obj.cost_key]:.2f} "
-                   f"against {base_fig[obj.cost_key]:.2f} under the default control", **decision)
+                   f"against {base_plan[obj.cost_key]:.2f} under the default control", **decision)
         return decision
 
     def _nsga2(self, pop, vary, evaluate_all, cache, cap: float, key: str):

@@ -35,9 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SCEN = ROOT / "scenarios"
 
 LEVELS = {
-    "quick": {"horizon": "6h", "block": "3h", "population": 8, "generations": 2, "fleet_days": 730,
+    "quick": {"horizon": "6h", "lookahead": "3h", "block": "3h", "population": 8, "generations": 2, "fleet_days": 730,
               "replications": 2, "predictive": False, "outage": None},
-    "complete": {"horizon": "12h", "block": "4h", "population": 16, "generations": 4, "fleet_days": 548,
+    "complete": {"horizon": "12h", "lookahead": "6h", "block": "4h", "population": 16, "generations": 4, "fleet_days": 548,
                  "replications": 3, "predictive": True,
                  # the blower-outage comparison: two decisions with a smaller search (same blocks)
                  "outage": {"horizon": "8h", "population": 8, "generations": 2}},
@@ -48,7 +48,8 @@ def _optimiser_part(level: dict, log) -> dict:
     from twin import Twin
     from twin.objectives import WindowMeans
 
-    opt = {"every": "1d", "horizon": level["horizon"], "forecast": "perfect", "algorithm": "nsga2",
+    opt = {"every": "1d", "horizon": level["horizon"], "lookahead": level["lookahead"], "forecast": "perfect",
+           "algorithm": "nsga2",
            "population": level["population"], "generations": level["generations"], "elite": 2,
            "variables": [{"target": f"controllers.do_reactor{z}.setpoint", "bounds": [0.5, 3.0],
                           "block": level["block"]} for z in (3, 4, 5)]}
@@ -88,7 +89,9 @@ def _optimiser_part(level: dict, log) -> dict:
         f"{real['EQI_kg_d']:,.0f} against {base['EQI_kg_d']:,.0f} kg PU/d; hours above limits "
         f"{real['violation_h']:.2f} against {base['violation_h']:.2f}")
     return {"what_if": {str(k): v for k, v in whatif.items()}, "plan": decision["schedule"],
-            "optimised": real, "default_control": base, "predicted": decision["predicted"], "wall_s": wall,
+            "optimised": real, "default_control": base, "predicted": decision["predicted"],
+            # what the plan was held to: its window and the lookahead after it, against the default control
+            "scored": decision.get("scored"), "wall_s": wall,
             "with_blowers_out": outage}
 
 

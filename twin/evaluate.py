@@ -57,11 +57,22 @@ def payload_of(tw, record: list[str] | None, forecast: dict | None = None) -> by
                         protocol=pickle.HIGHEST_PROTOCOL)
 
 
+def _back(t, from_s: int, period_s: int):
+    """The time whole periods before ``t`` that was already seen at ``from_s``: one period back
+    within the first period of the horizon, two within the second, and so on (a horizon longer
+    than the period repeats the last seen period; it never reads past ``from_s``)."""
+    import numpy as np
+
+    k = np.maximum(1, np.ceil((t - from_s) / period_s))
+    return t - k * period_s
+
+
 def persistence(shared, from_s: int, horizon_s: int, period_s: int):
     """The shared parts with the influent and weather of ``[from_s, from_s + horizon_s]``
     replaced by what was seen ``period_s`` earlier (a persistence forecast: the same hours of the
     last day or week), across influent phases (a warm-up day is history); before the data
-    start, the earliest values are used."""
+    start, the earliest values are used. A horizon longer than the period repeats the last
+    period seen (the forecast never reads the future)."""
     import copy
 
     import numpy as np
@@ -82,7 +93,7 @@ def persistence(shared, from_s: int, horizon_s: int, period_s: int):
             continue
         t2 = copy.copy(table)
         t2.values = table.values.copy()
-        src = np.maximum(t_abs[sel] - period_s, hist_t[0])
+        src = np.maximum(_back(t_abs[sel], from_s, period_s), hist_t[0])
         for j in range(table.values.shape[1]):
             t2.values[sel, j] = np.interp(src, hist_t, hist_v[:, j])
         if hist_T is not None:
@@ -95,7 +106,7 @@ def persistence(shared, from_s: int, horizon_s: int, period_s: int):
         if np.any(sel):
             w2 = copy.copy(w)
             w2.values = w.values.copy()
-            src = np.maximum(w.times_s[sel] - period_s, w.times_s[0])
+            src = np.maximum(_back(w.times_s[sel], from_s, period_s), w.times_s[0])
             for j in range(w.values.shape[1]):
                 w2.values[sel, j] = np.interp(src, w.times_s, w.values[:, j])
             new.weather = w2

@@ -590,6 +590,10 @@ class OptimiserSpec(_Strict):
     every: Duration = seconds("1d")
     first_at: Duration = seconds("0s")  # from the start of the main period
     horizon: Duration = seconds("24h")
+    # how far past the plan's horizon a candidate is simulated, under the default control's
+    # values, and scored: the plan pays for the state it hands on (an ammonia load left in the
+    # tanks at the horizon's end shows up in this tail); 0s: scored on the horizon alone
+    lookahead: Duration = seconds("12h")
     # perfect (the twin's own future), persistence (the same hours of the last day or week), or
     # noisy: the true influent with a seeded error (forecast_error)
     forecast: Literal["perfect", "persistence_day", "persistence_week", "noisy"] = "persistence_day"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from twin.demo import _optimiser_part
 
-TINY = {"horizon": "3h", "block": "3h", "population": 4, "generations": 1}
+TINY = {"horizon": "3h", "lookahead": "1h", "block": "3h", "population": 4, "generations": 1}
 
 
 def test_optimiser_plans_on_a_fork_with_blowers_out_and_the_main_decision_is_unchanged():

@@ -16,7 +16,8 @@ REF = SCEN / "reference_24h.yaml"
 
 
 def _opt(**kw):
-    base = {"every": "6h", "horizon": "6h", "forecast": "perfect", "population": 6, "generations": 2, "elite": 2,
+    base = {"every": "6h", "horizon": "6h", "lookahead": "0s", "forecast": "perfect", "population": 6,
+            "generations": 2, "elite": 2,
             "variables": [{"target": f"controllers.do_reactor{z}.setpoint", "bounds": [0.8, 3.0], "block": "3h"}
                           for z in (3, 4, 5)]}
     base.update(kw)
@@ -315,3 +316,78 @@ def test_the_reference_runs_the_default_control_beside_the_plant(optimised):
     a = optimised.optimiser.reference_twin(optimised, ["power.aeration_kW"])
     b = fork.optimiser.reference_twin(fork, ["power.aeration_kW"])
     assert a is not b and a.now == b.now
+
+
+@pytest.fixture(scope="module")
+def looked_ahead():
+    """Decisions every 6 h on a 6-h horizon with a 3-h lookahead: the first decision's window
+    runs to 9 h, the second's is cut at the run's end (12 h)."""
+    return _twin(lookahead="3h").run_to_end()
+
+
+def test_lookahead_scores_past_the_horizon_and_predicts_the_plan_window(looked_ahead):
+    """With a lookahead the plan is scored on its horizon and the tail after it under the default
+    control's values; the figures it predicts for its own window still equal the realised ones
+    (perfect forecast), and the tail stops at the run's end."""
+    plans = [e["data"] for e in looked_ahead.events if e["kind"] == "optimiser_plan"]
+    real = [e["data"] for e in looked_ahead.events if e["kind"] == "optimiser_realised"]
+    assert plans[0]["lookahead_s"] == 3 * 3600 and "lookahead_s" not in plans[1]
+    scored = plans[0]["scored"]
+    # the scored window is longer: it holds the plan window's energy and more
+    assert scored["predicted"]["electricity_kWh"] > plans[0]["predicted"]["electricity_kWh"] > 0
+    assert scored["predicted"]["EQI_kg_d"] <= plans[0]["eqi_cap_kg_d"] + 1e-9
+    for k in ("SNH", "Ntot", "TSS"):
+        assert scored["predicted"][f"hours_above_{k}"] <= scored["baseline_default_control"][f"hours_above_{k}"] + 1e-9
+    assert real
+    for r in real:
+        for k, v in r["predicted"].items():
+            assert r["realised"][k] == pytest.approx(v, rel=1e-9, abs=1e-9)
+        assert "plan_window" not in r["predicted"]
+
+
+def test_lookahead_hands_back_to_the_default_control_only_when_no_decision_follows(looked_ahead):
+    """The evaluated tail runs the default values; the applied plan carries that hand-back only
+    where no later decision replaces the plan before the horizon's end (none here: the next
+    decision comes at the horizon's end, and the last plan ends with the run)."""
+    defaults = looked_ahead.optimiser.defaults
+    assert defaults is not None
+    plans = [e["data"] for e in looked_ahead.events if e["kind"] == "optimiser_plan"]
+    for d in plans:
+        assert all(s["at_s"] < 12 * 3600 for s in d["schedule"])
+        assert len(d["schedule"]) == 6  # 3 variables x 2 blocks, no hand-back
+    opt = looked_ahead.optimiser
+    genes = np.full(6, 1.0)
+    tail = opt._changes(genes, 0, True, tail=True)
+    assert [(t, v) for t, _tg, v in tail if t == 6 * 3600] == [(6 * 3600, round(x, 6)) for x in defaults]
+
+
+def test_persistence_forecast_longer_than_its_period_never_reads_the_future():
+    """A horizon longer than the persistence period repeats the last period seen: the forecast
+    is the same whatever the influent after the decision time is."""
+    import copy
+
+    tw = Twin.from_scenario(SCEN / "reference_year.yaml")
+    now, h = 3 * 86400, 2 * 86400 + 7200
+    fc = persistence(tw.shared, now, h, 86400)
+    starts = np.cumsum([0] + [dur for _, dur, _ in tw.shared.phases[:-1]])
+    changed = copy.copy(tw.shared)
+    changed.tables = []
+    for start, table in zip(starts, tw.shared.tables):
+        t2 = copy.copy(table)
+        t2.values = table.values.copy()
+        t2.values[start + table.times_s > now] *= 3.0  # a different future
+        changed.tables.append(t2)
+    fc2 = persistence(changed, now, h, 86400)
+    seen = 0
+    for start, a, b in zip(starts, fc.tables, fc2.tables):
+        inside = (start + a.times_s >= now) & (start + a.times_s <= now + h)
+        seen += int(np.sum(inside))
+        assert np.array_equal(a.values[inside], b.values[inside])
+    assert seen > 0
+    start, table, new = starts[-1], tw.shared.tables[-1], fc.tables[-1]
+    t = start + table.times_s
+    second = (t > now + 86400) & (t <= now + 2 * 86400)
+    assert np.any(second)
+    back = np.searchsorted(t, t[second] - 2 * 86400)
+    assert np.array_equal(t[back], t[second] - 2 * 86400)
+    assert np.array_equal(new.values[second], table.values[back])
