@@ -100,6 +100,9 @@ class PlanObjective:
     #: the plan's own window (s from the window's start) when the window runs on past it (the
     #: lookahead): its figures are returned too, as ``plan_window``; 0: the whole window
     plan_s: int = 0
+    #: constraint tightening against forecast error: feasibility counts the hours above each
+    #: limit times (1 - margin), for the plan and the default control alike
+    margin: float = 0.0
 
     COMPONENTS = ("SI", "SS", "XI", "XS", "XBH", "XBA", "XP", "SO", "SNO", "SNH", "SND", "XND")
     #: the figure the search minimises (after feasibility) and how the log names it
@@ -142,6 +145,8 @@ class PlanObjective:
             h = float(np.sum(dt_h[eff[name] > limit]))
             out[f"hours_above_{name}"] = h
             viol += h
+            if self.margin > 0:
+                out[f"hours_above_{name}_tightened"] = float(np.sum(dt_h[eff[name] > limit * (1.0 - self.margin)]))
             out[f"mean_{name}_g_m3"] = float(np.sum(eff[name] * q) / np.sum(q))
         for col, (low, high) in self.ranges.items():
             x = v[:-1, index[col]]
@@ -168,7 +173,8 @@ class PlanObjective:
         """(hours above the limits beyond the reference, summed over the limits; EQI above the
         cap, kg PU/d; cost + weighted effluent terms). Excess is counted per limit: fewer hours
         above one limit do not buy more hours above another."""
-        keys = [f"hours_above_{k}" for k in self.limits] + [f"hours_outside_{c}" for c in self.ranges]
+        tight = "_tightened" if self.margin > 0 else ""
+        keys = [f"hours_above_{k}{tight}" for k in self.limits] + [f"hours_outside_{c}" for c in self.ranges]
         excess = sum(max(0.0, fig[k] - self.base_hours.get(k, 0.0)) for k in keys)
         eqi = max(0.0, fig["EQI_kg_d"] - self.eqi_cap_kg_d)
         penalty = sum(w * fig[f"mean_{k}_g_m3"] for k, w in self.weights.items())
@@ -425,7 +431,7 @@ class Optimiser:
         elif s.forecast != "perfect":
             period = 86400 if s.forecast == "persistence_day" else 7 * 86400
             forecast = {"kind": "persistence", "from_s": t0, "horizon_s": window, "period_s": period}
-        probe = dataclasses.replace(self.objective(tw), plan_s=horizon)
+        probe = dataclasses.replace(self.objective(tw), plan_s=horizon, margin=s.limit_margin)
         eval_wall = [0.0]  # elapsed time inside the evaluator's batches
         rng = random.Random(self.seed * 1_000_003 + t0)
         cache: dict[tuple, dict] = {}
@@ -449,7 +455,8 @@ class Optimiser:
             cap = math.inf if s.eqi_tolerance is None else base_fig["EQI_kg_d"] * (1.0 + s.eqi_tolerance)
             # effluent limits: no more hours above than the default control (a storm may force some);
             # process ranges are hard: no hours outside at all (allowance 0)
-            obj = dataclasses.replace(probe, base_hours={f"hours_above_{k}": base_fig[f"hours_above_{k}"]
+            tight = "_tightened" if probe.margin > 0 else ""
+            obj = dataclasses.replace(probe, base_hours={f"hours_above_{k}{tight}": base_fig[f"hours_above_{k}{tight}"]
                                                          for k in probe.limits},
                                       eqi_cap_kg_d=cap)
             cache[tuple(current)] = cur_fig

@@ -624,6 +624,10 @@ class OptimiserSpec(_Strict):
     # a plan's predicted EQI may exceed the default control's on the same forecast by at most this
     # fraction (a constraint, after the hours above the limits; null: EQI is not constrained)
     eqi_tolerance: float | None = Field(0.01, ge=0)
+    # constraint tightening against forecast error: a plan may not have more hours than the
+    # default control above each effluent limit times (1 - limit_margin), both on the forecast
+    # (0: the limits themselves)
+    limit_margin: float = Field(0.0, ge=0, lt=1)
     # what is minimised after feasibility: the electricity cost at the equipment's tariff, or
     # for a plant without machines (BSM1) the horizon's BSM1 operational cost index
     objective: Literal["electricity_cost", "bsm1_oci"] = "electricity_cost"

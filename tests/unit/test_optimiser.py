@@ -391,3 +391,18 @@ def test_persistence_forecast_longer_than_its_period_never_reads_the_future():
     back = np.searchsorted(t, t[second] - 2 * 86400)
     assert np.array_equal(t[back], t[second] - 2 * 86400)
     assert np.array_equal(new.values[second], table.values[back])
+
+
+def test_limit_margin_holds_plans_to_tightened_limits():
+    """With ``limit_margin`` the plan may not have more hours than the default control above each
+    limit times (1 - margin): the tightened hours are logged, never fewer than the hours above
+    the limit itself, and the plan keeps to the default control's."""
+    tw = _twin(limit_margin=0.6, generations=1)
+    d = tw.optimiser.decide(tw)
+    p, base = d["predicted"], d["baseline_default_control"]
+    assert any(base[f"hours_above_{k}_tightened"] > 0 for k in ("SNH", "Ntot", "TSS"))
+    for k in ("SNH", "Ntot", "TSS"):
+        assert p[f"hours_above_{k}_tightened"] >= p[f"hours_above_{k}"]
+        assert p[f"hours_above_{k}_tightened"] <= base[f"hours_above_{k}_tightened"] + 1e-9
+    plain = _twin(generations=1)
+    assert "hours_above_SNH_tightened" not in plain.optimiser.decide(plain)["predicted"]
