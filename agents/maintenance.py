@@ -51,6 +51,8 @@ class WorkOrder:
     seq: int = 0
     part_wait_start: int = 0
     window_tries: int = 0
+    #: the start chosen for planned work ("cheapest" planned starts; -1: not chosen)
+    window_at: int = -1
     hours: float = 0.0
     parts: float = 0.0
     wasted: float = 0.0
@@ -126,6 +128,10 @@ class MaintenanceAgent:
         self.down_hours = {"planned": np.zeros(n), "unplanned": np.zeros(n)}
         self.outages: list[tuple[int, int, int]] = []  # (asset, down since, back up) in clock ticks
         self.process_assets: list[int] = []  # assets coupled to the process (set by the builder)
+        #: forecast weight of an outage hour starting at a clock time (price x load; set by the
+        #: builder for ``planned_start: cheapest``)
+        self.outage_weight = None
+        self.inflow_h: dict[int, float] = {}  # the plant's inflow by clock hour, the last two days (cheapest starts)
         #: LSTM models of the predictive policies, per asset type, and the hourly sensor history
         #: they read, in a buffer of two windows (assets of the type, 2 x window hours, features):
         #: the hours before ``_history_end`` (:meth:`window`), oldest first; when the buffer is
@@ -390,25 +396,50 @@ class MaintenanceAgent:
         del self.pending_parts[n]
         yield self.spares[type_name].put(1)
 
-    def _wait_for_planned_window(self, wo: WorkOrder, wake_at: int | None = None):
-        """Planned work starts inside the crews' shift and, where asked, in low-load hours
-        (checked hourly, for at most 48 hours)."""
+    def _allowed(self, t_s: int) -> bool:
         spec = self.spec
         lo, hi = spec.planned_hours
+        hour = (t_s % TICKS_PER_DAY) / 3600.0
+        return lo <= hour < hi and spec.crews.shift_start_h <= hour < spec.crews.shift_end_h
+
+    def _wait_for_planned_window(self, wo: WorkOrder, wake_at: int | None = None):
+        """Planned work starts inside the crews' shift and the scenario's ``planned_hours``
+        (checked hourly, for at most 48 hours); with ``planned_start: cheapest`` at the allowed
+        start of the next 24 h that :meth:`cheapest_start` picks."""
         if wake_at is not None:
             yield self.env.timeout(wake_at - self.env.now)
+        if wo.window_at < 0 and self.spec.planned_start == "cheapest" and self.outage_weight is not None:
+            wo.window_at = self.cheapest_start(self.env.now, self.fleet.types[self.fleet.assets[wo.asset].type].replace_h)
+        if wo.window_at >= 0:
+            if self.env.now < wo.window_at:
+                yield self.env.timeout(wo.window_at - self.env.now)
+            return
         while wo.window_tries < 48:
-            hour = (self.env.now % TICKS_PER_DAY) / 3600.0
-            if lo <= hour < hi and spec.crews.shift_start_h <= hour < spec.crews.shift_end_h:
+            if self._allowed(self.env.now):
                 return
             wo.window_tries += 1
             yield self.env.timeout(3600 - self.env.now % 3600)
+
+    def cheapest_start(self, now: int, hours: float) -> int:
+        """The allowed start (now, or a full hour within the next 24 h) whose outage of ``hours``
+        has the lowest forecast weight, the sum of :attr:`outage_weight` over its hours (ties:
+        the earliest); -1 when no start in the next 24 h is allowed."""
+        starts = [now] + [now - now % 3600 + 3600 * k for k in range(1, 25)]
+        n = max(1, math.ceil(hours))
+        best, best_w = -1, math.inf
+        for t in starts:
+            if not self._allowed(t):
+                continue
+            w = sum(self.outage_weight(t + 3600 * j) for j in range(n))
+            if w < best_w:
+                best, best_w = t, w
+        return best
 
     # -- checkpoints --------------------------------------------------------------------------
     _SAVED = ("busy", "last_renewal_s", "duty_rng", "_day_factor", "_duty_day",
               "records", "failures", "alarms", "down_since", "_down_kind", "open_orders",
               "pending_parts", "_seq", "_parts_seq", "down_hours", "repair_rng", "outages", "history", "history_h",
-              "_history_end")
+              "_history_end", "inflow_h")
 
     def checkpoint_state(self) -> dict:
         """Everything a resumed run needs, including where each open order waits in the crews'

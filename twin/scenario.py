@@ -502,6 +502,12 @@ class FleetSpec(_Strict):
     crews: CrewSpec = Field(default_factory=CrewSpec)
     spares: dict[str, SparesSpec] = Field(default_factory=dict)  # per asset type, or "default"
     planned_hours: tuple[float, float] = (0.0, 24.0)  # hours of day when planned work may start
+    #: when planned work starts among the allowed hours (planned_hours within the crews' shift):
+    #: "first", the first allowed hour; "cheapest", the allowed start within the next 24 h with
+    #: the lowest forecast price x load over the work's duration (the tariff's price and the
+    #: plant's inflow the same hours a day earlier, as recorded): needs the process model and
+    #: the equipment's tariff
+    planned_start: Literal["first", "cheapest"] = "first"
     alarm_horizon_h: float = Field(720.0, gt=0)
     #: fouled aeration grids and heat exchangers: transfer factor = exp(-c d_fouling), d the
     #: fouling modes' damage (0 before a defect, 1 at failure: twin.fleet.assembly.FleetCoupling)

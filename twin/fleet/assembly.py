@@ -64,6 +64,8 @@ def build_fleet(env, spec, base_dir: Path | None, plant: Plant | None = None, cp
     agent = MaintenanceAgent(env, fleet, spec, on_down=coupling.changed, on_up=coupling.changed, models=models,
                              fresh=fresh)
     agent.coupling = coupling
+    if spec.planned_start == "cheapest":
+        agent.outage_weight = _outage_weight(env, agent, spec, base_dir, plant, cp, equipment, main_start_s)
     #: assets whose outage changes the process (for the outage consequences in the KPIs)
     agent.process_assets = coupling.process_assets
     scenario = env.scenario
@@ -83,6 +85,53 @@ def build_fleet(env, spec, base_dir: Path | None, plant: Plant | None = None, cp
         env.start(f"fleet.policy.{t}", lambda w, t=t: agent.policy_process(t, spec.policy_for(t), w))
     coupling.start(env, step)
     return agent
+
+
+def _outage_weight(env, agent, spec, base_dir: Path | None, plant: Plant | None, cp: CompiledPlant | None,
+                   equipment, main_start_s: int):
+    """For ``planned_start: cheapest``: the forecast weight of an outage hour starting at a clock
+    time, the tariff's price then times the plant's inflow forecast by persistence: the inflow
+    the agent logged (hourly, ``agent.inflow_h``, saved with it) at the same hour whole days
+    earlier, never after now; before a day is logged, the latest logged inflow. A proxy for what
+    an hour without the machine costs: energy is dearer, and a missing machine matters more at
+    high load. Starts the hourly inflow log. ConfigError without the process model or a tariff."""
+    from twin.equipment.assembly import build_tariff
+
+    if cp is None or plant is None or equipment is None or not spec.process_model:
+        raise ConfigError("fleet.planned_start: 'cheapest' needs the process model and the scenario's equipment "
+                          "(its tariff prices the hours)")
+    tariff = build_tariff(equipment.spec.tariff, base_dir)
+    influent = next((cp.stream_names[cp.outs[n][0]] for n, u in cp.units.items() if u.type_name == "influent"), None)
+    if influent is None:
+        raise ConfigError("fleet.planned_start: 'cheapest' needs a plant with an influent (its inflow weighs the hours)")
+    read_q = plant.signal_reader(f"{influent}.Q")
+
+    def log(wake_at=None):
+        if wake_at is not None:
+            yield env.timeout(wake_at - env.now)
+        while True:
+            h = int(env.now // 3600)
+            agent.inflow_h[h] = float(read_q())
+            for old in [k for k in agent.inflow_h if k < h - 48]:
+                del agent.inflow_h[old]
+            yield env.timeout(3600 - env.now % 3600)
+
+    env.start("fleet.inflow_log", log)
+
+    def weight(t_s: int) -> float:
+        price = float(tariff.price_at(np.array([(t_s - main_start_s) / 86400.0]))[0])
+        logged = agent.inflow_h
+        if not logged:
+            return price
+        now_h = int(env.now // 3600)
+        h = int(t_s // 3600)
+        days = max(1, math.ceil((h - now_h) / 24))
+        q = logged.get(h - 24 * days)
+        if q is None:
+            q = logged[max(logged)]
+        return price * q
+
+    return weight
 
 
 class FleetCoupling:
