@@ -25,6 +25,7 @@ shift and the scenario's ``planned_hours``, not for the tariff or the forecast l
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,7 @@ def _optimiser_part(level: dict, log) -> dict:
     # carry the machines' state, so a plan is made for the machines that are actually running
     fleet = yaml.safe_load((SCEN / "reference_10y.yaml").read_text())["fleet"]
     fleet["file"] = str(SCEN / fleet["file"])
+    fleet["planned_start"] = "cheapest"  # planned work in the cheapest, lowest-load allowed hours
     tw = Twin.from_scenario(SCEN / "reference_24h.yaml", overrides={"optimiser": opt, "fleet": fleet})
     tw.advance("6h")
     look = WindowMeans(("power.aeration_kW", "effluent.SNH_g_m3"))
@@ -69,6 +71,7 @@ def _optimiser_part(level: dict, log) -> dict:
         whatif[do] = look(f, tw.now, f.now)
         log(f"  fork with DO {do} g/m3 for 2 h: aeration {whatif[do]['power.aeration_kW']:.1f} kW, "
             f"effluent NH4-N {whatif[do]['effluent.SNH_g_m3']:.2f} g/m3")
+    planned = _planned_part(tw, log)
     default = tw.fork()
     outage = _outage_part(tw, level["outage"], log) if level["outage"] else None
     t0 = time.perf_counter()
@@ -92,11 +95,44 @@ def _optimiser_part(level: dict, log) -> dict:
             "optimised": real, "default_control": base, "predicted": decision["predicted"],
             # what the plan was held to: its window and the lookahead after it, against the default control
             "scored": decision.get("scored"), "wall_s": wall,
-            "with_blowers_out": outage}
+            "with_blowers_out": outage, "planned_starts": planned}
 
 
 def _mean_do(schedule: list[dict]) -> float:
     return sum(c["value"] for c in schedule) / len(schedule)
+
+
+def _planned_part(tw, log) -> list[dict]:
+    """Where the maintenance agent would place planned work ordered now (``planned_start:
+    cheapest``): for one machine of three types, the first allowed start (the crews' shift and
+    the planned hours) against the start of the next 24 h with the least forecast price x
+    inflow over the work's hours (the inflow the agent logged a day earlier), read on the twin
+    without changing it."""
+    agent = tw.agent
+    fleet = agent.fleet
+    now = tw.now
+    out = []
+    for type_name in ("centrifugal_pump", "blower", "heat_exchanger"):
+        i = next((k for k, a in enumerate(fleet.assets) if a.type == type_name), None)
+        if i is None:
+            continue
+        hours = fleet.types[type_name].replace_h
+        starts = [now] + [now - now % 3600 + 3600 * k for k in range(1, 25)]
+        first = next((t for t in starts if agent._allowed(t)), None)
+        best = agent.cheapest_start(now, hours)
+        if first is None or best < 0:
+            continue
+        n = max(1, math.ceil(hours))
+        w_first = sum(agent.outage_weight(first + 3600 * j) for j in range(n))
+        w_best = sum(agent.outage_weight(best + 3600 * j) for j in range(n))
+        row = {"asset": fleet.assets[i].id, "type": type_name, "work_h": hours,
+               "first_allowed_h_of_day": (first % 86400) / 3600, "cheapest_h_of_day": (best % 86400) / 3600,
+               "weight_first": w_first, "weight_cheapest": w_best}
+        out.append(row)
+        log(f"  planned work on {row['asset']} ({type_name}, {hours:g} h) ordered at {(now % 86400) / 3600:04.1f} h: "
+            f"first allowed start {row['first_allowed_h_of_day']:04.1f} h, cheapest {row['cheapest_h_of_day']:04.1f} h "
+            f"(forecast price x inflow {100 * (w_best / w_first - 1):+.1f} %)")
+    return out
 
 
 def _outage_part(tw, search: dict, log) -> dict:

@@ -180,6 +180,10 @@ def test_demo_quick_runs_and_labels_the_claims(tmp_path, capsys):
     d = json.loads((tmp_path / "demo" / "demo.json").read_text())
     # the plan adds no hours above a limit over the window it was scored on (its horizon and the
     # lookahead after it; perfect forecast), against the default control on the same state
+    # planned work placed in the cheapest allowed hours: never a dearer start than the first allowed one
+    planned = d["optimiser"]["planned_starts"]
+    assert planned and all(p["weight_cheapest"] <= p["weight_first"] for p in planned)
+    assert "planned work on" in out
     scored = d["optimiser"]["scored"]
     for k in ("SNH", "Ntot", "TSS"):
         assert scored["predicted"][f"hours_above_{k}"] <= scored["baseline_default_control"][f"hours_above_{k}"] + 1e-9
