@@ -268,6 +268,39 @@ def plan_process(tw, book: PlanBook, tick_s: int, wake_at: int | None = None):
         yield env.timeout(tick_s)
 
 
+def fallback_process(tw, opt, spec, wake_at: int | None = None):
+    """The plan's safeguard (``optimiser.fallback``): every ``spec.every`` (aligned to the main
+    period's start) while a plan is applied, read ``spec.signal``; above ``spec.above``, drop the
+    rest of the plan and set the variables to the default control's values until the next
+    decision (an ``optimiser_fallback`` event). The readings must stay above for ``spec.hold``
+    (consecutive readings) first."""
+    from twin.schedules import apply
+
+    env, every = tw.env, int(spec.every)
+    if wake_at is not None:
+        yield env.timeout(wake_at - env.now)
+    else:
+        k = max(0, -(-(env.now - tw.main_start_s) // every))
+        yield env.timeout(tw.main_start_s + k * every - env.now)
+    while True:
+        if opt.plan_active:
+            value = tw.read(spec.signal)
+            if value <= spec.above:
+                opt.above_since = None
+            elif opt.above_since is None:
+                opt.above_since = env.now
+            if opt.above_since is not None and env.now - opt.above_since >= int(spec.hold):
+                opt.plan_active, opt.above_since = False, None
+                tw.plan.changes = []
+                env.log("optimiser_fallback", "optimiser",
+                        f"{spec.signal} {value:.3g} above {spec.above:g}: the plan is dropped for the default control "
+                        "until the next decision", signal=spec.signal, value=value, above=spec.above,
+                        hold_s=int(spec.hold))
+                for (target, *_), default in zip(opt.blocks(), opt.defaults):
+                    apply(tw, target, default, "optimiser fallback", source="optimiser")
+        yield env.timeout(every)
+
+
 @dataclass
 class Optimiser:
     """The optimiser's settings (from the scenario) and its memory between decisions."""
@@ -282,6 +315,10 @@ class Optimiser:
     #: from it when a decision needs it (forks that never decide never build it)
     shadow_snapshot: dict | None = None
     _shadow: Any = field(default=None, repr=False)
+    #: a plan is applied and its fallback (``spec.fallback``) armed; cleared when it falls back
+    plan_active: bool = False
+    #: since when the fallback's signal has read above its threshold (None: it does not)
+    above_since: int | None = None
 
     def decision_times(self, tw) -> list[int]:
         s = self.spec
@@ -295,12 +332,15 @@ class Optimiser:
 
     def checkpoint_state(self) -> dict:
         shadow = self._shadow.snapshot() if self._shadow is not None else self.shadow_snapshot
-        return {"last_plan": self.last_plan, "defaults": self.defaults, "shadow": shadow}
+        return {"last_plan": self.last_plan, "defaults": self.defaults, "shadow": shadow,
+                "plan_active": self.plan_active, "above_since": self.above_since}
 
     def restore_state(self, state: dict) -> None:
         self.last_plan = state["last_plan"]
         self.defaults = state.get("defaults", self.defaults)
         self.shadow_snapshot, self._shadow = state.get("shadow"), None
+        self.plan_active = state.get("plan_active", False)
+        self.above_since = state.get("above_since")
 
     def reference_twin(self, tw, columns: list[str]):
         """The default control as it would have run: a twin that has run the scenario without
@@ -534,6 +574,7 @@ class Optimiser:
         split["evaluations_s"] = round(eval_wall[0], 3)
         split["reference_s"] = round(w_ref, 3)  # advancing the reference twin and its forecast day
         split["search_s"] = round(w_search - w0 - eval_wall[0] - w_ref, 3)
+        self.plan_active, self.above_since = True, None
         self.last_plan = {"start_s": t0, "end_s": t0 + horizon, "genes": [float(g) for g in best],
                           "predicted": _flat(fig)}
         decision = {"schedule": [{"at_s": t, "target": tg, "value": v} for t, tg, v in plan],

@@ -186,7 +186,8 @@ class _Base:
         w0 = time.perf_counter()
         fork = Twin(self.shared, snapshot=self.snapshot, record=self.record)
         if fork.plan is not None:
-            fork.plan.changes = []  # the candidate is the plan
+            fork.plan.changes = []  # the candidate is the plan, scored open loop (no fallback)
+            fork.optimiser.plan_active = False
         w1 = time.perf_counter()
         t0 = fork.now
         for off, target, value in _changes(candidate):

@@ -587,6 +587,20 @@ class ForecastErrorSpec(_Strict):
 
 
 
+class FallbackSpec(_Strict):
+    """The plan's safeguard: while a plan is applied, ``signal`` (an instrument the plant has,
+    e.g. ``sensor.effluent_ammonia``) is read every ``every``; when it has read above ``above``
+    for ``hold`` the plan is dropped and the variables go back to the default control until the
+    next decision."""
+
+    signal: str
+    above: float
+    every: Duration = seconds("5min")
+    # the readings must stay above for this long (consecutive readings) before the plan is
+    # dropped: one noisy reading does not end a plan (0s: the first reading above)
+    hold: Duration = seconds("15min")
+
+
 class OptimiserSpec(_Strict):
     """The energy optimiser (see agents.energy). GA defaults: the plant specification's
     (population 80, 40 generations, tournament selection, uniform crossover, Gaussian mutation,
@@ -634,6 +648,9 @@ class OptimiserSpec(_Strict):
     # default control above each effluent limit times (1 - limit_margin), both on the forecast
     # (0: the limits themselves)
     limit_margin: float = Field(0.0, ge=0, lt=1)
+    # a safeguard on a measured signal that drops the plan for the default control (none: the
+    # plan runs open loop to the next decision)
+    fallback: FallbackSpec | None = None
     # what is minimised after feasibility: the electricity cost at the equipment's tariff, or
     # for a plant without machines (BSM1) the horizon's BSM1 operational cost index
     objective: Literal["electricity_cost", "bsm1_oci"] = "electricity_cost"

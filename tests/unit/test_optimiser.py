@@ -406,3 +406,22 @@ def test_limit_margin_holds_plans_to_tightened_limits():
         assert p[f"hours_above_{k}_tightened"] <= base[f"hours_above_{k}_tightened"] + 1e-9
     plain = _twin(generations=1)
     assert "hours_above_SNH_tightened" not in plain.optimiser.decide(plain)["predicted"]
+
+
+def test_fallback_drops_the_plan_for_the_default_control_when_the_signal_rises():
+    """``optimiser.fallback``: while a plan is applied a measured signal above its threshold drops
+    the rest of the plan and sets the default control's values until the next decision; the
+    next decision arms it again. An unknown signal is refused before the run."""
+    tw = _twin(fallback={"signal": "sensor.effluent_ammonia", "above": -1.0, "every": "30min"}, generations=1)
+    defaults = list(tw.optimiser.defaults)
+    tw.run_to_end()
+    falls = [e for e in tw.events if e["kind"] == "optimiser_fallback"]
+    plans = [e for e in tw.events if e["kind"] == "optimiser_plan"]
+    assert len(plans) == 2 and len(falls) == 2
+    for p, f in zip(plans, falls):
+        assert p["time_s"] <= f["time_s"] < p["time_s"] + 6 * 3600
+    t, _, v = tw.series("control.do_reactor3.setpoint")
+    after = (t > falls[0]["time_s"]) & (t < plans[1]["time_s"])
+    assert np.any(after) and np.all(v[after, 0] == defaults[0])
+    with pytest.raises(ConfigError, match=r"optimiser\.fallback\.signal"):
+        _twin(fallback={"signal": "sensor.no_such_analyser", "above": 1.0})
