@@ -252,16 +252,22 @@ class PlanBook:
         self.changes = list(state["changes"])
 
 
+def _first_wait(tw, every_s: int, wake_at: int | None):
+    """The wait before a periodic process's first step: to ``wake_at`` (a resumed or forked
+    twin) or to the next multiple of ``every_s`` from the main period's start."""
+    env = tw.env
+    if wake_at is not None:
+        return env.timeout(wake_at - env.now)
+    k = max(0, -(-(env.now - tw.main_start_s) // every_s))
+    return env.timeout(tw.main_start_s + k * every_s - env.now)
+
+
 def plan_process(tw, book: PlanBook, tick_s: int, wake_at: int | None = None):
     """Every ``tick_s`` (aligned to the main period's start): apply the plan's due changes."""
     from twin.schedules import apply
 
     env = tw.env
-    if wake_at is not None:
-        yield env.timeout(wake_at - env.now)
-    else:
-        k = max(0, -(-(env.now - tw.main_start_s) // tick_s))
-        yield env.timeout(tw.main_start_s + k * tick_s - env.now)
+    yield _first_wait(tw, tick_s, wake_at)
     while True:
         for _t, target, value in book.due(env.now):
             apply(tw, target, value, "optimiser plan", source="optimiser")
@@ -277,11 +283,7 @@ def fallback_process(tw, opt, spec, wake_at: int | None = None):
     from twin.schedules import apply
 
     env, every = tw.env, int(spec.every)
-    if wake_at is not None:
-        yield env.timeout(wake_at - env.now)
-    else:
-        k = max(0, -(-(env.now - tw.main_start_s) // every))
-        yield env.timeout(tw.main_start_s + k * every - env.now)
+    yield _first_wait(tw, every, wake_at)
     while True:
         if opt.plan_active:
             value = tw.read(spec.signal)
