@@ -210,12 +210,12 @@ def figures(kpis: dict, duration_s: int) -> dict[str, float]:
                     "downtime_cost_per_year": cost["downtime"] / years})
     e = kpis.get("energy")
     if e:
-        el = e.get("electricity", {"kWh": e["total_kWh"], "cost": e["total_cost"]})
+        el = e.get("electricity") or {"kWh": e["total_kWh"], "cost": e["total_cost"]}
         out.update({"electricity_kWh_per_year": el["kWh"] / years, "electricity_cost_per_year": el["cost"] / years})
     b = kpis.get("bsm1")
     if b:
-        days = b.get("window_d") or duration_s / 86400
-        out["hours_above_limits_per_year"] = sum(v["pct_time"] for v in b["violations"].values()) / 100 * days * 24 / years
+        # the share of the evaluation window above each limit, as hours in a year (summed over limits)
+        out["hours_above_limits_per_year"] = sum(v["pct_time"] for v in b["violations"].values()) / 100 * YEAR_S / 3600
         out["EQI"] = b["EQI"]
     out["total_cost_per_year"] = out.get("maintenance_cost_per_year", 0.0) + out.get("electricity_cost_per_year", 0.0)
     return out

@@ -151,3 +151,18 @@ def test_bad_sensitivity_inputs_are_named(tmp_path):
     with pytest.raises(ConfigError, match="study sensitivity input 'fleet.crewz'"):
         run_study(_study(tmp_path, sensitivity={"simulated": {"fleet.crewz": [1, 2]}}), tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_figures_of_a_process_model_run_read_the_effluent_and_energy_blocks():
+    """A study of the plant with its process model compares electricity and the hours above the
+    effluent limits: the share of the evaluation window above each limit, as hours a year."""
+    from twin.study import figures
+
+    kpis = {"energy": {"electricity": {"kWh": 730.0, "cost": 146.0}},
+            "bsm1": {"EQI": 5000.0, "window_d": [0.0, 182.5],
+                     "violations": {"SNH": {"pct_time": 2.0}, "Ntot": {"pct_time": 0.5}, "TSS": {"pct_time": 0.0}}}}
+    f = figures(kpis, 365 * 86400 // 2)
+    assert f["electricity_kWh_per_year"] == pytest.approx(1460.0)
+    assert f["electricity_cost_per_year"] == pytest.approx(292.0)
+    assert f["hours_above_limits_per_year"] == pytest.approx(0.025 * 8760)
+    assert f["EQI"] == 5000.0
