@@ -169,12 +169,17 @@ class PlanObjective:
         out["co2_kg"] = kwh * self.co2_kg_per_kwh + heat_kwh * self.fuel_co2_kg_per_kwh
         return out
 
+    def limit_keys(self) -> list[str]:
+        """The figures feasibility counts per effluent limit: hours above it, or above it times
+        (1 - margin) with a margin."""
+        tight = "_tightened" if self.margin > 0 else ""
+        return [f"hours_above_{k}{tight}" for k in self.limits]
+
     def score(self, fig: dict[str, float]) -> tuple[float, float, float]:
         """(hours above the limits beyond the reference, summed over the limits; EQI above the
         cap, kg PU/d; cost + weighted effluent terms). Excess is counted per limit: fewer hours
         above one limit do not buy more hours above another."""
-        tight = "_tightened" if self.margin > 0 else ""
-        keys = [f"hours_above_{k}{tight}" for k in self.limits] + [f"hours_outside_{c}" for c in self.ranges]
+        keys = self.limit_keys() + [f"hours_outside_{c}" for c in self.ranges]
         excess = sum(max(0.0, fig[k] - self.base_hours.get(k, 0.0)) for k in keys)
         eqi = max(0.0, fig["EQI_kg_d"] - self.eqi_cap_kg_d)
         penalty = sum(w * fig[f"mean_{k}_g_m3"] for k, w in self.weights.items())
@@ -497,9 +502,7 @@ class Optimiser:
             cap = math.inf if s.eqi_tolerance is None else base_fig["EQI_kg_d"] * (1.0 + s.eqi_tolerance)
             # effluent limits: no more hours above than the default control (a storm may force some);
             # process ranges are hard: no hours outside at all (allowance 0)
-            tight = "_tightened" if probe.margin > 0 else ""
-            obj = dataclasses.replace(probe, base_hours={f"hours_above_{k}{tight}": base_fig[f"hours_above_{k}{tight}"]
-                                                         for k in probe.limits},
+            obj = dataclasses.replace(probe, base_hours={k: base_fig[k] for k in probe.limit_keys()},
                                       eqi_cap_kg_d=cap)
             cache[tuple(current)] = cur_fig
 

@@ -408,7 +408,7 @@ class MaintenanceAgent:
         start of the next 24 h that :meth:`cheapest_start` picks."""
         if wake_at is not None:
             yield self.env.timeout(wake_at - self.env.now)
-        if wo.window_at < 0 and self.spec.planned_start == "cheapest" and self.outage_weight is not None:
+        if wo.window_at < 0 and self.outage_weight is not None:
             wo.window_at = self.cheapest_start(self.env.now, self.fleet.types[self.fleet.assets[wo.asset].type].replace_h)
         if wo.window_at >= 0:
             if self.env.now < wo.window_at:
@@ -420,20 +420,20 @@ class MaintenanceAgent:
             wo.window_tries += 1
             yield self.env.timeout(3600 - self.env.now % 3600)
 
-    def cheapest_start(self, now: int, hours: float) -> int:
-        """The allowed start (now, or a full hour within the next 24 h) whose outage of ``hours``
-        has the lowest forecast weight, the sum of :attr:`outage_weight` over its hours (ties:
-        the earliest); -1 when no start in the next 24 h is allowed."""
+    def allowed_starts(self, now: int) -> list[int]:
+        """The allowed starts of planned work within the next 24 h: now, or a full hour."""
         starts = [now] + [now - now % 3600 + 3600 * k for k in range(1, 25)]
-        n = max(1, math.ceil(hours))
-        best, best_w = -1, math.inf
-        for t in starts:
-            if not self._allowed(t):
-                continue
-            w = sum(self.outage_weight(t + 3600 * j) for j in range(n))
-            if w < best_w:
-                best, best_w = t, w
-        return best
+        return [t for t in starts if self._allowed(t)]
+
+    def start_weight(self, t_s: int, hours: float) -> float:
+        """The forecast weight of an outage of ``hours`` from ``t_s``: :attr:`outage_weight`
+        summed over its hours."""
+        return sum(self.outage_weight(t_s + 3600 * j) for j in range(max(1, math.ceil(hours))))
+
+    def cheapest_start(self, now: int, hours: float) -> int:
+        """The allowed start (:meth:`allowed_starts`) whose outage of ``hours`` has the least
+        :meth:`start_weight` (ties: the earliest); -1 when no start in the next 24 h is allowed."""
+        return min(self.allowed_starts(now), key=lambda t: self.start_weight(t, hours), default=-1)
 
     # -- checkpoints --------------------------------------------------------------------------
     _SAVED = ("busy", "last_renewal_s", "duty_rng", "_day_factor", "_duty_day",

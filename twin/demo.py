@@ -25,7 +25,6 @@ shift and the scenario's ``planned_hours``, not for the tariff or the forecast l
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -117,14 +116,11 @@ def _planned_part(tw, log) -> list[dict]:
         if i is None:
             continue
         hours = fleet.types[type_name].replace_h
-        starts = [now] + [now - now % 3600 + 3600 * k for k in range(1, 25)]
-        first = next((t for t in starts if agent._allowed(t)), None)
-        best = agent.cheapest_start(now, hours)
-        if first is None or best < 0:
+        starts = agent.allowed_starts(now)
+        if not starts:
             continue
-        n = max(1, math.ceil(hours))
-        w_first = sum(agent.outage_weight(first + 3600 * j) for j in range(n))
-        w_best = sum(agent.outage_weight(best + 3600 * j) for j in range(n))
+        first, best = starts[0], agent.cheapest_start(now, hours)
+        w_first, w_best = agent.start_weight(first, hours), agent.start_weight(best, hours)
         row = {"asset": fleet.assets[i].id, "type": type_name, "work_h": hours,
                "first_allowed_h_of_day": (first % 86400) / 3600, "cheapest_h_of_day": (best % 86400) / 3600,
                "weight_first": w_first, "weight_cheapest": w_best}

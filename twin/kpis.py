@@ -128,6 +128,11 @@ def _signal_unit(cp: CompiledPlant, name: str, scenario: Scenario | None = None)
 
 
 
+def influent_stream(cp: CompiledPlant) -> str | None:
+    """The stream leaving the plant's influent unit (None: the plant has none)."""
+    return next((cp.stream_names[cp.outs[n][0]] for n, u in cp.units.items() if u.type_name == "influent"), None)
+
+
 def plant_metadata(cp: CompiledPlant, fs: Flowsheet) -> dict[str, Any]:
     """What the analysis needs to know about the plant (reactor volumes, roles of streams)."""
     reactors = {}
@@ -136,7 +141,7 @@ def plant_metadata(cp: CompiledPlant, fs: Flowsheet) -> dict[str, Any]:
             reactors[n] = {"volume_m3": u.params.volume_m3, "SO_sat_g_m3": u.params.SO_sat_g_m3,
                            "kla_column": f"{n}.kla_per_d"}
     ev = fs.evaluation
-    influent = next((cp.stream_names[cp.outs[n][0]] for n, u in cp.units.items() if u.type_name == "influent"), None)
+    influent = influent_stream(cp)
     bypass = [cp.stream_names[cp.outs[n][1]] for n, u in cp.units.items() if u.type_name == "wet_well"]
     return {"plant": fs.name, "reactors": reactors, "influent_stream": influent, "bypass_streams": bypass,
             "effluent_stream": ev.get("effluent_stream"),

@@ -96,12 +96,13 @@ def _outage_weight(env, agent, spec, base_dir: Path | None, plant: Plant | None,
     an hour without the machine costs: energy is dearer, and a missing machine matters more at
     high load. Starts the hourly inflow log. ConfigError without the process model or a tariff."""
     from twin.equipment.assembly import build_tariff
+    from twin.kpis import influent_stream
 
     if cp is None or plant is None or equipment is None or not spec.process_model:
         raise ConfigError("fleet.planned_start: 'cheapest' needs the process model and the scenario's equipment "
                           "(its tariff prices the hours)")
     tariff = build_tariff(equipment.spec.tariff, base_dir)
-    influent = next((cp.stream_names[cp.outs[n][0]] for n, u in cp.units.items() if u.type_name == "influent"), None)
+    influent = influent_stream(cp)
     if influent is None:
         raise ConfigError("fleet.planned_start: 'cheapest' needs a plant with an influent (its inflow weighs the hours)")
     read_q = plant.signal_reader(f"{influent}.Q")
