@@ -279,9 +279,27 @@ def plan_process(tw, book: PlanBook, tick_s: int, wake_at: int | None = None):
         yield env.timeout(tick_s)
 
 
-def fallback_process(tw, opt, spec, wake_at: int | None = None):
-    """The plan's safeguard (``optimiser.fallback``): every ``spec.every`` (aligned to the main
-    period's start) while a plan is applied, read ``spec.signal``; above ``spec.above``, drop the
+def check_fallback(tw, k: int, spec) -> None:
+    """ConfigError (``optimiser.fallback[k]``) when the safeguard's signal cannot be read, or when
+    ``above_forecast`` names a signal the forecast does not give (only the influent's flow)."""
+    from twin.errors import ConfigError
+    from twin.kpis import influent_stream
+
+    where = "optimiser.fallback" + (f"[{k}]" if len(tw.scenario.optimiser.fallback) > 1 else "")
+    try:
+        tw.read(spec.signal)
+    except (ConfigError, KeyError, ValueError) as exc:
+        raise ConfigError(f"{where}.signal: {exc}") from None
+    flow = f"{influent_stream(tw.cp)}.Q"
+    if spec.above_forecast is not None and spec.signal != flow:
+        raise ConfigError(f"{where}.signal: above_forecast compares a reading with the plan's forecast, which "
+                          f"forecasts the influent: the signal must be its flow, {flow}")
+
+
+def fallback_process(tw, opt, k: int, spec, wake_at: int | None = None):
+    """The plan's safeguard ``optimiser.fallback[k]``: every ``spec.every`` (aligned to the main
+    period's start) while a plan is applied, read ``spec.signal``; above the threshold (``above``,
+    or ``above_forecast`` times the plan's forecast of the influent flow at this time), drop the
     rest of the plan and set the variables to the default control's values until the next
     decision (an ``optimiser_fallback`` event). The readings must stay above for ``spec.hold``
     (consecutive readings) first."""
@@ -292,17 +310,26 @@ def fallback_process(tw, opt, spec, wake_at: int | None = None):
     while True:
         if opt.plan_active:
             value = tw.read(spec.signal)
-            if value <= spec.above:
-                opt.above_since = None
-            elif opt.above_since is None:
-                opt.above_since = env.now
-            if opt.above_since is not None and env.now - opt.above_since >= int(spec.hold):
-                opt.plan_active, opt.above_since = False, None
+            if spec.above is not None:
+                threshold = spec.above
+            else:
+                times, flows = opt.forecast_flow
+                threshold = spec.above_forecast * float(np.interp(env.now, times, flows))
+            since = opt.above_since
+            if value <= threshold:
+                since[k] = None
+            elif since[k] is None:
+                since[k] = env.now
+            if since[k] is not None and env.now - since[k] >= int(spec.hold):
+                opt.plan_active = False
+                since[:] = [None] * len(since)
                 tw.plan.changes = []
+                what = f"{spec.above:g}" if spec.above is not None else \
+                    f"{spec.above_forecast:g} x the forecast ({threshold:.4g})"
                 env.log("optimiser_fallback", "optimiser",
-                        f"{spec.signal} {value:.3g} above {spec.above:g}: the plan is dropped for the default control "
-                        "until the next decision", signal=spec.signal, value=value, above=spec.above,
-                        hold_s=int(spec.hold))
+                        f"{spec.signal} {value:.4g} above {what}: the plan is dropped for the default control "
+                        "until the next decision", signal=spec.signal, value=value, above=threshold,
+                        hold_s=int(spec.hold), safeguard=k)
                 for (target, *_), default in zip(opt.blocks(), opt.defaults):
                     apply(tw, target, default, "optimiser fallback", source="optimiser")
         yield env.timeout(every)
@@ -324,8 +351,13 @@ class Optimiser:
     _shadow: Any = field(default=None, repr=False)
     #: a plan is applied and its fallback (``spec.fallback``) armed; cleared when it falls back
     plan_active: bool = False
-    #: since when the fallback's signal has read above its threshold (None: it does not)
-    above_since: int | None = None
+    #: per safeguard, since when its signal has read above its threshold (None: it does not)
+    above_since: list[int | None] = field(default_factory=list)
+    #: the applied plan's forecast of the influent flow: (times s, m3/d) over its horizon
+    forecast_flow: tuple[list[int], list[float]] | None = None
+
+    def __post_init__(self):
+        self.above_since = [None] * len(self.spec.fallback or [])
 
     def decision_times(self, tw) -> list[int]:
         s = self.spec
@@ -340,14 +372,21 @@ class Optimiser:
     def checkpoint_state(self) -> dict:
         shadow = self._shadow.snapshot() if self._shadow is not None else self.shadow_snapshot
         return {"last_plan": self.last_plan, "defaults": self.defaults, "shadow": shadow,
-                "plan_active": self.plan_active, "above_since": self.above_since}
+                "plan_active": self.plan_active, "above_since": self.above_since,
+                "forecast_flow": self.forecast_flow}
 
     def restore_state(self, state: dict) -> None:
         self.last_plan = state["last_plan"]
         self.defaults = state.get("defaults", self.defaults)
         self.shadow_snapshot, self._shadow = state.get("shadow"), None
         self.plan_active = state.get("plan_active", False)
-        self.above_since = state.get("above_since")
+        since = state.get("above_since")
+        n = len(self.spec.fallback or [])
+        # a state saved with a single safeguard holds one time (or None)
+        since = since if isinstance(since, list) else [since]
+        self.above_since = (list(since) + [None] * n)[:n]
+        flow = state.get("forecast_flow")
+        self.forecast_flow = (list(flow[0]), list(flow[1])) if flow is not None else None
 
     def reference_twin(self, tw, columns: list[str]):
         """The default control as it would have run: a twin that has run the scenario without
@@ -579,7 +618,9 @@ class Optimiser:
         split["evaluations_s"] = round(eval_wall[0], 3)
         split["reference_s"] = round(w_ref, 3)  # advancing the reference twin and its forecast day
         split["search_s"] = round(w_search - w0 - eval_wall[0] - w_ref, 3)
-        self.plan_active, self.above_since = True, None
+        self.plan_active = True
+        self.above_since = [None] * len(self.above_since)
+        self.forecast_flow = self._forecast_flow(tw, forecast, t0, horizon)
         self.last_plan = {"start_s": t0, "end_s": t0 + horizon, "genes": [float(g) for g in best],
                           "predicted": _flat(fig)}
         decision = {"schedule": [{"at_s": t, "target": tg, "value": v} for t, tg, v in plan],
@@ -598,6 +639,22 @@ class Optimiser:
                    f"plan for {horizon / 3600:g} h: predicted {obj.cost_label} {fig[obj.cost_key]:.2f} "
                    f"against {base_plan[obj.cost_key]:.2f} under the default control", **decision)
         return decision
+
+    @staticmethod
+    def _forecast_flow(tw, forecast: dict | None, t0: int, horizon: int) -> tuple[list[int], list[float]]:
+        """The forecast's influent flow over ``[t0, t0 + horizon]`` (the table's samples; perfect:
+        the twin's own), for the safeguards that compare the measured flow with it."""
+        from twin.evaluate import forecast_shared
+
+        shared = forecast_shared(tw.shared, forecast)
+        starts = np.cumsum([0] + [dur for _, dur, _ in shared.phases[:-1]])
+        t = np.concatenate([s + tb.times_s for s, tb in zip(starts, shared.tables)])
+        q = np.concatenate([tb.values[:, 0] for tb in shared.tables])
+        idx = np.nonzero((t >= t0) & (t <= t0 + horizon))[0]
+        if idx.size == 0:  # samples sparser than the horizon: the two around it
+            idx = np.array([int(np.searchsorted(t, t0))])
+        lo, hi = max(int(idx[0]) - 1, 0), min(int(idx[-1]) + 1, len(t) - 1)
+        return [int(x) for x in t[lo:hi + 1]], [float(x) for x in q[lo:hi + 1]]
 
     def _nsga2(self, pop, vary, evaluate_all, cache, cap: float, key: str):
         """NSGA-II (DEAP's non-dominated sorting and crowding) over (the cost ``key``, EQI, CO2),

@@ -21,6 +21,7 @@ from pydantic import (
     PlainSerializer,
     PlainValidator,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -589,16 +590,26 @@ class ForecastErrorSpec(_Strict):
 
 class FallbackSpec(_Strict):
     """The plan's safeguard: while a plan is applied, ``signal`` (an instrument the plant has,
-    e.g. ``sensor.effluent_ammonia``) is read every ``every``; when it has read above ``above``
-    for ``hold`` the plan is dropped and the variables go back to the default control until the
-    next decision."""
+    e.g. ``sensor.effluent_ammonia``) is read every ``every``; when it has read above its
+    threshold for ``hold`` the plan is dropped and the variables go back to the default control
+    until the next decision. The threshold is ``above`` (in the signal's unit) or
+    ``above_forecast``: a factor on what the plan's forecast said of that signal at that time,
+    for the influent flow (the plan was made for a forecast the plant has left: a storm)."""
 
     signal: str
-    above: float
+    above: float | None = None
+    above_forecast: float | None = Field(None, gt=0)
     every: Duration = seconds("5min")
     # the readings must stay above for this long (consecutive readings) before the plan is
     # dropped: one noisy reading does not end a plan (0s: the first reading above)
     hold: Duration = seconds("15min")
+
+    @model_validator(mode="after")
+    def _one_threshold(self):
+        if (self.above is None) == (self.above_forecast is None):
+            raise ValueError("give one threshold: above (in the signal's unit) or above_forecast (a factor on the "
+                             "forecast)")
+        return self
 
 
 class OptimiserSpec(_Strict):
@@ -648,9 +659,14 @@ class OptimiserSpec(_Strict):
     # default control above each effluent limit times (1 - limit_margin), both on the forecast
     # (0: the limits themselves)
     limit_margin: float = Field(0.0, ge=0, lt=1)
-    # a safeguard on a measured signal that drops the plan for the default control (none: the
-    # plan runs open loop to the next decision)
-    fallback: FallbackSpec | None = None
+    # safeguards on measured signals, each of which drops the plan for the default control (none:
+    # the plan runs open loop to the next decision); one mapping or a list
+    fallback: list[FallbackSpec] | None = None
+
+    @field_validator("fallback", mode="before")
+    @classmethod
+    def _fallback_list(cls, v):
+        return [v] if isinstance(v, dict) else v
     # what is minimised after feasibility: the electricity cost at the equipment's tariff, or
     # for a plant without machines (BSM1) the horizon's BSM1 operational cost index
     objective: Literal["electricity_cost", "bsm1_oci"] = "electricity_cost"
@@ -669,6 +685,8 @@ class OptimiserSpec(_Strict):
         for k in self.limits:
             if k not in ("SNH", "Ntot", "TSS", "CODt", "BOD5"):
                 raise ValueError(f"limits.{k}: not an effluent quantity (SNH, Ntot, TSS, CODt, BOD5)")
+        if isinstance(self.fallback, list) and not self.fallback:
+            self.fallback = None
         for k in self.weights:
             if k not in ("SNH", "SNO", "Ntot"):
                 raise ValueError(f"weights.{k}: weights apply to SNH, SNO or Ntot")

@@ -218,15 +218,13 @@ class Twin:
             self.optimiser.defaults = [self.read(v.target) for v in scenario.optimiser.variables]
             tick = min(v.block for v in scenario.optimiser.variables)
             env.start("plan", lambda w: plan_process(self, self.plan, tick, w))
-            fb = scenario.optimiser.fallback
-            if fb is not None:
-                from agents.energy import fallback_process
+            from agents.energy import check_fallback, fallback_process
 
-                try:
-                    self.read(fb.signal)
-                except (ConfigError, KeyError, ValueError) as exc:
-                    raise ConfigError(f"optimiser.fallback.signal: {exc}") from None
-                env.start("optimiser.fallback", lambda w: fallback_process(self, self.optimiser, fb, w))
+            for k, fb in enumerate(scenario.optimiser.fallback or []):
+                check_fallback(self, k, fb)
+                # the first safeguard keeps the name saved states know it by
+                env.start("optimiser.fallback" + (f".{k}" if k else ""),
+                          lambda w, k=k, fb=fb: fallback_process(self, self.optimiser, k, fb, w))
 
         rec = env.recorder
         for cols, probe in plant.recorder_probes(scenario.outputs.record_settler_layers):

@@ -425,3 +425,29 @@ def test_fallback_drops_the_plan_for_the_default_control_when_the_signal_rises()
     assert np.any(after) and np.all(v[after, 0] == defaults[0])
     with pytest.raises(ConfigError, match=r"optimiser\.fallback\.signal"):
         _twin(fallback={"signal": "sensor.no_such_analyser", "above": 1.0})
+
+
+def test_fallback_on_the_influent_flow_against_the_plans_forecast():
+    """``above_forecast``: the influent flow is compared with what the plan's forecast said of it
+    at that time. With a perfect forecast the flow never exceeds 1.5 times the forecast; at 0.5
+    times it does at once, and the logged threshold is half the flow the plant then had. Several
+    safeguards may be given; a signal the forecast does not give, or no threshold or two, is
+    refused before the run."""
+    flow = "raw_influent.Q"
+    calm = _twin(fallback=[{"signal": flow, "above_forecast": 1.5, "hold": "0s"},
+                           {"signal": "sensor.effluent_ammonia", "above": 100.0}], generations=1).run_to_end()
+    assert not [e for e in calm.events if e["kind"] == "optimiser_fallback"]
+    storm = _twin(fallback=[{"signal": "sensor.effluent_ammonia", "above": 100.0},
+                            {"signal": flow, "above_forecast": 0.5, "hold": "0s", "every": "30min"}],
+                  generations=1).run_to_end()
+    falls = [e for e in storm.events if e["kind"] == "optimiser_fallback"]
+    plans = [e for e in storm.events if e["kind"] == "optimiser_plan"]
+    assert len(falls) == len(plans) == 2
+    for p, f in zip(plans, falls):
+        assert f["time_s"] == p["time_s"] and f["data"]["safeguard"] == 1
+        assert f["data"]["above"] == pytest.approx(0.5 * f["data"]["value"], rel=0.1)
+    with pytest.raises(ConfigError, match=r"optimiser\.fallback\.signal: above_forecast .* raw_influent\.Q$"):
+        _twin(fallback={"signal": "sensor.effluent_ammonia", "above_forecast": 1.3})
+    for bad in ({"signal": flow}, {"signal": flow, "above": 1.0, "above_forecast": 1.3}):
+        with pytest.raises(ConfigError, match="one threshold"):
+            _twin(fallback=bad)
