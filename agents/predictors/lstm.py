@@ -216,8 +216,13 @@ def window_stats(xw: np.ndarray) -> np.ndarray:
     return np.concatenate([xw[:, -1], xw.mean(axis=1), slope, xw.std(axis=1)], axis=1)
 
 
-def _split_assets(n_assets: int, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
+def _split_assets(n_assets: int, share: float, seed: int, data_seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Training and validation asset indices of one data set: a share of the assets held out,
+    drawn per data set (``data_seed``), so that the validation windows come from more of the
+    fleet's machines (their duties and loads differ) than one draw for every seed would give; a
+    data set's assets are independent histories, so a machine validated in one seed and trained
+    on in another shares its configuration, not its history."""
+    rng = np.random.default_rng([seed, data_seed])
     perm = rng.permutation(n_assets)
     n_val = max(1, int(round(share * n_assets))) if n_assets > 1 else 0
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
@@ -300,8 +305,8 @@ def _train_variant_1(folders: list[Path], type_name: str, settings: TrainSetting
             raise ConfigError(f"{f}: type '{type_name}' has other channels than in {folders[0]}")
     train_w: list[tuple[TypeSeries, Windows]] = []
     val_w: list[tuple[TypeSeries, Windows]] = []
-    for s in series:  # the same assets are held out in every seed
-        tr, va = _split_assets(len(s.assets), settings.validation_share, settings.seed)
+    for s in series:
+        tr, va = _split_assets(len(s.assets), settings.validation_share, settings.seed, s.seed)
         train_w.append((s, windows(s, n_steps, settings.stride_blocks, 1, tr)))
         val_w.append((s, windows(s, n_steps, settings.stride_blocks, 1, va)))
     stacked = np.concatenate([s.x[np.unique(w.asset)].reshape(-1, len(features)) for s, w in train_w])
@@ -406,25 +411,38 @@ def _train_variant_1(folders: list[Path], type_name: str, settings: TrainSetting
                 break
     net.load_state_dict(best_state)
     meta["history"] = history
-    meta["validation"] = _validation_metrics(model, xva, yva, kva)
-    meta["calibration"] = _platt(model, xva, yva, kva)
-    near = np.concatenate([np.nan_to_num(w.htf_h, nan=np.inf) <= HORIZONS_H[-1] for _, w in val_w])
-    meta["rul_calibration"] = _conformal_rul(model, xva, rva, rkva, np.where(near, 1.0, settings.stride_blocks))
+    wva = np.concatenate([sampling_weights(w.htf_h, settings.stride_blocks) for _, w in val_w])
+    wtr = np.concatenate([sampling_weights(w.htf_h, settings.stride_blocks) for _, w in train_w])
+    meta["validation"] = _validation_metrics(model, xva, yva, kva, wva)
+    meta["calibration"] = _platt(model, xva, yva, kva, wva)
+    meta["rul_calibration"] = _conformal_rul(model, xva, rva, rkva, wva)
     h7 = HORIZONS_H.index(168.0)
     m7 = ktr[:, h7] > 0
     z = ((st - smean) / sstd)[m7] @ np.array(lr_coef[h7]) + lr_icpt[h7]
     meta["logreg"] = {"mean": smean.tolist(), "std": sstd.tolist(), "coef": lr_coef, "intercept": lr_icpt,
-                      "alarm_probability": best_f1_threshold(ytr[m7, h7], 1 / (1 + np.exp(-z)))}
+                      "alarm_probability": best_f1_threshold(ytr[m7, h7], 1 / (1 + np.exp(-z)), wtr[m7])}
     mv = kva[:, h7] > 0  # the baseline on the validation windows: settings are chosen against it there
     if len(xva) and 0 < yva[mv, h7].sum() < mv.sum():
         from sklearn.metrics import average_precision_score
 
         zv = ((window_stats(xva) - smean) / sstd)[mv] @ np.array(lr_coef[h7])
-        meta["validation"]["logreg_pr_auc_7d"] = float(average_precision_score(yva[mv, h7], zv))
+        meta["validation"]["logreg_pr_auc_7d"] = float(average_precision_score(yva[mv, h7], zv, sample_weight=wva[mv]))
     return model
 
 
-def _validation_metrics(model: TypeModel, xva, yva, kva) -> dict:
+def sampling_weights(htf_h: np.ndarray, stride: int) -> np.ndarray:
+    """Each training or validation window's weight: the inverse of how often windows of its kind
+    were sampled (every block within the longest horizon before a failure, every ``stride``
+    blocks elsewhere), so that weighted figures are those of every window, as a plant meets
+    them and as the evaluation scores them (every block)."""
+    near = np.nan_to_num(htf_h, nan=np.inf) <= HORIZONS_H[-1]
+    return np.where(near, 1.0, float(stride))
+
+
+def _validation_metrics(model: TypeModel, xva, yva, kva, wva) -> dict:
+    """PR-AUC, Brier score and the best-F1 alarm level at 7 days on the validation windows,
+    weighted by ``wva`` (:func:`sampling_weights`): unweighted, the windows near failures,
+    sampled six times as often, would stand for a base rate six times the plant's."""
     from sklearn.metrics import average_precision_score
 
     if len(xva) == 0:
@@ -432,20 +450,22 @@ def _validation_metrics(model: TypeModel, xva, yva, kva) -> dict:
     p, _ = model.predict_windows(xva)
     h = HORIZONS_H.index(168.0)
     m = kva[:, h] > 0
-    y, s = yva[m, h], p[m, h]
+    y, s, w = yva[m, h], p[m, h], wva[m]
     out = {"windows": int(m.sum()), "positives_7d": int(y.sum())}
     if 0 < y.sum() < len(y):
-        out["pr_auc_7d"] = float(average_precision_score(y, s))
-    out["brier_7d"] = float(np.mean((s - y) ** 2)) if len(y) else None
-    out["alarm_probability"] = best_f1_threshold(y, s)
+        out["pr_auc_7d"] = float(average_precision_score(y, s, sample_weight=w))
+    out["brier_7d"] = float(np.average((s - y) ** 2, weights=w)) if len(y) else None
+    out["alarm_probability"] = best_f1_threshold(y, s, w)
     return out
 
 
-def _platt(model: TypeModel, xva, yva, kva) -> dict | None:
+def _platt(model: TypeModel, xva, yva, kva, wva) -> dict | None:
     """Platt scaling of each horizon's probability on the validation assets (a logistic
-    regression on the logit, unweighted): the class weights of training inflate the raw
-    probabilities, and a decision by expected cost needs calibrated ones. None without both
-    classes in every horizon's validation windows."""
+    regression on the logit, no class weights; the windows weighted by ``wva``, the inverse of
+    their sampling rate, so that the calibrated probabilities are those of the plant's base
+    rate, not of the oversampled windows near failures): the class weights of training inflate
+    the raw probabilities, and a decision by expected cost needs calibrated ones. None without
+    both classes in every horizon's validation windows."""
     from sklearn.linear_model import LogisticRegression
 
     if len(xva) == 0:
@@ -458,7 +478,7 @@ def _platt(model: TypeModel, xva, yva, kva) -> dict | None:
         if not 0 < y.sum() < len(y):
             return None
         q = np.clip(p[m, h], 1e-6, 1 - 1e-6)
-        clf = LogisticRegression(C=1e6, max_iter=2000).fit(np.log(q / (1 - q))[:, None], y)
+        clf = LogisticRegression(C=1e6, max_iter=2000).fit(np.log(q / (1 - q))[:, None], y, sample_weight=wva[m])
         a.append(float(clf.coef_[0, 0]))
         b.append(float(clf.intercept_[0]))
     return {"method": "platt", "a": a, "b": b}
@@ -495,15 +515,18 @@ def _conformal_rul(model: TypeModel, xva, rva, rkva, weights, level: float = 0.8
             "upper_shift": weighted_quantile(r - q[:, -1], side), "windows": int(m.sum())}
 
 
-def best_f1_threshold(y: np.ndarray, score: np.ndarray) -> float:
-    """The alarm threshold with the best F1 on the given (validation) windows: class weighting
-    in training shifts the probabilities up, so the alarm level is chosen on held-out assets."""
+def best_f1_threshold(y: np.ndarray, score: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """The alarm threshold with the best F1 on the given (validation) windows, each counted with
+    its ``weights`` (default 1): class weighting in training shifts the probabilities up, so the
+    alarm level is chosen on held-out assets."""
     grid = np.unique(np.quantile(score, np.linspace(0.5, 0.999, 200))) if len(score) else np.array([0.5])
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
+    pos = float(w[y == 1].sum())
     best, arg = -1.0, 0.5
     for t in grid:
         a = score >= t
-        tp = float((a & (y == 1)).sum())
-        f1 = 2 * tp / (a.sum() + y.sum()) if a.sum() + y.sum() else 0.0
+        tp = float(w[a & (y == 1)].sum())
+        f1 = 2 * tp / (w[a].sum() + pos) if w[a].sum() + pos else 0.0
         if f1 > best:
             best, arg = f1, float(t)
     return arg
