@@ -16,7 +16,7 @@ training windows, so a few epochs start from the baseline, not from noise); the 
 adds what the sequence carries beyond four statistics. Format 1
 files (no statistics path) still load and predict as before.
 
-Which of the two per type (``variant``; default ``auto``): both are trained from the same seed and
+Which of the two per type (``variant``: ``lstm``, the default, ``stats`` or ``auto``): with ``auto`` both are trained from the same seed and
 the one with the higher PR-AUC at 7 days on the validation assets is kept (ties, or no score for
 either: the LSTM state alone, the simpler model); the model records its ``variant`` and both
 scores (``selection``). Why not one architecture for all: measured on the validation assets of
@@ -40,6 +40,13 @@ the quantiles of log remaining life; Adam; early stopping on the validation loss
 assets held out (split by asset; evaluation on other seeds splits by seed). Deterministic for a
 seed on a machine: torch.manual_seed, deterministic algorithms, one thread unless asked, and one
 thread for the native pools scikit-learn and numpy use while training.
+
+Windows are sampled every block within the longest horizon before a failure and once a day
+elsewhere; every figure fitted or chosen on them after training (validation PR-AUC and Brier
+score, the Platt scaling, the alarm levels, the RUL interval's calibration) weights each window
+by the inverse of its sampling rate (:func:`sampling_weights`), so that they hold at the plant's
+base rate, where the policy and the evaluation (every block) use them. The validation assets
+are drawn per data set (seed), so that they come from more of the fleet's machines.
 """
 
 from __future__ import annotations
