@@ -302,7 +302,11 @@ def fallback_process(tw, opt, k: int, spec, wake_at: int | None = None):
     or ``above_forecast`` times the plan's forecast of the influent flow at this time), drop the
     rest of the plan and set the variables to the default control's values until the next
     decision (an ``optimiser_fallback`` event). The readings must stay above for ``spec.hold``
-    (consecutive readings) first."""
+    (consecutive readings) first. An ``above`` safeguard arms at its first reading at or below
+    the threshold after the plan began: a plan made while the signal already read above was made
+    from that state (its candidates started there and were held to the limits with it), so only
+    a rise during the plan drops it. An ``above_forecast`` one is armed from the start: a flow
+    already above the forecast means the forecast the plan was made for is already wrong."""
     from twin.schedules import apply
 
     env, every = tw.env, int(spec.every)
@@ -318,6 +322,9 @@ def fallback_process(tw, opt, k: int, spec, wake_at: int | None = None):
             since = opt.above_since
             if value <= threshold:
                 since[k] = None
+                opt.armed[k] = True
+            elif not opt.armed[k] and spec.above is not None:
+                pass  # above since the plan began: not armed yet
             elif since[k] is None:
                 since[k] = env.now
             if since[k] is not None and env.now - since[k] >= int(spec.hold):
@@ -356,8 +363,12 @@ class Optimiser:
     #: the applied plan's forecast of the influent flow: (times s, m3/d) over its horizon
     forecast_flow: tuple[list[int], list[float]] | None = None
 
+    #: per safeguard, whether it is armed (see :func:`fallback_process`)
+    armed: list[bool] = field(default_factory=list)
+
     def __post_init__(self):
         self.above_since = [None] * len(self.spec.fallback or [])
+        self.armed = [False] * len(self.above_since)
 
     def decision_times(self, tw) -> list[int]:
         s = self.spec
@@ -373,7 +384,7 @@ class Optimiser:
         shadow = self._shadow.snapshot() if self._shadow is not None else self.shadow_snapshot
         return {"last_plan": self.last_plan, "defaults": self.defaults, "shadow": shadow,
                 "plan_active": self.plan_active, "above_since": self.above_since,
-                "forecast_flow": self.forecast_flow}
+                "forecast_flow": self.forecast_flow, "armed": self.armed}
 
     def restore_state(self, state: dict) -> None:
         self.last_plan = state["last_plan"]
@@ -385,6 +396,8 @@ class Optimiser:
         # a state saved with a single safeguard holds one time (or None)
         since = since if isinstance(since, list) else [since]
         self.above_since = (list(since) + [None] * n)[:n]
+        # a state saved before safeguards were armed: every safeguard counted from the start
+        self.armed = (list(state.get("armed", [True] * n)) + [False] * n)[:n]
         flow = state.get("forecast_flow")
         self.forecast_flow = (list(flow[0]), list(flow[1])) if flow is not None else None
 
@@ -620,6 +633,7 @@ class Optimiser:
         split["search_s"] = round(w_search - w0 - eval_wall[0] - w_ref, 3)
         self.plan_active = True
         self.above_since = [None] * len(self.above_since)
+        self.armed = [False] * len(self.above_since)
         self.forecast_flow = self._forecast_flow(tw, forecast, t0, horizon)
         self.last_plan = {"start_s": t0, "end_s": t0 + horizon, "genes": [float(g) for g in best],
                           "predicted": _flat(fig)}

@@ -409,17 +409,21 @@ def test_limit_margin_holds_plans_to_tightened_limits():
 
 
 def test_fallback_drops_the_plan_for_the_default_control_when_the_signal_rises():
-    """``optimiser.fallback``: while a plan is applied a measured signal above its threshold drops
-    the rest of the plan and sets the default control's values until the next decision; the
-    next decision arms it again. An unknown signal is refused before the run."""
-    tw = _twin(fallback={"signal": "sensor.effluent_ammonia", "above": -1.0, "every": "30min"}, generations=1)
+    """``optimiser.fallback``: while a plan is applied a measured signal that rises above its
+    threshold drops the rest of the plan and sets the default control's values until the next
+    decision. The influent flow of this day rises from about 14,000 to 18,000 m3/d over the
+    first plan (0-6 h) and stays above 17,000 through the second (6-12 h): the first plan is
+    dropped when the flow passes 17,000; the second, made while the flow already read above,
+    is not (the safeguard arms at a reading at or below its threshold). An unknown signal is
+    refused before the run."""
+    tw = _twin(fallback={"signal": "raw_influent.Q", "above": 17000.0, "hold": "15min"}, generations=1)
     defaults = list(tw.optimiser.defaults)
     tw.run_to_end()
     falls = [e for e in tw.events if e["kind"] == "optimiser_fallback"]
     plans = [e for e in tw.events if e["kind"] == "optimiser_plan"]
-    assert len(plans) == 2 and len(falls) == 2
-    for p, f in zip(plans, falls):
-        assert p["time_s"] <= f["time_s"] < p["time_s"] + 6 * 3600
+    assert len(plans) == 2 and len(falls) == 1
+    assert plans[0]["time_s"] + 3 * 3600 < falls[0]["time_s"] < plans[1]["time_s"]
+    assert falls[0]["data"]["value"] > 17000.0
     t, _, v = tw.series("control.do_reactor3.setpoint")
     after = (t > falls[0]["time_s"]) & (t < plans[1]["time_s"])
     assert np.any(after) and np.all(v[after, 0] == defaults[0])
