@@ -85,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--variant", choices=("auto", "stats", "lstm"), default=None,
                     help="per type: 'lstm' (the default) the LSTM state alone, 'stats' the window statistics beside "
                          "it in the heads, 'auto' both, keeping the one with the better validation PR-AUC at 7 days "
-                         "(ties: lstm; better window scores did not make a better policy: see the README)")
+                         "(ties: lstm; the shipped model's setting)")
     tr.add_argument("--no-stats", action="store_true", help="the same as --variant lstm")
     ev = psub.add_parser("evaluate", help="score a model and its baselines on fleet data; write metrics.json")
     ev.add_argument("--model", required=True, help="model file, or 'reference' for the model shipped with the package")
