@@ -16,8 +16,9 @@ training windows, so a few epochs start from the baseline, not from noise); the 
 adds what the sequence carries beyond four statistics. Format 1
 files (no statistics path) still load and predict as before.
 
-Which of the two per type (``variant``: ``lstm``, the default, ``stats`` or ``auto``): with ``auto`` both are trained from the same seed and
-the one with the higher PR-AUC at 7 days on the validation assets is kept (ties, or no score for
+Which of the two per type (``variant``: ``lstm``, the default, ``stats`` or ``auto``, the shipped
+model's): with ``auto`` both are trained from the same seed and the one with the higher PR-AUC
+at 7 days on the validation assets is kept (ties, or no score for
 either: the LSTM state alone, the simpler model); the model records its ``variant`` and both
 scores (``selection``). Why not one architecture for all: measured on the validation assets of
 seeds 1 and 2 (README), the statistics path helped where the regression on the statistics is
