@@ -323,9 +323,7 @@ def fallback_process(tw, opt, k: int, spec, wake_at: int | None = None):
             if value <= threshold:
                 since[k] = None
                 opt.armed[k] = True
-            elif not opt.armed[k] and spec.above is not None:
-                pass  # above since the plan began: not armed yet
-            elif since[k] is None:
+            elif opt.armed[k] and since[k] is None:
                 since[k] = env.now
             if since[k] is not None and env.now - since[k] >= int(spec.hold):
                 opt.plan_active = False
@@ -367,8 +365,14 @@ class Optimiser:
     armed: list[bool] = field(default_factory=list)
 
     def __post_init__(self):
-        self.above_since = [None] * len(self.spec.fallback or [])
-        self.armed = [False] * len(self.above_since)
+        self._arm()
+
+    def _arm(self) -> None:
+        """A new plan's safeguards: none above yet; ``above_forecast`` ones armed, ``above`` ones
+        armed at their first reading at or below the level."""
+        fallbacks = self.spec.fallback or []
+        self.above_since = [None] * len(fallbacks)
+        self.armed = [f.above is None for f in fallbacks]
 
     def decision_times(self, tw) -> list[int]:
         s = self.spec
@@ -632,8 +636,7 @@ class Optimiser:
         split["reference_s"] = round(w_ref, 3)  # advancing the reference twin and its forecast day
         split["search_s"] = round(w_search - w0 - eval_wall[0] - w_ref, 3)
         self.plan_active = True
-        self.above_since = [None] * len(self.above_since)
-        self.armed = [False] * len(self.above_since)
+        self._arm()
         self.forecast_flow = self._forecast_flow(tw, forecast, t0, horizon)
         self.last_plan = {"start_s": t0, "end_s": t0 + horizon, "genes": [float(g) for g in best],
                           "predicted": _flat(fig)}
@@ -658,12 +661,10 @@ class Optimiser:
     def _forecast_flow(tw, forecast: dict | None, t0: int, horizon: int) -> tuple[list[int], list[float]]:
         """The forecast's influent flow over ``[t0, t0 + horizon]`` (the table's samples; perfect:
         the twin's own), for the safeguards that compare the measured flow with it."""
-        from twin.evaluate import forecast_shared
+        from twin.evaluate import forecast_shared, influent_history
 
-        shared = forecast_shared(tw.shared, forecast)
-        starts = np.cumsum([0] + [dur for _, dur, _ in shared.phases[:-1]])
-        t = np.concatenate([s + tb.times_s for s, tb in zip(starts, shared.tables)])
-        q = np.concatenate([tb.values[:, 0] for tb in shared.tables])
+        t, values = influent_history(forecast_shared(tw.shared, forecast))
+        q = values[:, 0]
         idx = np.nonzero((t >= t0) & (t <= t0 + horizon))[0]
         if idx.size == 0:  # samples sparser than the horizon: the two around it
             idx = np.array([int(np.searchsorted(t, t0))])

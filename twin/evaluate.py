@@ -67,6 +67,15 @@ def _back(t, from_s: int, period_s: int):
     return t - k * period_s
 
 
+def influent_history(shared):
+    """The influent tables of every phase on the twin's clock: (times s, values (n, columns))."""
+    import numpy as np
+
+    starts = np.cumsum([0] + [dur for _, dur, _ in shared.phases[:-1]])
+    times = np.concatenate([s + tb.times_s for s, tb in zip(starts, shared.tables)])
+    return times, np.vstack([tb.values for tb in shared.tables])
+
+
 def persistence(shared, from_s: int, horizon_s: int, period_s: int):
     """The shared parts with the influent and weather of ``[from_s, from_s + horizon_s]``
     replaced by what was seen ``period_s`` earlier (a persistence forecast: the same hours of the
@@ -78,8 +87,7 @@ def persistence(shared, from_s: int, horizon_s: int, period_s: int):
     import numpy as np
 
     starts = np.cumsum([0] + [dur for _, dur, _ in shared.phases[:-1]])
-    hist_t = np.concatenate([s + tb.times_s for s, tb in zip(starts, shared.tables)])
-    hist_v = np.vstack([tb.values for tb in shared.tables])
+    hist_t, hist_v = influent_history(shared)
     temps = [tb.temperature_degC for tb in shared.tables]
     hist_T = np.concatenate(temps) if all(x is not None for x in temps) else None
     new = copy.copy(shared)

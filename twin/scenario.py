@@ -662,15 +662,16 @@ class OptimiserSpec(_Strict):
     # safeguards on measured signals, each of which drops the plan for the default control (none:
     # the plan runs open loop to the next decision); one mapping or a list
     fallback: list[FallbackSpec] | None = None
-
-    @field_validator("fallback", mode="before")
-    @classmethod
-    def _fallback_list(cls, v):
-        return [v] if isinstance(v, dict) else v
     # what is minimised after feasibility: the electricity cost at the equipment's tariff, or
     # for a plant without machines (BSM1) the horizon's BSM1 operational cost index
     objective: Literal["electricity_cost", "bsm1_oci"] = "electricity_cost"
 
+
+    @field_validator("fallback", mode="before")
+    @classmethod
+    def _fallback_list(cls, v):
+        """One safeguard or a list of them; an empty list is none."""
+        return [v] if isinstance(v, dict) else (v or None)
 
     @model_validator(mode="after")
     def _check(self):
@@ -685,8 +686,6 @@ class OptimiserSpec(_Strict):
         for k in self.limits:
             if k not in ("SNH", "Ntot", "TSS", "CODt", "BOD5"):
                 raise ValueError(f"limits.{k}: not an effluent quantity (SNH, Ntot, TSS, CODt, BOD5)")
-        if isinstance(self.fallback, list) and not self.fallback:
-            self.fallback = None
         for k in self.weights:
             if k not in ("SNH", "SNO", "Ntot"):
                 raise ValueError(f"weights.{k}: weights apply to SNH, SNO or Ntot")
