@@ -62,9 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     t.add_argument("--json", action="store_true", help="print the results as JSON")
     f = sub.add_parser("fleet-data", help="simulate the fleet and write labelled hourly sensor histories",
-                       description="Simulates the scenario's fleet (without the process model, at the fleet's "
-                                   "load) under run to failure and writes, per asset and hour, every sensor "
-                                   "channel with the failure labels: the training set for a failure predictor.")
+                       description="Simulates the scenario's fleet under run to failure and writes, per asset and "
+                                   "hour, every sensor channel with the failure labels: the training set for a "
+                                   "failure predictor. With fleet.process_model false the fleet runs alone at "
+                                   "its load; otherwise the whole plant runs and its loops and machines set the "
+                                   "loads (the scenario's events and optimiser left out).")
     f.add_argument("scenario")
     f.add_argument("--years", type=float, default=1.0)
     f.add_argument("--out", required=True, help="output folder (replaced if it exists)")
