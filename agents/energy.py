@@ -418,7 +418,7 @@ class Optimiser:
         if self._shadow is None:
             if self.shadow_snapshot is None:
                 self.shadow_snapshot = tw.snapshot()
-            self._shadow = Twin(tw.shared, snapshot=self.shadow_snapshot, record=columns)
+            self._shadow = Twin(tw.shared, snapshot=self.shadow_snapshot, record=columns, lean=True)
             self._shadow.plan.changes = []  # it runs the default control: no plan
         self._shadow.advance_to(tw.now)
         if self.last_plan is not None:  # only the last plan's window is read again (realised figures)

@@ -227,13 +227,18 @@ class TwinEnvironment(simpy.Environment):
         back."""
         self._now = int(now)
 
-    def restart(self, now: int, pending: list[tuple[int | None, int, int, str]]) -> None:
+    def restart(self, now: int, pending: list[tuple[int | None, int, int, str]],
+                optional: tuple[str, ...] = ()) -> None:
         """Resume at time ``now`` the processes of a checkpoint, in their saved order (so that
-        their wake-ups at equal times keep their order), then the stateless ones."""
+        their wake-ups at equal times keep their order), then the stateless ones. A saved process
+        this run does not build is an error, unless its key starts with one of ``optional``
+        (what a lean fork leaves out)."""
         deferred, self.deferred = self.deferred or {}, None
         self._now = int(now)
         for t, _, _, key in pending:
             if key not in deferred:
+                if optional and key.startswith(optional):
+                    continue
                 raise CheckpointError(f"the checkpoint has a process '{key}' that this run does not build")
             make, _ = deferred.pop(key)
             self._tracked[key] = (self.process(make(t)), make, False)

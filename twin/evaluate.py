@@ -192,7 +192,7 @@ class _Base:
         from twin.twin import Twin
 
         w0 = time.perf_counter()
-        fork = Twin(self.shared, snapshot=self.snapshot, record=self.record)
+        fork = Twin(self.shared, snapshot=self.snapshot, record=self.record, lean=self.record is not None)
         if fork.plan is not None:
             fork.plan.changes = []  # the candidate is the plan, scored open loop (no fallback)
             fork.optimiser.plan_active = False
@@ -232,7 +232,10 @@ def _dask_run(payload: bytes, key: str, candidate, horizon_s: int, objective) ->
 class Evaluator:
     """Evaluations of candidates from one state, with the workers (and the state in them) kept
     for as many batches as needed: ``with Evaluator(tw, horizon, objective) as ev:
-    ev.map(candidates)``. The state is sent to each worker once."""
+    ev.map(candidates)``. The state is sent to each worker once. With ``record`` the forks are
+    headless and lean (:class:`twin.twin.Twin`): they record only those columns, and the
+    instruments whose readings are not among them are not built (an objective reads the
+    recorded columns)."""
 
     def __init__(self, tw, horizon: str | int, objective: Callable, executor: str = "process",
                  workers: int | None = None, record: list[str] | None = None, scheduler: str | None = None,

@@ -129,11 +129,19 @@ class Twin:
         return cls(Shared.build(s, base), progress=progress)
 
     def __init__(self, shared: Shared, snapshot: dict | None = None, progress: bool = False,
-                 checkpoint: Any = None, saved: dict | None = None, record: list[str] | None = None) -> None:
+                 checkpoint: Any = None, saved: dict | None = None, record: list[str] | None = None,
+                 lean: bool = False) -> None:
+        """``lean`` (with ``snapshot``): a fork that only simulates and records ``record``, such as
+        a candidate plan's: the instruments whose readings it does not record and the optimiser's
+        safeguards are not built. Neither acts on the plant (the loops measure through their own
+        sensor models, and a candidate is scored open loop), so the plant's trajectory is the
+        full fork's; without their wake-ups the compiled controller stretches run from one
+        recorded sample to the next. Its snapshots and forks are lean too."""
         self.shared = shared
         self.scenario = shared.scenario
         self.wall_s = 0.0
         self.failed: SolverError | None = None
+        self.lean = bool(lean) or bool(snapshot is not None and snapshot.get("lean"))
         self._assemble(snapshot, saved, progress, checkpoint, record)
 
     def _assemble(self, snapshot, saved, progress, checkpoint, record) -> None:
@@ -173,6 +181,12 @@ class Twin:
         for lp in loops:
             lp.stats.window_s = (main_start + eval_start, main_start + eval_end)
         instruments = make_instruments(env, plant, scenario)
+        if self.lean:  # the instruments of the lean twin it is built from, or those it records
+            keep = snapshot.get("instruments") if snapshot is not None and snapshot.get("lean") else None
+            if keep is None and record is not None:
+                keep = [c[len("sensor."):] for c in record if c.startswith("sensor.")]
+            if keep is not None:
+                instruments = [ins for ins in instruments if ins.name in keep]
         equipment = None
         if scenario.equipment is not None and scenario.equipment.enabled:
             equipment = build_equipment(env, plant, cp, scenario.equipment, sh.base_dir)
@@ -220,7 +234,7 @@ class Twin:
             env.start("plan", lambda w: plan_process(self, self.plan, tick, w))
             from agents.energy import check_fallback, fallback_process
 
-            for k, fb in enumerate(scenario.optimiser.fallback or []):
+            for k, fb in enumerate([] if self.lean else scenario.optimiser.fallback or []):
                 check_fallback(self, k, fb)
                 # the first safeguard keeps the name saved states know it by
                 env.start("optimiser.fallback" + (f".{k}" if k else ""),
@@ -417,6 +431,8 @@ class Twin:
                  "events": list(env.events.records), "rec_times": list(env.recorder._times),
                  "rec_rows": list(env.recorder._rows), "rec_columns": env.recorder.selected,
                  "failed": self.failed}
+        if self.lean:
+            state.update(lean=True, instruments=[ins.name for ins in self.instruments])
         return state
 
     def _load(self, snap: dict) -> None:
@@ -428,19 +444,23 @@ class Twin:
         env.events.records = list(snap["events"])
         env.recorder.load(snap["rec_times"], snap["rec_rows"], snap["now"], snap.get("rec_columns"))
         self.failed = snap.get("failed")
-        env.restart(snap["now"], snap["pending"])
+        # a lean twin does not build the processes of the instruments it left out (a block of
+        # them alone) nor the safeguards
+        env.restart(snap["now"], snap["pending"],
+                    optional=("sampled.", "optimiser.fallback") if self.lean else ())
 
     def restore(self, snap: dict) -> None:
         """Put this twin back into the state of ``snap`` (taken from it or from a twin of the same
-        scenario)."""
+        scenario; a lean snapshot makes it lean)."""
+        self.lean = self.lean or bool(snap.get("lean"))
         self._assemble(snap, None, False, None, None)
 
-    def fork(self, record: list[str] | None = None) -> Twin:
+    def fork(self, record: list[str] | None = None, lean: bool = False) -> Twin:
         """An independent twin in this twin's state: it shares the compiled plant and the
         read-only tables, nothing mutable. ``record``: the columns the fork records from now on
         (a headless fork for an objective that reads only those; default: all, with the
-        parent's samples so far)."""
-        return Twin(self.shared, snapshot=self.snapshot(), record=record)
+        parent's samples so far). ``lean``: see :class:`Twin`."""
+        return Twin(self.shared, snapshot=self.snapshot(), record=record, lean=lean or self.lean)
 
     # -- the end of a run -----------------------------------------------------------------
     def run_to_end(self) -> Twin:

@@ -219,3 +219,31 @@ def test_ammonia_cascade_sets_the_do_setpoint():
     with pytest.raises(ConfigError, match=r"controllers\.nh4_reactor5\.actuator"):
         Twin.from_scenario(QUICK, overrides={"controllers.nh4_reactor5": {**cascade,
                                                                           "actuator": "controllers.do_reactor5.K"}})
+
+
+def test_a_lean_fork_simulates_the_plant_exactly_as_a_full_one():
+    """A lean fork (a candidate plan's: no instruments it does not record, no optimiser
+    safeguards) leaves out only what does not act on the plant: after the same setpoint change
+    its recorded plant and machine signals equal the full fork's bit for bit, and it records a
+    sensor it is asked for exactly as the full fork reads it."""
+    opt = {"every": "6h", "horizon": "6h", "lookahead": "0s", "forecast": "perfect", "population": 4,
+           "generations": 1, "elite": 1,
+           "fallback": [{"signal": "sensor.effluent_ammonia", "above": 3.0, "hold": "15min"}],
+           "variables": [{"target": "controllers.do_reactor3.setpoint", "bounds": [0.8, 3.0], "block": "3h"}]}
+    tw = Twin.from_scenario(SCEN / "reference_24h.yaml", overrides={"optimiser": opt, "duration": "12h",
+                                                                     "evaluation.end": "12h"})
+    tw.advance("2h")
+    cols = ["effluent.SNH_g_m3", "reactor3_out.SO_g_m3", "power.aeration_kW", "sensor.effluent_nitrate"]
+    full, lean = tw.fork(record=cols), tw.fork(record=cols, lean=True)
+    assert {k for k in lean.parts if k.startswith("sensor.")} == {"sensor.effluent_nitrate"}
+    assert not any(k.startswith("optimiser.fallback") for k in lean.env._tracked)
+    assert any(k.startswith("optimiser.fallback") for k in full.env._tracked)
+    again = lean.fork()  # a fork of a lean twin is lean, with its instruments
+    assert again.lean and {k for k in again.parts if k.startswith("sensor.")} == {"sensor.effluent_nitrate"}
+    for f in (full, lean):
+        f.set("controllers.do_reactor3.setpoint", 1.2, reason="test")
+        f.advance("3h")
+    ta, ca, va = full.series()
+    tb, cb, vb = lean.series()
+    assert ca == cb == cols and np.array_equal(ta, tb) and np.array_equal(va, vb)
+    assert ta.size > 30
