@@ -103,6 +103,9 @@ class PlanObjective:
     #: constraint tightening against forecast error: feasibility counts the hours above each
     #: limit times (1 - margin), for the plan and the default control alike
     margin: float = 0.0
+    #: recorded columns whose samples over the plan's window are returned too, as ``trace``
+    #: ({"times_s": [...], column: [...]}): what ``above_plan`` safeguards compare readings with
+    traces: tuple[str, ...] = ()
 
     COMPONENTS = ("SI", "SS", "XI", "XS", "XBH", "XBA", "XP", "SO", "SNO", "SNH", "SND", "XND")
     #: the figure the search minimises (after feasibility) and how the log names it
@@ -113,7 +116,7 @@ class PlanObjective:
     def columns(self) -> list[str]:
         eff = [f"{self.effluent_stream}.{c}_g_m3" for c in self.COMPONENTS] + [f"{self.effluent_stream}.Q_m3_d"]
         heat = [self.heat_column] if self.heat_column else []
-        return list(dict.fromkeys(list(self.electric_columns) + heat + eff + list(self.ranges)))
+        return list(dict.fromkeys(list(self.electric_columns) + heat + eff + list(self.ranges) + list(self.traces)))
 
     def figures(self, fork, start_s: int, end_s: int) -> dict[str, float]:
         return self.figures_of(*fork.series(self.columns, start_s, end_s))
@@ -192,8 +195,13 @@ class PlanObjective:
         ``[start_s, start_s + plan_s)`` too, as ``plan_window`` (what the realised figures of the
         plan's window are compared with)."""
         out = self.figures(fork, start_s, end_s - 1)
+        plan_end = end_s
         if 0 < self.plan_s < end_s - start_s:
             out["plan_window"] = self.figures(fork, start_s, start_s + self.plan_s - 1)
+            plan_end = start_s + self.plan_s
+        if self.traces:
+            t, cols, v = fork.series(list(self.traces), start_s, plan_end)
+            out["trace"] = {"times_s": [int(x) for x in t], **{c: [float(x) for x in v[:, j]] for j, c in enumerate(cols)}}
         return out
 
 
@@ -231,8 +239,8 @@ class Bsm1Objective(PlanObjective):
 
 
 def _flat(fig: dict) -> dict:
-    """Figures without the nested ``plan_window``."""
-    return {k: v for k, v in fig.items() if k != "plan_window"}
+    """Figures without the nested ``plan_window`` and ``trace``."""
+    return {k: v for k, v in fig.items() if k not in ("plan_window", "trace")}
 
 
 class PlanBook:
@@ -294,6 +302,23 @@ def check_fallback(tw, k: int, spec) -> None:
     if spec.above_forecast is not None and spec.signal != flow:
         raise ConfigError(f"{where}.signal: above_forecast compares a reading with the plan's forecast, which "
                           f"forecasts the influent: the signal must be its flow, {flow}")
+    if spec.above_plan is not None and plan_column(tw.scenario, tw.cp, spec.signal) is None:
+        raise ConfigError(f"{where}.signal: above_plan compares a reading with the plan's prediction of a stream "
+                          f"concentration: the signal must be one (effluent.SNH) or an instrument measuring one "
+                          f"(sensor.effluent_ammonia), not {spec.signal}")
+
+
+def plan_column(scenario, cp, signal: str) -> str | None:
+    """The recorded column of the concentration ``signal`` measures (an instrument ``sensor.X``:
+    the stream value it reads), None when it is not a stream concentration."""
+    from twin.units.asm1 import IDX
+
+    if signal.startswith("sensor.") and signal[len("sensor."):] in scenario.sensors:
+        signal = scenario.sensors[signal[len("sensor."):]].signal
+    stream, _, comp = signal.rpartition(".")
+    if stream in cp.stream_index and comp in IDX and comp != "SALK":
+        return f"{stream}.{comp}_g_m3"
+    return None
 
 
 def fallback_process(tw, opt, k: int, spec, wake_at: int | None = None):
@@ -306,7 +331,12 @@ def fallback_process(tw, opt, k: int, spec, wake_at: int | None = None):
     the threshold after the plan began: a plan made while the signal already read above was made
     from that state (its candidates started there and were held to the limits with it), so only
     a rise during the plan drops it. An ``above_forecast`` one is armed from the start: a flow
-    already above the forecast means the forecast the plan was made for is already wrong."""
+    already above the forecast means the forecast the plan was made for is already wrong. An
+    ``above_plan`` one (armed from the start) compares the reading with the plan's own
+    simulation of the measured concentration at this time (the chosen candidate's recorded
+    samples, interpolated) plus its margin: the plan is dropped when the plant is not doing
+    what it was planned on, not when it does what was planned (a plan may run the ammonia up to
+    the limit in the dear hours on purpose)."""
     from twin.schedules import apply
 
     env, every = tw.env, int(spec.every)
@@ -316,11 +346,16 @@ def fallback_process(tw, opt, k: int, spec, wake_at: int | None = None):
             value = tw.read(spec.signal)
             if spec.above is not None:
                 threshold = spec.above
+            elif spec.above_plan is not None:
+                times, predicted = opt.predicted[k]
+                threshold = spec.above_plan + float(np.interp(env.now, times, predicted))
             else:
                 times, flows = opt.forecast_flow
                 threshold = spec.above_forecast * float(np.interp(env.now, times, flows))
             since = opt.above_since
-            if value <= threshold:
+            if not math.isfinite(value):
+                pass  # no reading (an analyser not yet reading, a dropout): nothing learnt
+            elif value <= threshold:
                 since[k] = None
                 opt.armed[k] = True
             elif opt.armed[k] and since[k] is None:
@@ -329,8 +364,12 @@ def fallback_process(tw, opt, k: int, spec, wake_at: int | None = None):
                 opt.plan_active = False
                 since[:] = [None] * len(since)
                 tw.plan.changes = []
-                what = f"{spec.above:g}" if spec.above is not None else \
-                    f"{spec.above_forecast:g} x the forecast ({threshold:.4g})"
+                if spec.above is not None:
+                    what = f"{spec.above:g}"
+                elif spec.above_plan is not None:
+                    what = f"the plan's prediction + {spec.above_plan:g} ({threshold:.4g})"
+                else:
+                    what = f"{spec.above_forecast:g} x the forecast ({threshold:.4g})"
                 env.log("optimiser_fallback", "optimiser",
                         f"{spec.signal} {value:.4g} above {what}: the plan is dropped for the default control "
                         "until the next decision", signal=spec.signal, value=value, above=threshold,
@@ -363,6 +402,9 @@ class Optimiser:
 
     #: per safeguard, whether it is armed (see :func:`fallback_process`)
     armed: list[bool] = field(default_factory=list)
+    #: per safeguard, the applied plan's simulated samples of what an ``above_plan`` safeguard
+    #: measures: (times s, values) over the plan's horizon (None for the others)
+    predicted: list[tuple[list[int], list[float]] | None] = field(default_factory=list)
 
     def __post_init__(self):
         self._arm()
@@ -372,6 +414,8 @@ class Optimiser:
         armed at their first reading at or below the level."""
         fallbacks = self.spec.fallback or []
         self.above_since = [None] * len(fallbacks)
+        if len(self.predicted) != len(fallbacks):
+            self.predicted = [None] * len(fallbacks)
         self.armed = [f.above is None for f in fallbacks]
 
     def decision_times(self, tw) -> list[int]:
@@ -388,7 +432,7 @@ class Optimiser:
         shadow = self._shadow.snapshot() if self._shadow is not None else self.shadow_snapshot
         return {"last_plan": self.last_plan, "defaults": self.defaults, "shadow": shadow,
                 "plan_active": self.plan_active, "above_since": self.above_since,
-                "forecast_flow": self.forecast_flow, "armed": self.armed}
+                "forecast_flow": self.forecast_flow, "armed": self.armed, "predicted": self.predicted}
 
     def restore_state(self, state: dict) -> None:
         self.last_plan = state["last_plan"]
@@ -404,6 +448,7 @@ class Optimiser:
         self.armed = (list(state.get("armed", [True] * n)) + [False] * n)[:n]
         flow = state.get("forecast_flow")
         self.forecast_flow = (list(flow[0]), list(flow[1])) if flow is not None else None
+        self.predicted = (list(state.get("predicted") or []) + [None] * n)[:n]
 
     def reference_twin(self, tw, columns: list[str]):
         """The default control as it would have run: a twin that has run the scenario without
@@ -534,7 +579,10 @@ class Optimiser:
         elif s.forecast != "perfect":
             period = 86400 if s.forecast == "persistence_day" else 7 * 86400
             forecast = {"kind": "persistence", "from_s": t0, "horizon_s": window, "period_s": period}
-        probe = dataclasses.replace(self.objective(tw), plan_s=horizon, margin=s.limit_margin)
+        fallbacks = s.fallback or []
+        traced = [plan_column(tw.scenario, tw.cp, fb.signal) if fb.above_plan is not None else None for fb in fallbacks]
+        probe = dataclasses.replace(self.objective(tw), plan_s=horizon, margin=s.limit_margin,
+                                    traces=tuple(dict.fromkeys(c for c in traced if c)))
         eval_wall = [0.0]  # elapsed time inside the evaluator's batches
         rng = random.Random(self.seed * 1_000_003 + t0)
         cache: dict[tuple, dict] = {}
@@ -638,6 +686,8 @@ class Optimiser:
         self.plan_active = True
         self._arm()
         self.forecast_flow = self._forecast_flow(tw, forecast, t0, horizon)
+        trace = full.get("trace")
+        self.predicted = [(list(trace["times_s"]), list(trace[c])) if c else None for c in traced]
         self.last_plan = {"start_s": t0, "end_s": t0 + horizon, "genes": [float(g) for g in best],
                           "predicted": _flat(fig)}
         decision = {"schedule": [{"at_s": t, "target": tg, "value": v} for t, tg, v in plan],

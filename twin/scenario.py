@@ -592,13 +592,17 @@ class FallbackSpec(_Strict):
     """The plan's safeguard: while a plan is applied, ``signal`` (an instrument the plant has,
     e.g. ``sensor.effluent_ammonia``) is read every ``every``; when it has read above its
     threshold for ``hold`` the plan is dropped and the variables go back to the default control
-    until the next decision. The threshold is ``above`` (in the signal's unit) or
+    until the next decision. The threshold is one of ``above`` (in the signal's unit);
     ``above_forecast``: a factor on what the plan's forecast said of that signal at that time,
-    for the influent flow (the plan was made for a forecast the plant has left: a storm)."""
+    for the influent flow (the plan was made for a forecast the plant has left: a storm); or
+    ``above_plan``: a margin (in the signal's unit) over what the plan's own simulation
+    predicted of the measured quantity at that time, for a stream concentration (the plant is
+    not doing what the plan expected)."""
 
     signal: str
     above: float | None = None
     above_forecast: float | None = Field(None, gt=0)
+    above_plan: float | None = Field(None, ge=0)
     every: Duration = seconds("5min")
     # the readings must stay above for this long (consecutive readings) before the plan is
     # dropped: one noisy reading does not end a plan (0s: the first reading above)
@@ -606,9 +610,9 @@ class FallbackSpec(_Strict):
 
     @model_validator(mode="after")
     def _one_threshold(self):
-        if (self.above is None) == (self.above_forecast is None):
-            raise ValueError("give one threshold: above (in the signal's unit) or above_forecast (a factor on the "
-                             "forecast)")
+        if sum(v is not None for v in (self.above, self.above_forecast, self.above_plan)) != 1:
+            raise ValueError("give one threshold: above (in the signal's unit), above_forecast (a factor on the "
+                             "forecast) or above_plan (a margin over the plan's prediction)")
         return self
 
 

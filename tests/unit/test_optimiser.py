@@ -455,3 +455,28 @@ def test_fallback_on_the_influent_flow_against_the_plans_forecast():
     for bad in ({"signal": flow}, {"signal": flow, "above": 1.0, "above_forecast": 1.3}):
         with pytest.raises(ConfigError, match="one threshold"):
             _twin(fallback=bad)
+
+
+def test_fallback_against_the_plans_own_prediction():
+    """``above_plan``: the reading is compared with the chosen plan's simulation of the
+    concentration it measures, plus a margin. With a perfect forecast the plant does what the
+    plan predicted: the true effluent ammonia read at the recorded samples never exceeds the
+    prediction by a millionth; the noisy analyser (noise sd 0.5 g/m3) exceeds it by 0 at once,
+    and the logged threshold is the plant's own effluent ammonia then. A flow or a turbidity is
+    refused before the run (the plan predicts concentrations)."""
+    calm = _twin(fallback=[{"signal": "effluent.SNH", "above_plan": 1e-6, "hold": "0s", "every": "5min"}],
+                 generations=1).run_to_end()
+    assert not [e for e in calm.events if e["kind"] == "optimiser_fallback"]
+    noisy = _twin(fallback=[{"signal": "sensor.effluent_ammonia", "above_plan": 0.0, "hold": "0s",
+                             "every": "5min"}], generations=1).run_to_end()
+    falls = [e for e in noisy.events if e["kind"] == "optimiser_fallback"]
+    plans = [e for e in noisy.events if e["kind"] == "optimiser_plan"]
+    assert len(falls) == len(plans) == 2
+    t, _, v = noisy.series("effluent.SNH_g_m3")
+    for p, f in zip(plans, falls):
+        assert p["time_s"] <= f["time_s"] < p["time_s"] + 3600
+        assert f["data"]["value"] > f["data"]["above"]
+        assert f["data"]["above"] == pytest.approx(float(np.interp(f["time_s"], t, v[:, 0])), rel=1e-9)
+    for signal in ("raw_influent.Q", "sensor.effluent_turbidity"):
+        with pytest.raises(ConfigError, match=r"optimiser\.fallback\.signal: above_plan"):
+            _twin(fallback={"signal": signal, "above_plan": 1.0})
