@@ -38,6 +38,23 @@ def test_fleet_data_export_is_labelled(tmp_path):
     assert np.nanmin(h) == 0.0
 
 
+def test_fleet_data_with_the_process_model_takes_the_loads_from_the_plant(tmp_path):
+    """With the process model the whole plant runs: the lift pumps' and blowers' loads follow
+    the loops and machines (pumps staged off read 0, running ones vary) and the record starts at
+    the main period's start."""
+    out = tmp_path / "plant"
+    assert main(["fleet-data", str(ROOT / "scenarios" / "reference_10y.yaml"), "--years", "0.005", "--seed", "3",
+                 "--out", str(out)]) == 0
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["process_model"] is True and meta["seed"] == 3
+    t = pq.read_table(out / "sensors.parquet").to_pandas()
+    n_h = int(0.005 * 365 * 24)
+    assert len(t) == 124 * n_h and t["time_h"].min() == 1.0 and t["time_h"].max() == n_h
+    pumps = t[t["type"] == "centrifugal_pump"]["load"]
+    assert (pumps == 0).any() and pumps[pumps > 0].std() > 0.01
+    assert t[t["type"] == "blower"]["load"].std() > 0.01
+
+
 def test_compare_condition_based_against_run_to_failure(tmp_path, capsys):
     """Pumps under condition-based replacement (vibration alarm) against run to failure: the
     comparison reports failures and downtime avoided, computed from the two runs."""
