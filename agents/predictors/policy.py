@@ -3,8 +3,8 @@ against the fleet before the run starts, and the block windows of the sensor his
 
 A policy names its model with ``model:`` under ``fleet.policies.<type>``: a path relative to the
 scenario file, or ``reference`` for the model shipped with the package (trained on the reference
-fleet, see the README). A model trained for other channels or without the type is refused
-before the run (a :class:`~twin.errors.ConfigError`: exit 2).
+fleet running in the reference plant with its process model, see the README). A model trained
+for other channels or without the type is refused before the run (a :class:`~twin.errors.ConfigError`: exit 2).
 """
 
 from __future__ import annotations
