@@ -203,8 +203,12 @@ def test_the_shipped_model_fits_the_reference_fleet():
         assert meta["channels"] and meta["horizons_h"] == list(HORIZONS_H) and meta["seed"] == 0
         assert all(len(d["sha256"]) == 64 for d in meta["data"]) and meta["versions"]["torch"]
         assert "pr_auc_7d" in meta["validation"] and meta["calibration"]["method"] == "platt"
-        # the LSTM state alone for every type (the default variant; see the README for why not 'auto')
-        assert meta["variant"] == "lstm" and "stats" not in meta
+        # trained with --variant auto: per type the variant with the higher validation PR-AUC,
+        # the window statistics' standardisation carried exactly where that path is kept
+        sel = meta["selection"]["pr_auc_7d"]
+        assert meta["variant"] == ("stats" if sel["stats"] > sel["lstm"] else "lstm")
+        assert ("stats" in meta) == (meta["variant"] == "stats")
+        assert meta["settings"]["hidden"] == [16, 8] and {d["seed"] for d in meta["data"]} == {1, 2, 5, 6}
     assert blob["format"] == "plant-twin-lstm/2"
 
 
