@@ -133,8 +133,25 @@ def verify(model, K: float, Ti: float, Td: float, Ts: float, N: float = 10.0,
                 Lg = complex(L0(np.exp(1j * w_g * Ts)))
             if np.isfinite(Lg) and Lg.real < 0 and abs(Lg.imag) <= 1e-3 * abs(Lg) and 1.0 / abs(Lg) > 1.0:
                 gm = min(gm, 1.0 / abs(Lg))
-        pm = float(np.min(pms)) if np.size(pms) else math.inf
-        wc = float(np.atleast_1d(wcs)[int(np.argmin(pms))]) if np.size(pms) else math.nan
+        # the same for the gain crossovers (python-control can return frequencies where |L| is
+        # far from 1, with a phase margin that contradicts Ms): keep those where |L| = 1, and
+        # the phase margin read from L there
+        pm, wc = math.inf, math.nan
+        for w_c in np.atleast_1d(wcs):
+            if not w_c > 0:
+                continue
+            with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+                warnings.simplefilter("ignore")
+                Lc = complex(L0(np.exp(1j * w_c * Ts)))
+            if np.isfinite(Lc) and abs(abs(Lc) - 1.0) <= 1e-3:
+                p = math.degrees(math.pi + np.angle(Lc)) % 360.0
+                p = p - 360.0 if p > 180.0 else p
+                if p < pm:
+                    pm, wc = p, float(w_c)
+        # and no crossing the frequency grid sees is lost (the grid is the loop's own response)
+        gm = min(gm, gm_grid)
+        if pm_grid < pm:
+            pm, wc = pm_grid, wc_grid
         sm = float(np.min(sms)) if np.size(sms) else math.inf
         ms = max(1.0 / sm if sm > 0 else math.inf, ms)
         stable = bool(np.all(np.abs(ct.feedback(L0, 1).poles()) < 1.0 - 1e-9))

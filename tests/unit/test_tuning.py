@@ -116,3 +116,18 @@ def test_frequency_scan_agrees_with_python_control(model, monkeypatch):
     assert scan.pm_deg == pytest.approx(exact.pm_deg, abs=0.5)
     assert scan.ms == pytest.approx(exact.ms, rel=0.01)
     assert scan.stable == exact.stable
+
+
+def test_spurious_gain_crossovers_do_not_decide_the_phase_margin():
+    """A delay-dominant plant (15 samples of delay) where python-control's margin search returns
+    gain crossovers at which |L| is 0.57 and 0.46, one of them with a phase margin of -33 deg,
+    for a loop that is stable with Ms 1.86 (so its phase margin is at least 31 deg): only
+    crossovers where |L| = 1 count, and the frequency scan of the loop's own response agrees.
+    A counterexample hypothesis found for the pidtune property."""
+    model = SOPDT(k=-1.0, tau1=1.5678788438269704, tau2=0.02838735964758755, theta=2.4219002266959655)
+    Ts = 0.16072665720682092
+    t = tune("pidtune", model, Ts)
+    v = t.verification
+    assert t.accepted and v.stable
+    assert v.pm_deg >= 2 * math.degrees(math.asin(1 / (2 * v.ms))) - 1.0  # the bound Ms puts on it
+    assert 45.0 <= v.pm_deg <= 75.0 and 2.1 <= v.gm < math.inf
