@@ -118,36 +118,24 @@ def verify(model, K: float, Ti: float, Td: float, Ts: float, N: float = 10.0,
         try:
             with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
                 warnings.simplefilter("ignore")  # python-control notes when it falls back to its 'frd' method
-                _, pms, sms, wgs, wcs, _ = ct.stability_margins(L0, returnall=True)
+                _, _, sms, wgs, wcs, _ = ct.stability_margins(L0, returnall=True)
         except Exception as exc:  # numerical failure inside the margin search: refuse, say why
             return Verification(math.nan, math.nan, math.nan, math.nan, False, False,
                                 [f"margin computation failed: {exc}"])
-        # the polynomial crossing search can return spurious phase crossovers on high-order
-        # discrete loops: keep only crossings where L is (numerically) real and negative
-        gm = math.inf
-        for w_g in np.atleast_1d(wgs):
-            if not w_g > 0:
-                continue
-            with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
-                warnings.simplefilter("ignore")
-                Lg = complex(L0(np.exp(1j * w_g * Ts)))
-            if np.isfinite(Lg) and Lg.real < 0 and abs(Lg.imag) <= 1e-3 * abs(Lg) and 1.0 / abs(Lg) > 1.0:
+        # the polynomial crossing search can return spurious crossovers on high-order discrete
+        # loops (phase crossovers where L is not real, gain crossovers where |L| is far from 1,
+        # with a phase margin that contradicts Ms): keep those where L is (numerically) real and
+        # negative, or |L| = 1, and read the margins from L there
+        gm, pm, wc = math.inf, math.inf, math.nan
+        for _, Lg in _loop_at(L0, wgs, Ts):
+            if Lg.real < 0 and abs(Lg.imag) <= 1e-3 * abs(Lg) and 1.0 / abs(Lg) > 1.0:
                 gm = min(gm, 1.0 / abs(Lg))
-        # the same for the gain crossovers (python-control can return frequencies where |L| is
-        # far from 1, with a phase margin that contradicts Ms): keep those where |L| = 1, and
-        # the phase margin read from L there
-        pm, wc = math.inf, math.nan
-        for w_c in np.atleast_1d(wcs):
-            if not w_c > 0:
-                continue
-            with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
-                warnings.simplefilter("ignore")
-                Lc = complex(L0(np.exp(1j * w_c * Ts)))
-            if np.isfinite(Lc) and abs(abs(Lc) - 1.0) <= 1e-3:
+        for w_c, Lc in _loop_at(L0, wcs, Ts):
+            if abs(abs(Lc) - 1.0) <= 1e-3:
                 p = math.degrees(math.pi + np.angle(Lc)) % 360.0
                 p = p - 360.0 if p > 180.0 else p
                 if p < pm:
-                    pm, wc = p, float(w_c)
+                    pm, wc = p, w_c
         # and no crossing the frequency grid sees is lost (the grid is the loop's own response)
         gm = min(gm, gm_grid)
         if pm_grid < pm:
@@ -168,6 +156,20 @@ def verify(model, K: float, Ti: float, Td: float, Ts: float, N: float = 10.0,
     if not ms <= criteria.ms_max:
         reasons.append(f"sensitivity peak Ms {ms:.3g} > {criteria.ms_max:g}")
     return Verification(gm, pm, ms, wc, stable, not reasons, reasons)
+
+
+def _loop_at(L0, freqs, Ts: float) -> list[tuple[float, complex]]:
+    """(w, L(e^{j w Ts})) at the positive frequencies ``freqs`` where L is finite."""
+    out = []
+    for w in np.atleast_1d(freqs):
+        if not w > 0:
+            continue
+        with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+            warnings.simplefilter("ignore")
+            L = complex(L0(np.exp(1j * w * Ts)))
+        if np.isfinite(L):
+            out.append((float(w), L))
+    return out
 
 
 def _grid_margins(w: np.ndarray, Lw: np.ndarray) -> tuple[float, float, float]:
