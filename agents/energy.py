@@ -118,9 +118,6 @@ class PlanObjective:
         heat = [self.heat_column] if self.heat_column else []
         return list(dict.fromkeys(list(self.electric_columns) + heat + eff + list(self.ranges) + list(self.traces)))
 
-    def figures(self, fork, start_s: int, end_s: int) -> dict[str, float]:
-        return self.figures_of(*fork.series(self.columns, start_s, end_s))
-
     def figures_of(self, t: np.ndarray, cols: list[str], v: np.ndarray) -> dict[str, float]:
         """The figures of recorded samples (times, columns, values) of the window."""
         from analysis.bsm1 import effluent_quantities
@@ -194,14 +191,18 @@ class PlanObjective:
         cover the same samples. With ``plan_s`` inside the window, the figures of
         ``[start_s, start_s + plan_s)`` too, as ``plan_window`` (what the realised figures of the
         plan's window are compared with)."""
-        out = self.figures(fork, start_s, end_s - 1)
+        t, cols, v = fork.series(self.columns, start_s, end_s)  # read once, sliced below
+        whole = t <= end_s - 1
+        out = self.figures_of(t[whole], cols, v[whole])
         plan_end = end_s
         if 0 < self.plan_s < end_s - start_s:
-            out["plan_window"] = self.figures(fork, start_s, start_s + self.plan_s - 1)
             plan_end = start_s + self.plan_s
+            part = t <= plan_end - 1
+            out["plan_window"] = self.figures_of(t[part], cols, v[part])
         if self.traces:
-            t, cols, v = fork.series(list(self.traces), start_s, plan_end)
-            out["trace"] = {"times_s": [int(x) for x in t], **{c: [float(x) for x in v[:, j]] for j, c in enumerate(cols)}}
+            part = t <= plan_end
+            out["trace"] = {"times_s": [int(x) for x in t[part]],
+                            **{c: [float(x) for x in v[part, cols.index(c)]] for c in self.traces}}
         return out
 
 
@@ -407,15 +408,14 @@ class Optimiser:
     predicted: list[tuple[list[int], list[float]] | None] = field(default_factory=list)
 
     def __post_init__(self):
+        self.predicted = [None] * len(self.spec.fallback or [])
         self._arm()
 
     def _arm(self) -> None:
-        """A new plan's safeguards: none above yet; ``above_forecast`` ones armed, ``above`` ones
-        armed at their first reading at or below the level."""
+        """A new plan's safeguards: none above yet; ``above_forecast`` and ``above_plan`` ones
+        armed, ``above`` ones armed at their first reading at or below the level."""
         fallbacks = self.spec.fallback or []
         self.above_since = [None] * len(fallbacks)
-        if len(self.predicted) != len(fallbacks):
-            self.predicted = [None] * len(fallbacks)
         self.armed = [f.above is None for f in fallbacks]
 
     def decision_times(self, tw) -> list[int]:

@@ -670,7 +670,6 @@ class OptimiserSpec(_Strict):
     # for a plant without machines (BSM1) the horizon's BSM1 operational cost index
     objective: Literal["electricity_cost", "bsm1_oci"] = "electricity_cost"
 
-
     @field_validator("fallback", mode="before")
     @classmethod
     def _fallback_list(cls, v):

@@ -32,19 +32,19 @@ def export_fleet_data(scenario, base_dir: Path | None, years: float, out: Path) 
 
     from twin.influent import resolve_path
 
-    rtf = {"default": scenario.fleet.policy_for("default").model_copy(update={"kind": "rtf"})}
+    rtf = scenario.fleet.policy_for("default").model_copy(update={"kind": "rtf"})
     n_hours = int(years * 365 * 24)
     with_plant = bool(scenario.fleet.process_model)
     if with_plant:
         from twin.twin import Twin
 
-        data = scenario.to_dict()
-        data["fleet"]["policies"] = {"default": rtf["default"].model_dump(mode="json", exclude_none=True)}
-        data.update(events=[], duration=f"{n_hours}h", optimiser=None)
-        data["outputs"] = {**data.get("outputs", {}), "checkpoint_every": None}
-        if data.get("evaluation"):
-            data["evaluation"] = {**data["evaluation"], "start": "0d", "end": f"{n_hours}h"}
-        tw = Twin.from_scenario(data, base_dir=base_dir, progress=False)
+        raw = scenario.to_dict()
+        raw["fleet"]["policies"] = {"default": rtf.model_dump(mode="json", exclude_none=True)}
+        raw.update(events=[], duration=f"{n_hours}h", optimiser=None)
+        raw["outputs"] = {**raw.get("outputs", {}), "checkpoint_every": None}
+        if raw.get("evaluation"):
+            raw["evaluation"] = {**raw["evaluation"], "start": "0d", "end": f"{n_hours}h"}
+        tw = Twin.from_scenario(raw, base_dir=base_dir, progress=False)
         env, agent, spec = tw.env, tw.agent, tw.scenario.fleet
         t0 = tw.main_start_s
         scen = tw.scenario
@@ -52,7 +52,7 @@ def export_fleet_data(scenario, base_dir: Path | None, years: float, out: Path) 
         from twin.clock import TwinEnvironment
         from twin.fleet.assembly import build_fleet
 
-        spec = scenario.fleet.model_copy(update={"policies": rtf, "process_model": False})
+        spec = scenario.fleet.model_copy(update={"policies": {"default": rtf}, "process_model": False})
         scen = scenario.model_copy(update={"fleet": spec, "events": []})
         env = TwinEnvironment(scen, seed=scen.seed)
         agent = build_fleet(env, spec, base_dir)
