@@ -84,14 +84,24 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--block-h", type=int, default=None)
     tr.add_argument("--seed", type=int, default=None)
     tr.add_argument("--threads", type=int, default=None)
+    tr.add_argument("--jobs", type=int, default=1,
+                    help="asset types trained at once, one process each (default 1; the model is the same bit for "
+                         "bit whatever the number)")
+    tr.add_argument("--lr", type=float, default=None, help="Adam's learning rate (default 0.001)")
+    tr.add_argument("--batch", type=int, default=None, help="windows per training step (default 256)")
     tr.add_argument("--variant", choices=("auto", "stats", "lstm"), default=None,
                     help="per type: 'lstm' (the default) the LSTM state alone, 'stats' the window statistics beside "
                          "it in the heads, 'auto' both, keeping the one with the better validation PR-AUC at 7 days "
                          "(ties: lstm; the shipped model's setting)")
     tr.add_argument("--no-stats", action="store_true", help="the same as --variant lstm")
+    tr.add_argument("--no-residuals", action="store_true",
+                    help="the readings alone as inputs, without each channel's residual from its normal-behaviour "
+                         "model (a least-squares fit on load and ambient temperature over healthy blocks)")
     ev = psub.add_parser("evaluate", help="score a model and its baselines on fleet data; write metrics.json")
     ev.add_argument("--model", required=True, help="model file, or 'reference' for the model shipped with the package")
-    ev.add_argument("--data", required=True, help="a fleet-data folder not used in training (another seed)")
+    ev.add_argument("--data", required=True, nargs="+",
+                    help="fleet-data folders not used in training (other seeds); several are pooled, every window "
+                         "of each scored once")
     ev.add_argument("--out", required=True)
     c = sub.add_parser("compare", help="compare two results folders (a run and its baseline)",
                        description="Prints and writes compare.json: effluent averages (SNH, Ntot, TSS, COD), EQI, "
@@ -323,15 +333,15 @@ def _predictor(args) -> int:
         from agents.predictors.policy import REFERENCE_MODEL
 
         model = REFERENCE_MODEL if args.model == "reference" else Path(args.model)
-        for name, path in (("--model", model), ("--data", args.data)):
+        for name, path in (("--model", model), *(("--data", d) for d in args.data)):
             if not Path(path).exists():
                 raise ConfigError(f"{name}: {path} does not exist")
-        doc = evaluate(model, Path(args.data), Path(args.out))
+        doc = evaluate(model, [Path(d) for d in args.data], Path(args.out))
         print(summary_table(doc["summary"]))
         print(f"metrics of {len(doc['metrics'])} asset types written to {Path(args.out) / 'metrics.json'}")
         return 0
     from agents.predictors.dataset import type_channels
-    from agents.predictors.lstm import TrainSettings, save, train_type
+    from agents.predictors.lstm import TrainSettings, save, train_types
 
     s = TrainSettings()
     if args.hidden is not None:
@@ -342,7 +352,11 @@ def _predictor(args) -> int:
         if not hidden or min(hidden) < 1:
             raise ConfigError("--hidden: layer sizes must be positive")
         s = replace(s, hidden=hidden)
-    for key in ("epochs", "window_h", "block_h", "seed", "threads"):
+    if args.lr is not None:
+        if not 0 < args.lr < 1:
+            raise ConfigError(f"--lr: expected a learning rate between 0 and 1, got {args.lr}")
+        s = replace(s, lr=args.lr)
+    for key in ("epochs", "window_h", "block_h", "seed", "threads", "batch"):
         v = getattr(args, key)
         if v is not None:
             if v < (0 if key == "seed" else 1):
@@ -354,13 +368,17 @@ def _predictor(args) -> int:
         s = replace(s, variant="lstm")
     elif args.variant is not None:
         s = replace(s, variant=args.variant)
+    if args.no_residuals:
+        s = replace(s, residuals=False)
     folders = [Path(d) for d in args.data]
     for f in folders:
         if not (f / "sensors.parquet").exists():
             raise ConfigError(f"--data: {f} is not a fleet-data folder (no sensors.parquet)")
     types, _ = type_channels(folders[0])
     wanted = args.types or sorted(types)
-    models = {t: train_type(folders, t, s) for t in wanted}
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs: expected a positive number, got {args.jobs}")
+    models = train_types(folders, wanted, s, args.jobs)
     save(models, Path(args.out))
     print(f"{len(models)} model(s) written to {args.out}")
     for t, m in models.items():

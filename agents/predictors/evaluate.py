@@ -1,6 +1,7 @@
 """Scores of the LSTM and its baselines on fleet data the model did not see.
 
-Every window ending while an asset is in service (one per block) is scored. Per type and per
+Every window ending while an asset is in service (one per block) is scored; with several data
+folders (held-out seeds) the windows of all are pooled into one set of figures. Per type and per
 failure mode (and ``all``): positives are windows with a failure of that mode within 7 days,
 negatives windows with no failure within 7 days (windows before a failure of another mode are
 left out of that mode's scores). An alarm is P(failure within 7 d) at or above the level with the best F1 on the training run's
@@ -38,6 +39,7 @@ import yaml
 from agents.predictors.dataset import HORIZONS_H, QUANTILES, RUL_CAP_H, gather, load_type, windows
 from agents.predictors.lstm import TypeModel, check_compatible, load, window_stats
 from agents.predictors.policy import calibrated
+from twin.errors import ConfigError
 
 H7 = HORIZONS_H.index(168.0)
 CLAIMS = resources.files("analysis") / "claims.yaml"  # the one file of the specification's claims
@@ -109,11 +111,37 @@ def _metrics(y, score, alarm, prob, rul_q, w, sel, mode_fail_times) -> dict:
     return out
 
 
-def evaluate(model_path: Path, data: Path, out: Path, log=print) -> dict:
+def _pooled(parts: list) -> tuple:
+    """Windows of several data folders as one set: the arrays concatenated, asset indices made
+    distinct per folder (a folder's assets are other machines, or the same ones in another history)."""
+    from agents.predictors.dataset import Windows
+
+    offset, ws = 0, []
+    for ts, w in parts:
+        ws.append((w, offset))
+        offset += len(ts.assets)
+    cat = lambda name: np.concatenate([getattr(w, name) for w, _ in ws])  # noqa: E731
+    pooled = Windows(np.concatenate([w.asset + off for w, off in ws]), cat("end"), cat("y"), cat("known"), cat("rul_h"),
+                     cat("rul_known"), cat("htf_h"), cat("next_mode"))
+    pooled.t_end = cat("t_end")
+    return pooled
+
+
+def evaluate(model_path: Path, data, out: Path, log=print) -> dict:
+    """Score the model and its baselines on one held-out fleet-data folder or several (a list):
+    several are pooled, every window of every folder scored once, so that rare modes have more
+    failures behind each figure than one seed gives (the folders must hold the same fleet)."""
     from agents.predictors.dataset import type_channels
 
+    folders = [Path(d) for d in (data if isinstance(data, (list, tuple)) else [data])]
     models: dict[str, TypeModel] = load(model_path)
-    types_spec, meta = type_channels(Path(data))
+    types_spec, meta = type_channels(folders[0])
+    for f in folders[1:]:
+        other, _ = type_channels(f)
+        if {t: [c.name for c in v.channels] for t, v in other.items()} != \
+                {t: [c.name for c in v.channels] for t, v in types_spec.items()}:
+            raise ConfigError(f"--data: {f} holds another fleet than {folders[0]} (asset types or channels differ)")
+    metas = [type_channels(f)[1] for f in folders]
     results: dict = {}
     for tname, model in sorted(models.items()):
         if tname not in types_spec:
@@ -121,28 +149,34 @@ def evaluate(model_path: Path, data: Path, out: Path, log=print) -> dict:
             continue
         check_compatible(model, tname, tuple(c.name for c in types_spec[tname].channels), str(model_path))
         trained_on = {d["sha256"] for d in model.meta["data"]}
-        ts = load_type(Path(data), tname, model.meta["block_h"])
-        if ts.data_hash in trained_on:
-            log(f"warning: {data} is one of the model's training sets: the scores are not a test")
         n_steps = model.n_steps
-        w = windows(ts, n_steps, 1, 1)
-        w.t_end = ts.t_end_h[w.end]
-        xw = model.normalise(gather(ts.x, w, n_steps))
-        p_lstm, q_lstm = model.predict_windows(xw)
         lr = model.meta["logreg"]
-        z = (window_stats(xw) - np.array(lr["mean"])) / np.array(lr["std"])
-        p_lr = 1 / (1 + np.exp(-(z @ np.array(lr["coef"][H7]) + lr["intercept"][H7])))
-        p_wb, q_wb = _weibull(ts, w, types_spec)
-        s_th = _threshold(ts, w, types_spec)
         a_lstm = model.meta["validation"].get("alarm_probability", ALARM_P)
-        p_cal = calibrated(model, p_lstm)[:, H7]
-        preds = {"lstm": (p_lstm[:, H7], p_lstm[:, H7] >= a_lstm, p_cal, q_lstm),
+        parts, scores = [], []
+        for folder in folders:
+            ts = load_type(folder, tname, model.meta["block_h"])
+            if ts.data_hash in trained_on:
+                log(f"warning: {folder} is one of the model's training sets: the scores are not a test")
+            w = windows(ts, n_steps, 1, 1)
+            w.t_end = ts.t_end_h[w.end]
+            xw = model.normalise(gather(ts.x, w, n_steps))
+            p_lstm, q_lstm = model.predict_windows(xw)
+            z = (window_stats(xw) - np.array(lr["mean"])) / np.array(lr["std"])
+            p_lr = 1 / (1 + np.exp(-(z @ np.array(lr["coef"][H7]) + lr["intercept"][H7])))
+            p_wb, q_wb = _weibull(ts, w, types_spec)
+            s_th = _threshold(ts, w, types_spec)
+            scores.append((p_lstm[:, H7], calibrated(model, p_lstm)[:, H7], q_lstm, p_lr, p_wb, q_wb, s_th))
+            parts.append((ts, w))
+        w = _pooled(parts)
+        p7, p_cal, q_lstm, p_lr, p_wb, q_wb, s_th = (np.concatenate(c) for c in zip(*scores))
+        preds = {"lstm": (p7, p7 >= a_lstm, p_cal, q_lstm),
                  "logreg": (p_lr, p_lr >= lr.get("alarm_probability", ALARM_P), p_lr, None),
                  "weibull": (p_wb, p_wb >= ALARM_P, p_wb, q_wb),
                  "threshold": (s_th, s_th >= THRESHOLD_SHARE, None, None)}
         y = w.y[:, H7]
         known = w.known[:, H7]
-        fails = [(i, float(t)) for i in range(len(ts.assets)) for t in
+        n_assets = int(w.asset.max()) + 1 if len(w.asset) else 0
+        fails = [(i, float(t)) for i in range(n_assets) for t in
                  np.unique(w.htf_h[(w.asset == i) & np.isfinite(w.htf_h)] + w.t_end[(w.asset == i) & np.isfinite(w.htf_h)])]
         res_t = {}
         groups = {"all": None, **{m.name: (m.name,) for m in types_spec[tname].modes}}
@@ -174,7 +208,8 @@ def evaluate(model_path: Path, data: Path, out: Path, log=print) -> dict:
             all_alarm += alarms
     table["overall"]["simulated_lstm"] = all_tp / all_alarm if all_alarm else None
     summary = summarise(results)
-    doc = {"data": {"folder": str(data), "seed": meta.get("seed")},
+    data_doc = [{"folder": str(f), "seed": m.get("seed")} for f, m in zip(folders, metas)]
+    doc = {"data": data_doc[0] if len(data_doc) == 1 else data_doc,
            "model": str(model_path), "horizon_h": 168.0, "alarm_probability": ALARM_P,
            "summary": summary, "metrics": results,
            "claimed_7d_precision": {"source": claims["source"], "by_type": table}}

@@ -71,8 +71,23 @@ def test_training_is_deterministic_and_keeps_its_metadata(data, trained, tmp_pat
     assert meta["seed"] == 3 and len(meta["data"]) == 2 and all(len(x["sha256"]) == 64 for x in meta["data"])
     assert meta["versions"]["torch"] and "validation" in meta and len(meta["features"]) <= 24
     # with auto both variants are trained, the kept one recorded with both validation scores
-    assert ma["format"] == "plant-twin-lstm/2" and meta["variant"] in ("stats", "lstm")
+    assert ma["format"] == "plant-twin-lstm/3" and meta["variant"] in ("stats", "lstm")
+    # each channel's normal-behaviour residual among the inputs, its fit on load and ambient kept
+    assert meta["inputs"] == [*meta["features"], *(f"{c}_residual" for c in meta["channels"])]
+    assert meta["nbm"]["channels"] == meta["channels"] and len(meta["nbm"]["coef"]) == len(meta["channels"])
+    assert len(meta["mean"]) == len(meta["inputs"]) <= 24
     assert set(meta["selection"]["pr_auc_7d"]) == {"stats", "lstm"}
+
+
+def test_types_trained_in_worker_processes_are_the_same_model(data, trained, tmp_path):
+    _, d = data
+    b = tmp_path / "jobs.pt"
+    assert main(["predictor", "train", "--data", str(d[1]), str(d[2]), "--out", str(b), "--variant", "auto",
+                 "--jobs", "2", *TRAIN]) == 0
+    ma, mb = torch.load(trained, weights_only=True), torch.load(b, weights_only=True)
+    assert ma["models"]["pump"]["meta"]["validation"] == mb["models"]["pump"]["meta"]["validation"]
+    for k, v in ma["models"]["pump"]["state"].items():
+        assert torch.equal(v, mb["models"]["pump"]["state"][k])
 
 
 def test_the_wide_variant_keeps_the_statistics_standardisation(data, tmp_path):
@@ -83,8 +98,8 @@ def test_the_wide_variant_keeps_the_statistics_standardisation(data, tmp_path):
     meta = ma["models"]["pump"]["meta"]
     assert meta["variant"] == "stats" and meta["stats"] == ["last", "mean", "slope", "sd"] and "selection" not in meta
     state = ma["models"]["pump"]["state"]
-    assert state["stat_mean"].shape == state["stat_std"].shape == (4 * len(meta["features"]),)
-    assert state["hazard.weight"].shape[1] == meta["hidden"][-1] + 4 * len(meta["features"])
+    assert state["stat_mean"].shape == state["stat_std"].shape == (4 * len(meta["inputs"]),)
+    assert state["hazard.weight"].shape[1] == meta["hidden"][-1] + 4 * len(meta["inputs"])
 
 
 def test_no_stats_trains_the_lstm_state_alone(data, tmp_path):
@@ -94,6 +109,15 @@ def test_no_stats_trains_the_lstm_state_alone(data, tmp_path):
     blob = torch.load(m, weights_only=True)["models"]["pump"]
     assert "stats" not in blob["meta"] and "stat_mean" not in blob["state"] and blob["meta"]["variant"] == "lstm"
     assert blob["state"]["hazard.weight"].shape[1] == blob["meta"]["hidden"][-1]
+
+
+def test_no_residuals_trains_on_the_readings_alone(data, tmp_path):
+    _, d = data
+    m = tmp_path / "raw.pt"
+    assert main(["predictor", "train", "--data", str(d[1]), "--out", str(m), "--no-residuals", *TRAIN]) == 0
+    blob = torch.load(m, weights_only=True)["models"]["pump"]
+    assert "nbm" not in blob["meta"] and "inputs" not in blob["meta"]
+    assert blob["state"]["layers.0.weight_ih_l0"].shape[1] == len(blob["meta"]["features"]) == len(blob["meta"]["mean"])
 
 
 def test_auto_keeps_per_type_the_variant_with_the_better_validation_score(data, trained, tmp_path):
@@ -137,6 +161,31 @@ def test_evaluate_writes_metrics_beside_the_claims(data, trained, tmp_path):
     assert torch.load(m, weights_only=True)["models"]["pump"]["meta"]["rul_calibration"]["method"] == "cqr-asymmetric"
     # 'reference' names the shipped model (its types are not in this small fleet: nothing to score)
     assert main(["predictor", "evaluate", "--model", "reference", "--data", str(d[3]), "--out", str(tmp_path / "r")]) == 0
+
+
+def test_evaluate_pools_several_folders(data, trained, tmp_path, capsys):
+    """Two folders are scored as one set: the same folder twice doubles every count and leaves
+    every rate as it was (each window scored once per folder); a folder of another fleet is refused."""
+    tmp, d = data
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main(["predictor", "evaluate", "--model", str(trained), "--data", str(d[3]), "--out", str(one)]) == 0
+    assert main(["predictor", "evaluate", "--model", str(trained), "--data", str(d[3]), str(d[3]), "--out", str(two)]) == 0
+    a = json.loads((one / "metrics.json").read_text())["pump"]
+    b = json.loads((two / "metrics.json").read_text())["pump"]
+    for mode in a:
+        for pred in ("lstm", "logreg", "weibull", "threshold"):
+            ra, rb = a[mode][pred], b[mode][pred]
+            assert rb["windows"] == 2 * ra["windows"] and rb["positives"] == 2 * ra["positives"]
+            assert rb["failures"] == 2 * ra["failures"]
+            for k in ("precision", "recall", "pr_auc", "brier", "interval_coverage", "mean_lead_time_h"):
+                assert (ra[k] is None and rb[k] is None) or rb[k] == pytest.approx(ra[k], rel=1e-9, abs=1e-12)
+    assert len(json.loads((two / "summary.json").read_text())["data"]) == 2
+    other = tmp_path / "other"
+    assert main(["fleet-data", str(_fleet(tmp_path, channel="vibration")), "--years", "0.05", "--out", str(other)]) == 0
+    capsys.readouterr()
+    assert main(["predictor", "evaluate", "--model", str(trained), "--data", str(d[3]), str(other),
+                 "--out", str(tmp_path / "x")]) == 2
+    assert f"{other} holds another fleet than {d[3]}" in capsys.readouterr().err
 
 
 def test_a_model_for_other_channels_is_a_clear_error(data, tmp_path, capsys):
