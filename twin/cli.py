@@ -84,6 +84,10 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--block-h", type=int, default=None)
     tr.add_argument("--seed", type=int, default=None)
     tr.add_argument("--threads", type=int, default=None)
+    tr.add_argument("--validation-data", nargs="+", default=None, metavar="DATA",
+                    help="fleet-data folders (other seeds) held out whole for validation: early stopping, the "
+                         "variant's choice, probability and RUL calibration, alarm level (default: 20 %% of the assets "
+                         "of each --data folder)")
     tr.add_argument("--jobs", type=int, default=1,
                     help="asset types trained at once, one process each (default 1; the model is the same bit for "
                          "bit whatever the number)")
@@ -371,9 +375,15 @@ def _predictor(args) -> int:
     if args.no_residuals:
         s = replace(s, residuals=False)
     folders = [Path(d) for d in args.data]
-    for f in folders:
-        if not (f / "sensors.parquet").exists():
-            raise ConfigError(f"--data: {f} is not a fleet-data folder (no sensors.parquet)")
+    for name, group in (("--data", folders), ("--validation-data", [Path(d) for d in args.validation_data or []])):
+        for f in group:
+            if not (f / "sensors.parquet").exists():
+                raise ConfigError(f"{name}: {f} is not a fleet-data folder (no sensors.parquet)")
+    if args.validation_data:
+        same = {str(Path(d).resolve()) for d in args.validation_data} & {str(f.resolve()) for f in folders}
+        if same:
+            raise ConfigError(f"--validation-data: {', '.join(sorted(same))} is also in --data")
+        s = replace(s, validation_data=tuple(str(d) for d in args.validation_data))
     types, _ = type_channels(folders[0])
     wanted = args.types or sorted(types)
     if args.jobs < 1:

@@ -148,7 +148,7 @@ def evaluate(model_path: Path, data, out: Path, log=print) -> dict:
             log(f"{tname}: not in the data's fleet, skipped")
             continue
         check_compatible(model, tname, tuple(c.name for c in types_spec[tname].channels), str(model_path))
-        trained_on = {d["sha256"] for d in model.meta["data"]}
+        trained_on = {d["sha256"] for d in model.meta["data"] + model.meta.get("validation_data", [])}
         n_steps = model.n_steps
         lr = model.meta["logreg"]
         a_lstm = model.meta["validation"].get("alarm_probability", ALARM_P)
@@ -156,7 +156,7 @@ def evaluate(model_path: Path, data, out: Path, log=print) -> dict:
         for folder in folders:
             ts = load_type(folder, tname, model.meta["block_h"])
             if ts.data_hash in trained_on:
-                log(f"warning: {folder} is one of the model's training sets: the scores are not a test")
+                log(f"warning: {folder} is one of the model's training or validation sets: the scores are not a test")
             w = windows(ts, n_steps, 1, 1)
             w.t_end = ts.t_end_h[w.end]
             xw = model.normalise(gather(ts.x, w, n_steps))

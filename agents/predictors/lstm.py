@@ -95,6 +95,10 @@ class TrainSettings:
     lr: float = 1e-3
     stride_blocks: int = 6  # one window a day away from failures
     validation_share: float = 0.2
+    #: fleet-data folders held out whole for validation (early stopping, the variant's choice, the
+    #: Platt scaling, the alarm level, the RUL calibration); empty: a share of each training
+    #: folder's assets (``validation_share``)
+    validation_data: tuple[str, ...] = ()
     seed: int = 0
     threads: int = 1
     max_pos_weight: float = 50.0
@@ -421,18 +425,24 @@ def _train_variant_1(folders: list[Path], type_name: str, settings: TrainSetting
         raise ConfigError(f"--window-h: {settings.window_h} is not a multiple of --block-h {settings.block_h}")
     n_steps = settings.window_h // settings.block_h
     series = [load_type(Path(f), type_name, settings.block_h) for f in folders]
+    val_series = [load_type(Path(f), type_name, settings.block_h) for f in settings.validation_data]
     features = series[0].features
-    for s, f in zip(series, folders):
+    for s, f in zip(series + val_series, list(folders) + list(settings.validation_data)):
         if s.features != features:
             raise ConfigError(f"{f}: type '{type_name}' has other channels than in {folders[0]}")
     train_w: list[tuple[TypeSeries, Windows]] = []
     val_w: list[tuple[TypeSeries, Windows]] = []
     train_assets = []
     for s in series:
-        tr, va = _split_assets(len(s.assets), settings.validation_share, settings.seed, s.seed)
+        if val_series:  # validation on other seeds: every asset of these trains
+            tr, va = np.arange(len(s.assets)), None
+        else:
+            tr, va = _split_assets(len(s.assets), settings.validation_share, settings.seed, s.seed)
+            val_w.append((s, windows(s, n_steps, settings.stride_blocks, 1, va)))
         train_assets.append(tr)
         train_w.append((s, windows(s, n_steps, settings.stride_blocks, 1, tr)))
-        val_w.append((s, windows(s, n_steps, settings.stride_blocks, 1, va)))
+    for s in val_series:
+        val_w.append((s, windows(s, n_steps, settings.stride_blocks, 1)))
     channels = features[:-len(CONTEXT)]
     nbm = fit_nbm(series, train_assets, channels) if settings.residuals and channels else None
     inputs = list(features) + ([f"{c}_residual" for c in channels] if nbm else [])
@@ -454,6 +464,8 @@ def _train_variant_1(folders: list[Path], type_name: str, settings: TrainSetting
             "mean": mean.tolist(), "std": std.tolist(), "settings": {k: (list(v) if isinstance(v, tuple) else v)
                                                                     for k, v in asdict(settings).items()},
             "data": [{"folder": str(f), "seed": s.seed, "sha256": s.data_hash} for f, s in zip(folders, series)],
+            "validation_data": [{"folder": str(f), "seed": s.seed, "sha256": s.data_hash}
+                                for f, s in zip(settings.validation_data, val_series)],
             "seed": settings.seed, "versions": _versions(), "variant": "stats" if stats else "lstm"}
     if nbm:
         meta["inputs"] = inputs

@@ -90,6 +90,24 @@ def test_types_trained_in_worker_processes_are_the_same_model(data, trained, tmp
         assert torch.equal(v, mb["models"]["pump"]["state"][k])
 
 
+def test_validation_on_a_held_out_seed(data, tmp_path, capsys):
+    """--validation-data: every asset of the training folders trains, the other seed validates
+    (and a model evaluated on its validation seed is flagged as not a test)."""
+    _, d = data
+    m = tmp_path / "vs.pt"
+    assert main(["predictor", "train", "--data", str(d[1]), "--validation-data", str(d[2]), "--out", str(m),
+                 "--variant", "lstm", *TRAIN]) == 0
+    meta = torch.load(m, weights_only=True)["models"]["pump"]["meta"]
+    assert [x["folder"] for x in meta["validation_data"]] == [str(d[2])] and len(meta["data"]) == 1
+    # the validation windows are those of all ten assets of seed 2 (one a day away from failures)
+    assert meta["validation"]["windows"] > 0.9 * 10 * 0.12 * 365
+    capsys.readouterr()
+    assert main(["predictor", "evaluate", "--model", str(m), "--data", str(d[2]), "--out", str(tmp_path / "e")]) == 0
+    assert "is one of the model's training or validation sets" in capsys.readouterr().out
+    assert main(["predictor", "train", "--data", str(d[1]), "--validation-data", str(d[1]), "--out", str(m)]) == 2
+    assert "is also in --data" in capsys.readouterr().err
+
+
 def test_the_wide_variant_keeps_the_statistics_standardisation(data, tmp_path):
     _, d = data
     m = tmp_path / "wide.pt"
