@@ -143,9 +143,16 @@ class Windows:
 
 
 def windows(ts: TypeSeries, n_steps: int, stride: int = 1, positives_every: int = 1,
-            assets: np.ndarray | None = None) -> Windows:
-    """Window ends every ``stride`` blocks (every ``positives_every`` within the longest horizon
-    before a failure), where the asset is in service, for the given asset indices."""
+            assets: np.ndarray | None = None, draw: np.random.Generator | None = None) -> Windows:
+    """Window ends where the asset is in service, for the given asset indices: every
+    ``positives_every`` blocks within the longest horizon before a failure and, elsewhere, every
+    ``stride`` blocks, or with ``draw`` (training) each block with probability 1 / ``stride``.
+
+    Why drawn: at a fixed stride of 6 four-hour blocks every window away from failures ends at
+    the same hour of the day, while the windows near failures end at every hour; the loads and
+    the air temperature follow the day, so a network can tell the two apart by the hour alone.
+    Trained that way, the motors' model gave every window ending at another hour a raw
+    probability of about 0.75 (median over a held-out seed, against 0.03 at the sampled hour)."""
     a_idx = np.arange(len(ts.assets)) if assets is None else np.asarray(assets)
     n_blocks = ts.up.shape[1]
     ends = np.arange(n_blocks - 1, n_steps - 2, -1)[::-1]
@@ -153,7 +160,8 @@ def windows(ts: TypeSeries, n_steps: int, stride: int = 1, positives_every: int 
     A, E = A.ravel(), E.ravel()
     htf = ts.htf_h[A, E]
     near = np.nan_to_num(htf, nan=np.inf) <= HORIZONS_H[-1]
-    keep = ts.up[A, E] & (((E % stride) == 0) | (near & ((E % positives_every) == 0)))
+    far = (E % stride) == 0 if draw is None else draw.random(len(E)) < 1.0 / stride
+    keep = ts.up[A, E] & (far | (near & ((E % positives_every) == 0)))
     A, E, htf = A[keep], E[keep], htf[keep]
     remaining = ts.record_end_h - ts.t_end_h[E]
     hz = np.array(HORIZONS_H)

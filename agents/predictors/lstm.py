@@ -40,8 +40,10 @@ assets held out (split by asset; evaluation on other seeds splits by seed). Dete
 seed on a machine: torch.manual_seed, deterministic algorithms, one thread unless asked, and one
 thread for the native pools scikit-learn and numpy use while training.
 
-Windows are sampled every block within the longest horizon before a failure and once a day
-elsewhere; every figure fitted or chosen on them after training (validation PR-AUC and Brier
+Windows are sampled every block within the longest horizon before a failure and elsewhere at
+blocks drawn with probability 1/6 (one a day on average, at every hour of the day: a fixed
+daily stride let the network tell far windows from near ones by the hour;
+:func:`agents.predictors.dataset.windows`); every figure fitted or chosen on them after training (validation PR-AUC and Brier
 score, the Platt scaling, the alarm levels, the RUL interval's calibration) weights each window
 by the inverse of its sampling rate (:func:`sampling_weights`), so that they hold at the plant's
 base rate, where the policy and the evaluation (every block) use them. The validation assets
@@ -93,7 +95,7 @@ class TrainSettings:
     patience: int = 4
     batch: int = 256
     lr: float = 1e-3
-    stride_blocks: int = 6  # one window a day away from failures
+    stride_blocks: int = 6  # away from failures: one window a day on average, at drawn hours (dataset.windows)
     validation_share: float = 0.2
     #: fleet-data folders held out whole for validation (early stopping, the variant's choice, the
     #: Platt scaling, the alarm level, the RUL calibration); empty: a share of each training
@@ -376,13 +378,20 @@ def train_types(folders: list[Path], types: list[str], settings: TrainSettings, 
     the same bit for bit whatever ``jobs`` is (tested)."""
     if jobs <= 1:
         return {t: train_type(folders, t, settings, log) for t in types}
+    import json
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
+    from twin.fleet.model import load_fleet
+
+    # the types with the most assets (the most windows) first: the longest trainings do not start last
+    _, assets = load_fleet(Path(json.loads((Path(folders[0]) / "meta.json").read_text())["fleet_file"]))
+    count = {t: sum(a.type == t for a in assets) for t in types}
     with ProcessPoolExecutor(max_workers=min(jobs, len(types)), mp_context=mp.get_context("spawn")) as pool:
-        futures = {t: pool.submit(_train_type_blob, [str(f) for f in folders], t, settings) for t in types}
+        futures = {t: pool.submit(_train_type_blob, [str(f) for f in folders], t, settings)
+                   for t in sorted(types, key=lambda t: -count[t])}
         blobs = {t: f.result() for t, f in futures.items()}
-    return {t: _from_blob(b) for t, b in blobs.items()}
+    return {t: _from_blob(blobs[t]) for t in types}
 
 
 def _train_type_blob(folders: list[str], type_name: str, settings: TrainSettings) -> dict:
@@ -433,16 +442,19 @@ def _train_variant_1(folders: list[Path], type_name: str, settings: TrainSetting
     train_w: list[tuple[TypeSeries, Windows]] = []
     val_w: list[tuple[TypeSeries, Windows]] = []
     train_assets = []
+    def draw(s: TypeSeries, part: int) -> np.random.Generator:  # which blocks away from failures are sampled
+        return np.random.default_rng([settings.seed, s.seed, part])
+
     for s in series:
         if val_series:  # validation on other seeds: every asset of these trains
             tr, va = np.arange(len(s.assets)), None
         else:
             tr, va = _split_assets(len(s.assets), settings.validation_share, settings.seed, s.seed)
-            val_w.append((s, windows(s, n_steps, settings.stride_blocks, 1, va)))
+            val_w.append((s, windows(s, n_steps, settings.stride_blocks, 1, va, draw(s, 2))))
         train_assets.append(tr)
-        train_w.append((s, windows(s, n_steps, settings.stride_blocks, 1, tr)))
+        train_w.append((s, windows(s, n_steps, settings.stride_blocks, 1, tr, draw(s, 1))))
     for s in val_series:
-        val_w.append((s, windows(s, n_steps, settings.stride_blocks, 1)))
+        val_w.append((s, windows(s, n_steps, settings.stride_blocks, 1, None, draw(s, 2))))
     channels = features[:-len(CONTEXT)]
     nbm = fit_nbm(series, train_assets, channels) if settings.residuals and channels else None
     inputs = list(features) + ([f"{c}_residual" for c in channels] if nbm else [])
