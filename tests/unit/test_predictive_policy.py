@@ -208,8 +208,11 @@ def test_the_shipped_model_fits_the_reference_fleet():
         sel = meta["selection"]["pr_auc_7d"]
         assert meta["variant"] == ("stats" if sel["stats"] > sel["lstm"] else "lstm")
         assert ("stats" in meta) == (meta["variant"] == "stats")
-        assert meta["settings"]["hidden"] == [16, 8] and {d["seed"] for d in meta["data"]} == {1, 2, 5, 6}
-    assert blob["format"] == "plant-twin-lstm/2"
+        assert meta["settings"]["hidden"] == [32, 16] and {d["seed"] for d in meta["data"]} == {1, 2, 5, 6}
+        assert {d["seed"] for d in meta["validation_data"]} == {9, 10}  # validated on other seeds
+        # each channel's normal-behaviour residual among the inputs
+        assert meta["inputs"] == [*meta["features"], *(f"{c}_residual" for c in meta["channels"])]
+    assert blob["format"] == "plant-twin-lstm/3"
 
 
 def test_the_policy_reads_what_the_model_was_trained_on(model_dir):
