@@ -281,7 +281,11 @@ def fit_nbm(series: list, assets: list[np.ndarray], channels: tuple[str, ...]) -
     plant picks its reference period after an overhaul. Early damage in a block more than
     :data:`HEALTHY_H` before a failure slightly biases the fit (damage grows from nearly
     nothing; most P-F intervals are longer than 90 days): the residual is then offset, not
-    blind."""
+    blind. Context that never moved in those blocks is not fitted (coefficient 0, ``fitted``
+    lists the others): the plant runs some machines at one load, and a least-squares split of
+    the constant between that load and the intercept made a motor run alone at 0.85 load read
+    as 240 MOhm of lost insulation, and the policy ordered work on healthy motors again and
+    again. At a load the training never saw, the residual carries the reading's whole change."""
     feats = series[0].features
     idx = [feats.index(r) for r in NBM_REGRESSORS]
     rows_x, rows_y = [], []
@@ -295,15 +299,24 @@ def fit_nbm(series: list, assets: list[np.ndarray], channels: tuple[str, ...]) -
     ctx = np.concatenate(rows_x)
     y = np.concatenate(rows_y)
     coef = []
+    fitted: set[str] = set()
     for c in range(len(channels)):
         ok = np.isfinite(y[:, c]) & np.isfinite(ctx).all(axis=1)
-        if ok.sum() < len(idx) + 2:
-            coef.append([float(np.nanmean(y[:, c])) if np.isfinite(y[:, c]).any() else 0.0] + [0.0] * len(idx))
-            continue
-        A = np.column_stack([np.ones(ok.sum()), ctx[ok]])
-        coef.append(np.linalg.lstsq(A, y[ok, c], rcond=None)[0].tolist())
+        # only context that moved over these blocks: a constant one (the plant runs its heat
+        # exchangers, filters, valves and motors at one load) says nothing of the channel's
+        # response to it, and least squares would split the constant between it and the intercept
+        moved = [k for k in range(len(idx)) if ok.any() and np.ptp(ctx[ok, k]) > 1e-9 * (1.0 + np.abs(ctx[ok, k]).max())]
+        row = [float(np.mean(y[ok, c])) if ok.any() else 0.0] + [0.0] * len(idx)
+        if ok.sum() >= len(moved) + 2 and moved:
+            A = np.column_stack([np.ones(ok.sum()), ctx[ok][:, moved]])
+            sol = np.linalg.lstsq(A, y[ok, c], rcond=None)[0]
+            row[0] = float(sol[0])
+            for j, k in enumerate(moved):
+                row[1 + k] = float(sol[1 + j])
+                fitted.add(NBM_REGRESSORS[k])
+        coef.append(row)
     return {"regressors": list(NBM_REGRESSORS), "channels": list(channels), "coef": coef,
-            "healthy_h": HEALTHY_H, "blocks": int(len(y))}
+            "fitted": [r for r in NBM_REGRESSORS if r in fitted], "healthy_h": HEALTHY_H, "blocks": int(len(y))}
 
 
 def with_residuals(x: np.ndarray, features, nbm: dict) -> np.ndarray:

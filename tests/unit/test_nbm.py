@@ -16,12 +16,13 @@ FEATURES = ("vib", "flow", *CONTEXT)
 TRUE = np.array([[2.0, 1.5, 0.05], [0.5, -3.0, 0.0]])  # per channel: constant, load, ambient
 
 
-def _series(seed: int, n_assets: int = 6, n_blocks: int = 3000, block_h: float = 4.0, damage: float = 5.0):
+def _series(seed: int, n_assets: int = 6, n_blocks: int = 3000, block_h: float = 4.0, damage: float = 5.0,
+            load: float | None = None):
     """Readings linear in load and ambient temperature plus noise; each asset fails once at a
     random block, its readings offset by ``damage`` over the 1,000 h before."""
     rng = np.random.default_rng(seed)
     t_end = (np.arange(n_blocks) + 1) * block_h
-    load = rng.uniform(0.2, 1.0, (n_assets, n_blocks))
+    load = rng.uniform(0.2, 1.0, (n_assets, n_blocks)) if load is None else np.full((n_assets, n_blocks), load)
     amb = 12 + 8 * np.sin(2 * np.pi * t_end / 8760)[None, :] + rng.normal(0, 1, (n_assets, n_blocks))
     fail_at = rng.uniform(0.3, 0.9, n_assets) * t_end[-1]
     htf = fail_at[:, None] - t_end[None, :]
@@ -79,3 +80,16 @@ def test_a_model_with_residuals_reads_raw_readings_and_round_trips(tmp_path):
     back = load(tmp_path / "m.pt")["pump"]
     assert back.inputs == inputs
     np.testing.assert_array_equal(back.predict_windows(back.normalise(xw))[0], model.predict_windows(z)[0])
+
+
+def test_context_that_never_moved_is_not_fitted():
+    """At one load the channel's response to load is unknown: its coefficient is 0, the constant
+    all in the intercept, so a reading at another load is not mistaken for a large residual by
+    an arbitrary split of the constant."""
+    s = _series(3, n_assets=4, n_blocks=1500, load=1.0)
+    healthy_truth = TRUE[:, 0] + TRUE[:, 1] * 1.0  # the channels' constant at that load
+    nbm = fit_nbm([s], [np.arange(4)], ("vib", "flow"))
+    coef = np.array(nbm["coef"])
+    assert nbm["fitted"] == ["ambient_c"] and np.all(coef[:, 1] == 0.0)
+    np.testing.assert_allclose(coef[:, 0], healthy_truth, atol=0.1)
+    np.testing.assert_allclose(coef[:, 2], TRUE[:, 2], atol=0.02)
