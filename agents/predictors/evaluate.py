@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from agents.predictors.dataset import HORIZONS_H, QUANTILES, RUL_CAP_H, gather, load_type, windows
+from agents.predictors.dataset import HORIZONS_H, QUANTILES, RUL_CAP_H, Windows, gather, load_type, windows
 from agents.predictors.lstm import TypeModel, check_compatible, load, window_stats
 from agents.predictors.policy import calibrated
 from twin.errors import ConfigError
@@ -111,11 +111,9 @@ def _metrics(y, score, alarm, prob, rul_q, w, sel, mode_fail_times) -> dict:
     return out
 
 
-def _pooled(parts: list) -> tuple:
+def _pooled(parts: list) -> Windows:
     """Windows of several data folders as one set: the arrays concatenated, asset indices made
     distinct per folder (a folder's assets are other machines, or the same ones in another history)."""
-    from agents.predictors.dataset import Windows
-
     offset, ws = 0, []
     for ts, w in parts:
         ws.append((w, offset))
@@ -135,13 +133,15 @@ def evaluate(model_path: Path, data, out: Path, log=print) -> dict:
 
     folders = [Path(d) for d in (data if isinstance(data, (list, tuple)) else [data])]
     models: dict[str, TypeModel] = load(model_path)
-    types_spec, meta = type_channels(folders[0])
-    for f in folders[1:]:
-        other, _ = type_channels(f)
-        if {t: [c.name for c in v.channels] for t, v in other.items()} != \
-                {t: [c.name for c in v.channels] for t, v in types_spec.items()}:
+    specs = [type_channels(f) for f in folders]
+    types_spec = specs[0][0]
+
+    def channels_of(types: dict) -> dict:
+        return {t: [c.name for c in v.channels] for t, v in types.items()}
+
+    for f, (other, _) in zip(folders[1:], specs[1:]):
+        if channels_of(other) != channels_of(types_spec):
             raise ConfigError(f"--data: {f} holds another fleet than {folders[0]} (asset types or channels differ)")
-    metas = [type_channels(f)[1] for f in folders]
     results: dict = {}
     for tname, model in sorted(models.items()):
         if tname not in types_spec:
@@ -208,7 +208,7 @@ def evaluate(model_path: Path, data, out: Path, log=print) -> dict:
             all_alarm += alarms
     table["overall"]["simulated_lstm"] = all_tp / all_alarm if all_alarm else None
     summary = summarise(results)
-    data_doc = [{"folder": str(f), "seed": m.get("seed")} for f, m in zip(folders, metas)]
+    data_doc = [{"folder": str(f), "seed": m.get("seed")} for f, (_, m) in zip(folders, specs)]
     doc = {"data": data_doc[0] if len(data_doc) == 1 else data_doc,
            "model": str(model_path), "horizon_h": 168.0, "alarm_probability": ALARM_P,
            "summary": summary, "metrics": results,

@@ -293,9 +293,9 @@ def fit_nbm(series: list, assets: list[np.ndarray], channels: tuple[str, ...]) -
         x = s.x[a]
         remaining = s.record_end_h - s.t_end_h
         htf = s.htf_h[a]
-        healthy = s.up[a] & np.where(np.isfinite(htf), htf >= HEALTHY_H, remaining[None, :] >= HEALTHY_H)
-        rows_x.append(x[healthy][:, idx])
-        rows_y.append(x[healthy][:, :len(channels)])
+        healthy = x[s.up[a] & np.where(np.isfinite(htf), htf >= HEALTHY_H, remaining[None, :] >= HEALTHY_H)]
+        rows_x.append(healthy[:, idx])
+        rows_y.append(healthy[:, :len(channels)])
     ctx = np.concatenate(rows_x)
     y = np.concatenate(rows_y)
     coef = []
@@ -406,14 +406,14 @@ def train_types(folders: list[Path], types: list[str], settings: TrainSettings, 
     the same bit for bit whatever ``jobs`` is (tested)."""
     if jobs <= 1:
         return {t: train_type(folders, t, settings, log) for t in types}
-    import json
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
+    from agents.predictors.dataset import type_channels
     from twin.fleet.model import load_fleet
 
     # the types with the most assets (the most windows) first: the longest trainings do not start last
-    _, assets = load_fleet(Path(json.loads((Path(folders[0]) / "meta.json").read_text())["fleet_file"]))
+    _, assets = load_fleet(Path(type_channels(folders[0])[1]["fleet_file"]))
     count = {t: sum(a.type == t for a in assets) for t in types}
     with ProcessPoolExecutor(max_workers=min(jobs, len(types)), mp_context=mp.get_context("spawn")) as pool:
         futures = {t: pool.submit(_train_type_blob, [str(f) for f in folders], t, settings)
@@ -747,13 +747,7 @@ def load(path: Path) -> dict[str, TypeModel]:
         found = blob.get("format") if isinstance(blob, dict) else None
         raise ConfigError(f"{path}: not a plant-twin LSTM model file this version reads (format {found!r}; "
                           f"it reads {', '.join(READABLE)})")
-    out = {}
-    for t, m in blob["models"].items():
-        meta = m["meta"]
-        net = _net(len(meta.get("inputs", meta["features"])), tuple(meta["hidden"]), bool(meta.get("stats")))
-        net.load_state_dict(m["state"])
-        out[t] = TypeModel(m["meta"], net)
-    return out
+    return {t: _from_blob(m) for t, m in blob["models"].items()}
 
 
 def check_compatible(model: TypeModel, type_name: str, channels: tuple[str, ...], where: str) -> None:
