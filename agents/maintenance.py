@@ -139,6 +139,10 @@ class MaintenanceAgent:
         self.models = dict(models or {})
         self.history: dict[str, np.ndarray] = {}
         self.history_h = 0  # hours recorded
+        #: per type with a model: asset decisions taken, and those with the asset's window outside
+        #: the model's training context; per asset: outside at its last decision
+        self.model_decisions = {t: [0, 0] for t in sorted(self.models)}
+        self.outside = np.zeros(n, dtype=bool)
         self._history_idx: dict[str, np.ndarray] = {}
         self._window_h = max((int(m.meta["window_h"]) for m in self.models.values()), default=0)
         self._history_end = self._window_h
@@ -267,8 +271,10 @@ class MaintenanceAgent:
     def _decide_by_expected_cost(self, type_name: str, idx: np.ndarray, policy) -> None:
         """One decision of an LSTM policy: score every asset of the type in one forward call (once
         a full window is recorded) and raise planned work where P(failure within the horizon) x
-        the cost of a functional failure reaches the cost of planned work now."""
-        from agents.predictors.policy import block_windows, calibrated
+        the cost of a functional failure reaches the cost of planned work now. An asset whose
+        window left the operating context the model was trained in is logged when it leaves and
+        counted; under ``outside_context: skip`` the model plans no work on it meanwhile."""
+        from agents.predictors.policy import block_windows, calibrated, outside_context
 
         model = self.models[type_name]
         if self.history_h < model.meta["window_h"]:
@@ -276,11 +282,24 @@ class MaintenanceAgent:
         obs = observe(self.fleet, {type_name: (self.window(type_name), np.arange(-model.meta["window_h"] + 1, 1),
                                                tuple(model.meta["features"]))})
         hourly, _, _ = obs.history[type_name]
-        p, q = model.predict_windows(model.normalise(block_windows(hourly, model.meta["block_h"])))
+        blocks = block_windows(hourly, model.meta["block_h"])
+        p, q = model.predict_windows(model.normalise(blocks))
         h = [float(x) for x in model.meta["horizons_h"]].index(float(policy.horizon_h))
         p_h = calibrated(model, p)[:, h]
         failure_cost, planned_cost = self.fleet.types[type_name].expected_costs(self.spec.crews.size)
+        out, why = outside_context(model, blocks)
+        counts = self.model_decisions[type_name]
+        counts[0] += len(idx)
+        counts[1] += int(out.sum())
         for k, i in enumerate(idx.tolist()):
+            if out[k] and not self.outside[i]:
+                self.env.log("model_outside_context", self.fleet.assets[i].id,
+                             f"outside the model's training context: {why[k]}"
+                             + ("; no planned work from the model meanwhile" if policy.outside_context == "skip" else ""),
+                             policy="predictive")
+            self.outside[i] = out[k]
+            if out[k] and policy.outside_context == "skip":
+                continue
             if p_h[k] * failure_cost < planned_cost or self.busy[i] or not obs.up[i]:
                 continue
             q10, q50, q90 = (float(v) for v in q[k])
@@ -439,7 +458,7 @@ class MaintenanceAgent:
     _SAVED = ("busy", "last_renewal_s", "duty_rng", "_day_factor", "_duty_day",
               "records", "failures", "alarms", "down_since", "_down_kind", "open_orders",
               "pending_parts", "_seq", "_parts_seq", "down_hours", "repair_rng", "outages", "history", "history_h",
-              "_history_end", "inflow_h")
+              "_history_end", "inflow_h", "model_decisions", "outside")
 
     def checkpoint_state(self) -> dict:
         """Everything a resumed run needs, including where each open order waits in the crews'
@@ -537,6 +556,9 @@ class MaintenanceAgent:
                          "corrective": float(sum(sum(r["cost"].values()) for r in corr))},
                 "useful_life_wasted_h": float(sum(r["wasted_life_h"] for r in prev)),
             }
+            if t in self.model_decisions:
+                made, outside = self.model_decisions[t]
+                out["by_type"][t]["model_decisions"] = {"total": made, "outside_training_context": outside}
         if self.alarms:
             tp = [a for a in self.alarms if a["true_ttf_h"] <= alarm_horizon_h]
             missed = [f for f in self.failures if not f["alarmed"]]

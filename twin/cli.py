@@ -78,7 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--data", nargs="+", required=True, help="fleet-data folders (their seeds are pooled)")
     tr.add_argument("--out", required=True, help="model file to write (.pt)")
     tr.add_argument("--type", dest="types", action="append", default=[], help="asset type (repeatable; default: all)")
-    tr.add_argument("--hidden", default=None, help="LSTM layer sizes, e.g. 128,64,32 (the default)")
+    tr.add_argument("--hidden", action="append", default=None, metavar="[TYPE=]SIZES",
+                    help="LSTM layer sizes, e.g. 128,64,32 (the default); TYPE=SIZES for one asset type, "
+                         "e.g. heat_exchanger=64,32 (repeatable)")
     tr.add_argument("--epochs", type=int, default=None, help="most epochs (early stopping on validation)")
     tr.add_argument("--window-h", type=int, default=None)
     tr.add_argument("--block-h", type=int, default=None)
@@ -348,14 +350,19 @@ def _predictor(args) -> int:
     from agents.predictors.lstm import TrainSettings, save, train_types
 
     s = TrainSettings()
-    if args.hidden is not None:
+    hidden_by_type: dict[str, tuple[int, ...]] = {}
+    for spec in args.hidden or []:
+        name, _, sizes = spec.rpartition("=")
         try:
-            hidden = tuple(int(v) for v in args.hidden.split(","))
+            hidden = tuple(int(v) for v in sizes.split(","))
         except ValueError:
-            raise ConfigError(f"--hidden: expected layer sizes such as 128,64,32, got '{args.hidden}'") from None
+            raise ConfigError(f"--hidden: expected layer sizes such as 128,64,32 or TYPE=64,32, got '{spec}'") from None
         if not hidden or min(hidden) < 1:
-            raise ConfigError("--hidden: layer sizes must be positive")
-        s = replace(s, hidden=hidden)
+            raise ConfigError(f"--hidden: layer sizes must be positive, got '{spec}'")
+        if name:
+            hidden_by_type[name] = hidden
+        else:
+            s = replace(s, hidden=hidden)
     if args.lr is not None:
         if not 0 < args.lr < 1:
             raise ConfigError(f"--lr: expected a learning rate between 0 and 1, got {args.lr}")
@@ -386,9 +393,15 @@ def _predictor(args) -> int:
         s = replace(s, validation_data=tuple(str(d) for d in args.validation_data))
     types, _ = type_channels(folders[0])
     wanted = args.types or sorted(types)
+    for name in hidden_by_type:
+        if name not in wanted:
+            from twin.units.base import did_you_mean
+
+            raise ConfigError(f"--hidden {name}=...: no asset type '{name}' is trained"
+                              f"{did_you_mean(name, wanted)} (trained: {', '.join(wanted)})")
     if args.jobs < 1:
         raise ConfigError(f"--jobs: expected a positive number, got {args.jobs}")
-    models = train_types(folders, wanted, s, args.jobs)
+    models = train_types(folders, wanted, s, args.jobs, hidden_by_type=hidden_by_type)
     save(models, Path(args.out))
     print(f"{len(models)} model(s) written to {args.out}")
     for t, m in models.items():
@@ -680,6 +693,13 @@ def _summary_extra(kpis: dict, metadata: dict) -> list[str]:
         lines.append(f"maintenance: {_num(m['failures'])} failures, availability {avail}, downtime "
                      f"{_num(d['planned'] + d['unplanned'], 1)} h (unplanned {_num(d['unplanned'], 1)} h), "
                      f"cost {_num(m['cost']['total'])} {cur}")
+        outside = {t: v["model_decisions"] for t, v in kpis["maintenance"]["by_type"].items()
+                   if v.get("model_decisions", {}).get("outside_training_context")}
+        if outside:
+            lines.append("warning: the predictive model ran outside its training context (load, air temperature) in "
+                         + ", ".join(f"{_num(v['outside_training_context'])} of {_num(v['total'])} {t} decisions"
+                                     for t, v in sorted(outside.items()))
+                         + " (events 'model_outside_context'; a model trained on this plant's data fits it)")
     c = kpis.get("control")
     if c:
         units = metadata.get("controllers", {})

@@ -462,6 +462,11 @@ class PolicySpec(_Strict):
     #: one); the policy then acts by expected cost, P(failure within horizon_h) x the cost of a
     #: functional failure against the cost of planned work now (the fleet file's costs)
     model: str | None = None
+    #: predictive with a model: an asset whose last window ran outside the operating context the
+    #: model was trained in (load, air temperature: agents.predictors.policy.outside_context)
+    #: gets no planned work from the model meanwhile ("skip": it runs to failure unless it comes
+    #: back inside), or the model's decision anyway ("predict"); both are counted in the KPIs
+    outside_context: Literal["skip", "predict"] = "skip"
     inspection_interval: Duration = seconds("1d")
 
 

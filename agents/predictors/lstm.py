@@ -219,7 +219,8 @@ class TypeModel:
         thread than on two contended ones."""
         torch = _torch()
 
-        self.net.eval()
+        if self.net.training:
+            self.net.eval()
         probs, quants = [], []
         before = torch.get_num_threads()
         torch.set_num_threads(threads)
@@ -319,6 +320,22 @@ def fit_nbm(series: list, assets: list[np.ndarray], channels: tuple[str, ...]) -
             "fitted": [r for r in NBM_REGRESSORS if r in fitted], "healthy_h": HEALTHY_H, "blocks": int(len(y))}
 
 
+def context_range(series: list, assets: list[np.ndarray]) -> dict[str, list[float]]:
+    """The operating context the training assets ran in: per context feature (:data:`CONTEXT`),
+    the least and greatest block mean over their in-service blocks, as ``[low, high]``. Saved
+    with the model (``meta["context_range"]``) so that a policy can tell when an asset runs
+    where the model never saw one run (:func:`agents.predictors.policy.outside_context`)."""
+    feats = series[0].features
+    out = {}
+    for f in CONTEXT:
+        k = feats.index(f)
+        v = np.concatenate([s.x[a][..., k][s.up[a]] for s, a in zip(series, assets)])
+        v = v[np.isfinite(v)]
+        if v.size:
+            out[f] = [float(v.min()), float(v.max())]
+    return out
+
+
 def with_residuals(x: np.ndarray, features, nbm: dict) -> np.ndarray:
     """Readings (..., features) with each channel's residual from its normal-behaviour model
     (:func:`fit_nbm`) appended (NaN where the reading or the context is missing)."""
@@ -399,13 +416,18 @@ def train_type(folders: list[Path], type_name: str, settings: TrainSettings, log
 
 
 def train_types(folders: list[Path], types: list[str], settings: TrainSettings, jobs: int = 1,
-                log=print) -> dict[str, TypeModel]:
+                log=print, hidden_by_type: dict[str, tuple[int, ...]] | None = None) -> dict[str, TypeModel]:
     """:func:`train_type` for each asset type, in ``jobs`` processes (one type per process at a
     time, each on ``settings.threads`` threads; spawned, so a worker shares no thread pool with
-    its parent). Each type's training depends only on its data and the seed: the models are
-    the same bit for bit whatever ``jobs`` is (tested)."""
+    its parent). Each type's training depends only on its data, its settings and the seed: the
+    models are the same bit for bit whatever ``jobs`` is (tested), and a type trained alone with
+    the same settings is the same as in the whole fleet's file. ``hidden_by_type``: layer sizes
+    of some types instead of ``settings.hidden`` (each model's ``meta["settings"]`` says which)."""
+    from dataclasses import replace
+
+    per_type = {t: replace(settings, hidden=tuple((hidden_by_type or {}).get(t, settings.hidden))) for t in types}
     if jobs <= 1:
-        return {t: train_type(folders, t, settings, log) for t in types}
+        return {t: train_type(folders, t, per_type[t], log) for t in types}
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
@@ -416,7 +438,7 @@ def train_types(folders: list[Path], types: list[str], settings: TrainSettings, 
     _, assets = load_fleet(Path(type_channels(folders[0])[1]["fleet_file"]))
     count = {t: sum(a.type == t for a in assets) for t in types}
     with ProcessPoolExecutor(max_workers=min(jobs, len(types)), mp_context=mp.get_context("spawn")) as pool:
-        futures = {t: pool.submit(_train_type_blob, [str(f) for f in folders], t, settings)
+        futures = {t: pool.submit(_train_type_blob, [str(f) for f in folders], t, per_type[t])
                    for t in sorted(types, key=lambda t: -count[t])}
         blobs = {t: f.result() for t, f in futures.items()}
     return {t: _from_blob(blobs[t]) for t in types}
@@ -507,6 +529,7 @@ def _train_variant_1(folders: list[Path], type_name: str, settings: TrainSetting
             "validation_data": [{"folder": str(f), "seed": s.seed, "sha256": s.data_hash}
                                 for f, s in zip(settings.validation_data, val_series)],
             "seed": settings.seed, "versions": _versions(), "variant": "stats" if stats else "lstm"}
+    meta["context_range"] = context_range(series, train_assets)
     if nbm:
         meta["inputs"] = inputs
         meta["nbm"] = nbm

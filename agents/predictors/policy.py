@@ -78,3 +78,41 @@ def calibrated(model, p: np.ndarray) -> np.ndarray:
     q = np.clip(p, 1e-6, 1 - 1e-6)
     z = np.array(cal["a"]) * np.log(q / (1 - q)) + np.array(cal["b"])
     return 1.0 / (1.0 + np.exp(-z))
+
+
+#: the operating context a policy checks against its model's training range: the operating point
+#: and the weather; not the hour meter (an asset kept ten years outgrows any few years of records
+#: while the hours mostly tell the network how old the parts are, a trend it extrapolates)
+CONTEXT_CHECKED = ("load", "ambient_c")
+#: a block counts as inside the training range widened on each side by this share of the larger
+#: of the range's width and its midpoint's size: a design choice (a tenth more than was seen),
+#: so that a load of 0.85 against a training load of exactly 1.0 is outside, 0.95 inside
+CONTEXT_MARGIN = 0.1
+
+
+def outside_context(model, blocks: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Which assets' windows of block means (assets, steps, features: ``meta["features"]``) leave
+    the operating context the model was trained in (``meta["context_range"]``, widened by
+    :data:`CONTEXT_MARGIN`), and why: (assets,) bool and, per asset, '' or e.g. 'load 0.62-0.91
+    (trained 1.00-1.00)'. A model saved without the range (before it was recorded) is never
+    outside. Missing blocks (out of service) are not checked."""
+    n = blocks.shape[0]
+    out = np.zeros(n, dtype=bool)
+    why = [[] for _ in range(n)]
+    ranges = model.meta.get("context_range") or {}
+    features = list(model.meta["features"])
+    for f in CONTEXT_CHECKED:
+        if f not in ranges or f not in features:
+            continue
+        lo, hi = ranges[f]
+        margin = CONTEXT_MARGIN * max(hi - lo, abs(hi + lo) / 2)
+        v = blocks[..., features.index(f)]
+        with np.errstate(invalid="ignore"):
+            bad = ((v < lo - margin) | (v > hi + margin)).any(axis=1)
+        for k in np.nonzero(bad)[0]:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                vmin, vmax = np.nanmin(v[k]), np.nanmax(v[k])
+            why[k].append(f"{f} {vmin:.2f}-{vmax:.2f} (trained {lo:.2f}-{hi:.2f})")
+        out |= bad
+    return out, ["; ".join(w) for w in why]

@@ -108,6 +108,20 @@ def test_validation_on_a_held_out_seed(data, tmp_path, capsys):
     assert "is also in --data" in capsys.readouterr().err
 
 
+def test_layer_sizes_for_one_type_and_the_context_range(data, tmp_path):
+    """--hidden TYPE=SIZES sizes that type's network (its settings say so); every model carries
+    the operating context of its training blocks (the data run at 0.85 load with variation)."""
+    _, d = data
+    m = tmp_path / "sized.pt"
+    assert main(["predictor", "train", "--data", str(d[1]), "--out", str(m), "--variant", "lstm", *TRAIN,
+                 "--hidden", "pump=6,3"]) == 0
+    blob = torch.load(m, weights_only=True)["models"]["pump"]
+    assert blob["meta"]["hidden"] == blob["meta"]["settings"]["hidden"] == [6, 3]
+    assert blob["state"]["layers.1.weight_hh_l0"].shape == (4 * 3, 3)
+    rng = blob["meta"]["context_range"]
+    assert 0.0 <= rng["load"][0] < 0.85 < rng["load"][1] < 2.5 and rng["ambient_c"][0] < rng["ambient_c"][1]
+
+
 def test_the_wide_variant_keeps_the_statistics_standardisation(data, tmp_path):
     _, d = data
     m = tmp_path / "wide.pt"
@@ -219,6 +233,8 @@ def test_a_model_for_other_channels_is_a_clear_error(data, tmp_path, capsys):
 @pytest.mark.parametrize("args,message", [
     (["predictor", "train", "--data", "nowhere", "--out", "m.pt"], "--data: nowhere is not a fleet-data folder"),
     (["predictor", "train", "--data", "{d}", "--out", "m.pt", "--hidden", "a,b"], "--hidden: expected layer sizes"),
+    (["predictor", "train", "--data", "{d}", "--out", "m.pt", "--hidden", "pmup=8"],
+     "no asset type 'pmup' is trained (did you mean 'pump'?)"),
     (["predictor", "train", "--data", "{d}", "--out", "m.pt", "--no-stats", "--variant", "stats"],
      "--no-stats contradicts --variant stats"),
     (["predictor", "evaluate", "--model", "{d}/sensors.parquet", "--data", "{d}", "--out", "x"], "not a plant-twin LSTM"),

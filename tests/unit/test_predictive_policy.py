@@ -30,7 +30,8 @@ torch.set_num_threads(1)
 CHANNELS = ("vib", "temp")
 
 
-def tiny_model(path: Path, channels: tuple[str, ...] = CHANNELS, type_name: str = "pump") -> Path:
+def tiny_model(path: Path, channels: tuple[str, ...] = CHANNELS, type_name: str = "pump",
+               context_range: dict | None = None) -> Path:
     """A one-unit LSTM over a 24-hour window of 4-hour blocks: the cell follows tanh of the
     normalised first channel; each horizon's hazard increment is softplus(8 h - 6)."""
     features = (*channels, *CONTEXT)
@@ -49,6 +50,8 @@ def tiny_model(path: Path, channels: tuple[str, ...] = CHANNELS, type_name: str 
             "horizons_h": list(HORIZONS_H), "quantiles": list(QUANTILES), "rul_cap_h": RUL_CAP_H, "window_h": 24,
             "block_h": 4, "hidden": [1], "mean": mean, "std": [1.0] * len(features), "validation": {}, "data": [],
             "seed": 0}
+    if context_range is not None:
+        meta["context_range"] = context_range
     save({type_name: TypeModel(meta, net)}, path)
     return path
 
@@ -199,7 +202,7 @@ def test_the_shipped_model_fits_the_reference_fleet():
     assert result.kpis["maintenance"]["by_type"]["total"]["assets"] == 124
     blob = torch.load(REFERENCE_MODEL, weights_only=True)
     assert len(blob["models"]) == 7
-    for meta in (m["meta"] for m in blob["models"].values()):
+    for t, meta in ((t, m["meta"]) for t, m in blob["models"].items()):
         assert meta["channels"] and meta["horizons_h"] == list(HORIZONS_H) and meta["seed"] == 0
         assert all(len(d["sha256"]) == 64 for d in meta["data"]) and meta["versions"]["torch"]
         assert "pr_auc_7d" in meta["validation"] and meta["calibration"]["method"] == "platt"
@@ -208,10 +211,15 @@ def test_the_shipped_model_fits_the_reference_fleet():
         sel = meta["selection"]["pr_auc_7d"]
         assert meta["variant"] == ("stats" if sel["stats"] > sel["lstm"] else "lstm")
         assert ("stats" in meta) == (meta["variant"] == "stats")
-        assert meta["settings"]["hidden"] == [32, 16] and {d["seed"] for d in meta["data"]} == {1, 2, 5, 6}
+        # --hidden 32,16 --hidden heat_exchanger=64,32
+        assert meta["settings"]["hidden"] == ([64, 32] if t == "heat_exchanger" else [32, 16])
+        assert {d["seed"] for d in meta["data"]} == {1, 2, 5, 6}
         assert {d["seed"] for d in meta["validation_data"]} == {9, 10}  # validated on other seeds
         # each channel's normal-behaviour residual among the inputs
         assert meta["inputs"] == [*meta["features"], *(f"{c}_residual" for c in meta["channels"])]
+        # the operating context it was trained in, for the policy's check
+        assert all(lo <= hi for lo, hi in meta["context_range"].values()) and {"load", "ambient_c"} <= set(
+            meta["context_range"])
     assert blob["format"] == "plant-twin-lstm/3"
 
 
@@ -244,3 +252,46 @@ def test_the_policy_reads_what_the_model_was_trained_on(model_dir):
     table[:, :, -1] /= 1000.0
     assert t["asset"][:10] == [f"P-{k:02d}" for k in range(1, 11)]
     np.testing.assert_array_equal(agent.window("pump"), table[24:].transpose(1, 0, 2))
+
+
+def test_outside_the_training_context_means_a_tenth_beyond_its_range():
+    from agents.predictors.policy import outside_context
+
+    meta = {"features": ["vib", "load", "ambient_c", "operating_kh"],
+            "context_range": {"load": [1.0, 1.0], "ambient_c": [-5.0, 35.0], "operating_kh": [0.0, 20.0]}}
+    model = TypeModel(meta, None)
+    blocks = np.zeros((5, 3, 4))
+    blocks[..., 1] = [[1.0, 1.0, 1.0], [0.95, 1.05, 1.0], [0.85, 1.0, 1.0], [1.0, np.nan, 1.0], [1.0, 1.0, 1.0]]
+    blocks[..., 2] = 20.0
+    blocks[4, 1, 2] = 39.5  # 4 degC (a tenth of the 40 degC range) above the warmest block seen: outside
+    blocks[:, :, 3] = 90.0  # hours beyond the training records are not a reason
+    out, why = outside_context(model, blocks)
+    assert out.tolist() == [False, False, True, False, True]
+    assert why[2] == "load 0.85-1.00 (trained 1.00-1.00)" and why[4].startswith("ambient_c 20.00-39.50")
+    assert not outside_context(TypeModel({"features": meta["features"]}, None), blocks)[0].any()  # no range saved
+
+
+def test_a_model_outside_its_training_load_plans_no_work(tmp_path, capsys):
+    """A model trained at load 1 (its saved context range): at load 1 it plans work; at load 0.8
+    every decision is outside, each asset logged once, the model plans nothing (skip) and the
+    console warns; with outside_context: predict it acts anyway, the decisions still counted."""
+    wide = [-50.0, 60.0]
+    tiny_model(tmp_path / "tiny.pt", context_range={"load": [1.0, 1.0], "ambient_c": wide})
+    at1 = run(scenario(tmp_path, "at1", predictive(), duration="120d"))
+    k1 = at1.kpis["maintenance"]["by_type"]["pump"]
+    assert k1["work_orders"]["preventive"] > 0 and k1["model_decisions"]["outside_training_context"] == 0
+    low = scenario(tmp_path, "low", predictive(), duration="120d")
+    scen, p = load_scenario(low, ["fleet.load=0.8"])
+    res = run_scenario(scen, p.parent)
+    k = res.kpis["maintenance"]["by_type"]["pump"]
+    assert k["work_orders"]["preventive"] == 0
+    assert k["model_decisions"]["outside_training_context"] == k["model_decisions"]["total"] > 0
+    logged = [e for e in res.events.records if e["kind"] == "model_outside_context"]
+    assert len(logged) == 10 and "load 0.80-0.80 (trained 1.00-1.00)" in logged[0]["message"]
+    scen, p = load_scenario(low, ["fleet.load=0.8", "fleet.policies.default.outside_context=predict"])
+    acted = run_scenario(scen, p.parent).kpis["maintenance"]["by_type"]["pump"]
+    assert acted["work_orders"]["preventive"] > 0 and acted["model_decisions"] == k["model_decisions"]
+    assert main(["run", str(low), "--set", "fleet.load=0.8", "--out", str(tmp_path / "o"), "--no-report"]) == 0
+    n = k["model_decisions"]["total"]
+    assert f"ran outside its training context (load, air temperature) in {n:,} of {n:,} pump decisions" in (
+        capsys.readouterr().out)
