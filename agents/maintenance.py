@@ -18,7 +18,9 @@ processes on the fleet.
     forward call; it acts on an asset when the expected cost of waiting, P(failure within
     ``horizon_h``) x the cost of a functional failure, reaches the cost of planned work now
     (:meth:`twin.fleet.model.AssetType.expected_costs`), and logs each recommendation with its
-    probability, remaining-life interval and reason.
+    probability, remaining-life interval and reason. An asset whose window runs outside the
+    load and air temperature the model was trained in gets no planned work from it meanwhile
+    (``outside_context: skip``; ``predict`` acts anyway), logged and counted.
 * Crews are a SimPy priority resource; planned work starts only inside the shift and in
   low-load hours when ``planned_hours`` says so; corrective work starts any time.
 * Spare parts are SimPy containers per asset type under a one-for-one (base-stock) policy:

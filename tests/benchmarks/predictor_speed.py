@@ -1,15 +1,19 @@
 """Speed of the learned predictor and of the policy that uses it (not collected by pytest).
 
 Run:  OPENBLAS_NUM_THREADS=1 python tests/benchmarks/predictor_speed.py [--years 1] [--data DIR] [--epochs 2]
+          [--plant-days 3650]
 
 Measures, in one run, on one thread (torch and BLAS pinned):
 
 * the hourly sensor record: reading all 124 assets of the reference fleet one asset at a time
-  (``Fleet.read_channels``) against one call per asset type (``Fleet.read_type``, what the
-  policy and ``twin fleet-data`` use); the same readings either way (checked here);
+  (``Fleet.read_channels``) against one call per asset type (``Fleet.read_type``, one compiled
+  call, what the policy and ``twin fleet-data`` use); the same readings either way (checked here);
 * a fleet-only run of ``scenarios/fleet_predictor.yaml`` under the predictive policy with the
   shipped model against the same run under the condition policies of ``reference_10y.yaml``
   (ratio of wall times, same seed);
+* with ``--plant-days N``: N days of the reference plant with its process model,
+  ``reference_10y.yaml`` (condition-based) against ``reference_10y_predictive.yaml`` (the shipped
+  LSTM), one after the other (``--plant-days 3650``: the issue's ten-year ratio, about 8 minutes);
 * inference per decision: every asset of the fleet scored by its type's shipped model (block
   means, normalisation, one forward call per type, Platt scaling), median of repeated decisions;
 * training time per epoch of one asset type's model, small (16, 8) and the default (128, 64, 32),
@@ -84,6 +88,17 @@ def fleet_run(policies: dict, years: float) -> float:
     return time.perf_counter() - t0
 
 
+def plant_run(name: str, days: int) -> float:
+    from twin.run import run_scenario
+    from twin.scenario import load_scenario
+
+    scen, p = load_scenario(ROOT / "scenarios" / f"{name}.yaml",
+                            [f"duration={days}d", f"evaluation.end={days}d", "outputs.checkpoint_every=null"])
+    t0 = time.perf_counter()
+    run_scenario(scen, p.parent)
+    return time.perf_counter() - t0
+
+
 def inference(repeats: int) -> tuple[float, int]:
     """Median seconds of one decision over every asset of the reference fleet, and the asset count."""
     from agents.predictors.lstm import load
@@ -138,6 +153,8 @@ def main() -> None:
     ap.add_argument("--type", default="centrifugal_pump")
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--skip-training", action="store_true")
+    ap.add_argument("--plant-days", type=int, default=0, help="days of the reference plant, condition-based "
+                    "against predictive (0: skip)")
     args = ap.parse_args()
 
     per_asset, per_type = sensor_reads(args.hours)
@@ -149,6 +166,12 @@ def main() -> None:
     pred = fleet_run(PREDICTIVE, args.years)
     print(f"fleet-only {args.years:g} y, seed 1: condition {cond:.2f} s, predictive (shipped LSTM) {pred:.2f} s, "
           f"ratio {pred / cond:.1f}x")
+
+    if args.plant_days:
+        cond = plant_run("reference_10y", args.plant_days)
+        pred = plant_run("reference_10y_predictive", args.plant_days)
+        print(f"reference plant {args.plant_days} d, seed 11: condition {cond:.1f} s, predictive (shipped LSTM) "
+              f"{pred:.1f} s, ratio {pred / cond:.2f}x")
 
     per_decision, n_assets = inference(50)
     print(f"inference: one decision over {n_assets} assets (7 types, one forward call each): "
