@@ -165,6 +165,9 @@ def test_a_model_for_other_channels_is_refused(model_dir, capsys):
     wrong_kind = {"kind": "condition", "channel": "vib", "threshold": 3.0, "model": "tiny.pt"}
     assert main(["run", str(scenario(model_dir, "kind", wrong_kind)), "--out", str(model_dir / "o5"), "--quiet"]) == 2
     assert "only a predictive policy takes a model" in capsys.readouterr().err
+    no_model = {"kind": "condition", "channel": "vib", "threshold": 3.0, "outside_context": "predict"}
+    assert main(["run", str(scenario(model_dir, "ctx", no_model)), "--out", str(model_dir / "o6"), "--quiet"]) == 2
+    assert "outside_context: only a predictive policy with a model" in capsys.readouterr().err
     missing = dict(predictive(), model="nowhere.pt")
     assert main(["run", str(scenario(model_dir, "miss", missing)), "--out", str(model_dir / "o4"), "--quiet"]) == 2
     assert "does not exist" in capsys.readouterr().err
