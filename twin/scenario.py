@@ -478,7 +478,7 @@ class PolicySpec(_Strict):
             raise ValueError("a condition policy needs channel and threshold")
         if self.model is not None and self.kind != "predictive":
             raise ValueError(f"model: only a predictive policy takes a model (this one is '{self.kind}')")
-        if "outside_context" in self.model_fields_set and self.model is None:
+        if self.outside_context != "skip" and self.model is None:  # (skip, the default: a dumped scenario has it)
             raise ValueError("outside_context: only a predictive policy with a model checks its training context")
         return self
 
