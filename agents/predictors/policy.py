@@ -64,14 +64,9 @@ def block_windows(hourly: np.ndarray, block_h: int) -> np.ndarray:
     """Block means (assets, hours / block_h, features) of an hourly history (assets, hours,
     features), NaN where a block has no reading (as the training data, agents.predictors.dataset)."""
     n, hours, f = hourly.shape
-    x = hourly.reshape(n, hours // block_h, block_h, f)
-    missing = np.isnan(x)
-    # np.nanmean's own steps (the missing readings as 0, their sum over the block, divided by the
-    # count), the same numbers without its checks and warnings: this runs at every decision
-    total = np.where(missing, 0.0, x).sum(axis=2)
-    count = np.sum(~missing, axis=2, dtype=np.intp)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return total / count
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(hourly.reshape(n, hours // block_h, block_h, f), axis=2)
 
 
 def calibrated(model, p: np.ndarray) -> np.ndarray:

@@ -479,24 +479,25 @@ class Fleet:
     # -- sensors ----------------------------------------------------------------------------
     def _layout(self, type_name: str) -> dict:
         """Per asset type, built once from the fleet file (not state): the type's assets, each
-        asset's position among them, the channels' coefficients as arrays and, per channel, the
-        (asset, mode) rows of the modes it responds to (assets of the type x modes listed)."""
+        asset's position among them, the channels' coefficients as arrays and the (asset, mode)
+        rows of the modes each channel responds to: ``rows`` (channels, assets of the type, most
+        modes of a channel), the first ``n_modes[c]`` of channel c's used (the compiled reader's
+        layout)."""
         got = self._layouts.get(type_name)
         if got is None:
             t = self.types[type_name]
             idx = np.array([i for i, a in enumerate(self.assets) if a.type == type_name], dtype=np.int64)
             row_of = {(int(self.s.row_asset[r]), self.s.row_mode[r][1]): r for r in range(len(self.s.row_asset))}
-            rows = [np.array([[row_of[(int(i), m)] for m in c.modes] for i in idx], dtype=np.int64).reshape(len(idx), -1)
-                    for c in t.channels]
+            n_modes = np.array([len(c.modes) for c in t.channels], dtype=np.int64)
+            rows = np.zeros((len(t.channels), len(idx), max(1, int(n_modes.max(initial=0)))), dtype=np.int64)
+            for c, ch in enumerate(t.channels):
+                for k, i in enumerate(idx.tolist()):
+                    rows[c, k, :len(ch.modes)] = [row_of[(i, m)] for m in ch.modes]
             coef = lambda f: np.array([getattr(c, f) for c in t.channels], dtype=float)  # noqa: E731
-            got = {"idx": idx, "rows": rows, "base": coef("base"), "gain": coef("gain"), "noise_sd": coef("noise_sd"),
-                   "drift_sd": coef("drift_sd_per_h"), "dropout": coef("dropout_prob"), "load_coeff": coef("load_coeff"),
-                   "ambient_coeff": coef("ambient_coeff"), "names": tuple(c.name for c in t.channels)}
-            n_modes = np.array([r.shape[1] for r in rows], dtype=np.int64)
-            packed = np.zeros((len(rows), len(idx), max(1, int(n_modes.max(initial=0)))), dtype=np.int64)
-            for c, r in enumerate(rows):
-                packed[c, :, :r.shape[1]] = r
-            got["rows_packed"], got["n_modes"] = packed, n_modes
+            got = {"idx": idx, "rows": rows, "n_modes": n_modes, "base": coef("base"), "gain": coef("gain"),
+                   "noise_sd": coef("noise_sd"), "drift_sd": coef("drift_sd_per_h"), "dropout": coef("dropout_prob"),
+                   "load_coeff": coef("load_coeff"), "ambient_coeff": coef("ambient_coeff"),
+                   "names": tuple(c.name for c in t.channels)}
             for k, i in enumerate(idx.tolist()):
                 self._position[i] = k
             self._layouts[type_name] = got
@@ -516,7 +517,7 @@ class Fleet:
         idx = lay["idx"][pos]
         out = np.empty((len(idx), len(lay["names"])))
         _read_kernel(self._generators(), idx, np.asarray(pos, dtype=np.int64), self._drift[type_name],
-                     lay["drift_sd"] * math.sqrt(dt_h), s.damage, lay["rows_packed"], lay["n_modes"], s.asset_load,
+                     lay["drift_sd"] * math.sqrt(dt_h), s.damage, lay["rows"], lay["n_modes"], s.asset_load,
                      lay["base"], lay["gain"], lay["load_coeff"], lay["ambient_coeff"],
                      s.ambient_c - DEFAULTS.ambient_reference_c, lay["noise_sd"], lay["dropout"], out)
         return out
